@@ -1,0 +1,97 @@
+"""Assembles the ASGI app from the stages. No rules live here; see the modules it wires."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gateway.banner import PREFIX, Banner
+from gateway.config import Config, load_config, parse_upstream
+from gateway.consent import ConsentCodec
+from gateway.context import read_request
+from gateway.cookies import CookieRules
+from gateway.endpoints import Endpoints
+from gateway.forwarded import ForwardedResolver
+from gateway.ledger import Ledger, open_ledger
+from gateway.metrics import Metrics
+from gateway.proxy import Proxy
+from gateway.types import Receive, Scope, Send
+from gateway.upstream import UpstreamPool
+from gateway.websocket import WebSocketProxy
+
+log = logging.getLogger("consent_gateway")
+
+
+class ConsentGateway:
+    def __init__(self, config: Config, ledger: Ledger | None = None) -> None:
+        self.config = config
+        g = config.gateway
+        self.codec = ConsentCodec(config)
+        self.rules = CookieRules(config)
+        self.banner = Banner(config)
+        self.resolver = ForwardedResolver(g)
+        self.metrics = Metrics()
+        self.ledger = ledger or open_ledger(config.log)
+        self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
+                                 size=g.pool_size)
+        self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
+        self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
+                                   self.metrics, self.proxy.scopes, self.readiness)
+        self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver)
+        self.started = False
+
+    async def readiness(self) -> dict[str, object]:
+        log_ok = self.ledger.healthy()
+        return {"live": True, "ready": self.started and log_ok, "log": "ok" if log_ok else "failing",
+                "policy_version": self.config.consent.policy_version}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            ctx = read_request(scope, self.codec, self.resolver)
+            path: str = scope["path"]
+            if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
+                await self.endpoints(scope, receive, send, ctx)
+            else:
+                await self.proxy(scope, receive, send, ctx)
+        elif kind == "websocket":
+            await self.websockets(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.ledger.start()
+                except Exception as e:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": f"consent log: {e}"})
+                    return
+                self.started = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.started = False
+                await self.pool.close()
+                await self.ledger.close()  # flushes queued decisions before the process ends
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+ENV_CONFIG = "CONSENT_GATEWAY_CONFIG"
+ENV_UPSTREAM = "CONSENT_GATEWAY_UPSTREAM"
+
+
+def create_app() -> ConsentGateway:
+    """Factory for uvicorn workers: the config path (and overrides) come from the environment."""
+    config = load_config(os.environ[ENV_CONFIG])
+    upstream = os.environ.get(ENV_UPSTREAM)
+    if upstream:
+        config = with_upstream(config, upstream)
+    return ConsentGateway(config)
+
+
+def with_upstream(config: Config, upstream: str) -> Config:
+    from dataclasses import replace
+
+    return replace(config, gateway=replace(config.gateway, upstream=parse_upstream(upstream)))

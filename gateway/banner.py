@@ -1,0 +1,226 @@
+"""What the gateway adds to a page: the banner markup (jinja2, autoescaped), its assets, and the
+small JSON the page's scripts need (patterns, Consent Mode mapping). Rendered once per distinct
+state and cached; only the page path is filled in per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from gateway.config import Config
+from gateway.consent import ConsentState
+
+PREFIX = "/_consent"
+_PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
+_LANG_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
+
+
+def asset_dir(name: str) -> Path:
+    """templates/ and static/ live at the top of a checkout, or inside the installed wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / name, here / "_assets" / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"cannot find the {name}/ directory")
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: bytes
+    etag: bytes
+
+
+def load_static() -> dict[str, StaticFile]:
+    """The banner's assets, read once; served with a content hash so they can be cached forever."""
+    types = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8"}
+    out = {}
+    root = asset_dir("static") / "consent-banner"
+    for path in sorted(root.iterdir()):
+        if path.suffix in types:
+            body = path.read_bytes()
+            out[path.name] = StaticFile(body, types[path.suffix],
+                                        b'"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'"')
+    return out
+
+
+def load_locales(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    directory = directory or Path(__file__).with_name("locales")
+    locales = {}
+    for path in sorted(directory.glob("*.toml")):
+        with path.open("rb") as f:
+            locales[path.stem] = tomllib.load(f)
+    if "en" not in locales:
+        raise RuntimeError("the en locale file is missing")
+    return locales
+
+
+def glob_to_js(pattern: str) -> str:
+    return "^" + "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern) + "$"
+
+
+class Banner:
+    def __init__(self, config: Config, locales: dict[str, dict[str, Any]] | None = None) -> None:
+        self.config = config
+        self.locales = locales or load_locales()
+        self.default_locale = config.consent.default_locale
+        if self.default_locale not in self.locales:
+            self.default_locale = "en"
+        self._lower = {k.lower(): k for k in self.locales}
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
+            autoescape=True,  # everything rendered reaches a visitor's page
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.static = load_static()
+        self.asset_url = {name: f"{PREFIX}/static/consent-banner/{name}?v={f.etag.decode().strip(chr(34))}"
+                          for name, f in self.static.items()}
+        self._head_cache: dict[tuple[Any, ...], bytes] = {}
+        self._body_cache: dict[tuple[Any, ...], str] = {}
+        self._lang_cache: dict[bytes, str] = {}
+
+    # --- locale ---------------------------------------------------------------------------
+
+    def choose_locale(self, accept_language: bytes | None) -> str:
+        if not accept_language:
+            return self.default_locale
+        hit = self._lang_cache.get(accept_language)
+        if hit is not None:
+            return hit
+        chosen = self._negotiate(accept_language[:512].decode("latin-1"))
+        if len(self._lang_cache) < 1024:
+            self._lang_cache[accept_language] = chosen
+        return chosen
+
+    def _negotiate(self, header: str) -> str:
+        ranked = []
+        for i, item in enumerate(header.split(",")):
+            m = _LANG_ITEM.match(item)
+            if not m:
+                continue
+            try:
+                q = float(m.group(2)) if m.group(2) else 1.0
+            except ValueError:
+                continue
+            if q > 0:
+                ranked.append((-q, i, m.group(1).lower()))
+        for _, _, tag in sorted(ranked):
+            if tag == "*":
+                return self.default_locale
+            if tag in self._lower:
+                return self._lower[tag]
+            base = tag.split("-")[0]
+            # zh, zh-Hans, zh-SG → zh-CN when that is what we have
+            for known_lower, known in self._lower.items():
+                if known_lower.split("-")[0] == base:
+                    return known
+        return self.default_locale
+
+    def texts(self, locale: str) -> dict[str, Any]:
+        return self.locales.get(locale) or self.locales["en"]
+
+    def category_text(self, locale: str, category_id: str, key: str) -> str:
+        cat = self.config.category(category_id)
+        if cat is not None:
+            own = getattr(cat, key)
+            if locale in own:
+                return str(own[locale])
+        for loc in (locale, "en"):
+            text = self.locales.get(loc, {}).get("categories", {}).get(category_id, {}).get(key)
+            if text:
+                return str(text)
+        if cat is not None and getattr(cat, key):
+            return str(next(iter(getattr(cat, key).values())))
+        return category_id if key == "title" else ""
+
+    # --- head: config for the page's scripts, before any tag ------------------------------
+
+    def head_html(self, state: ConsentState) -> bytes:
+        key = (state.granted, state.decided, state.gpc)
+        cached = self._head_cache.get(key)
+        if cached is None:
+            cached = self._render_head(state)
+            self._head_cache[key] = cached
+        return cached
+
+    def page_config(self, state: ConsentState) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "endpoint": PREFIX,
+            "decided": state.decided,
+            "granted": sorted(state.granted),
+            "gpc": state.gpc,
+            "policyVersion": cfg.consent.policy_version,
+            "categories": [
+                {"id": c.id, "required": c.required, "scripts": list(c.scripts),
+                 "cookies": [glob_to_js(p) for p in c.cookies]}
+                for c in cfg.categories
+            ],
+            "necessary": [glob_to_js(p) for p in (*cfg.cookies.necessary, cfg.consent.cookie_name)],
+            "unknown": cfg.cookies.unknown,
+            "consentMode": {k: list(v) for k, v in cfg.consent.consent_mode.items()},
+            "banner": self.asset_url.get("banner.js", ""),
+        }
+
+    def _render_head(self, state: ConsentState) -> bytes:
+        # JSON in a non-executed <script> survives strict CSP; '<' is escaped so it cannot close it.
+        data = json.dumps(self.page_config(state), separators=(",", ":"), ensure_ascii=True)
+        data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return (
+            f'<script id="consent-gateway-config" type="application/json">{data}</script>'
+            f'<script src="{self.asset_url["guard.js"]}"></script>'
+            f'<link rel="stylesheet" href="{self.asset_url["banner.css"]}">'
+        ).encode("ascii")
+
+    # --- body: the banner itself ----------------------------------------------------------
+
+    def body_html(self, locale: str, state: ConsentState, path: str, *, show: bool) -> str:
+        key = (locale, state.granted, state.decided, state.gpc, show)
+        cached = self._body_cache.get(key)
+        if cached is None:
+            cached = self._render_body(locale, state, show)
+            if len(self._body_cache) < 4096:
+                self._body_cache[key] = cached
+        return cached.replace(_PATH_SLOT, html.escape(path, quote=True))
+
+    def banner_context(self, locale: str, state: ConsentState, next_path: str) -> dict[str, Any]:
+        t = self.texts(locale)
+        return {
+            "lang": t.get("lang", locale),
+            "t": t["banner"] if "banner" in t else self.locales["en"]["banner"],
+            "endpoint": PREFIX,
+            "next_path": next_path,
+            "policy_url": self.config.consent.privacy_policy_url,
+            "gpc": state.gpc,
+            "decided": state.decided,
+            "categories": [
+                {"id": c.id, "required": c.required, "checked": c.required or c.id in state.granted,
+                 "title": self.category_text(locale, c.id, "title"),
+                 "description": self.category_text(locale, c.id, "description")}
+                for c in self.config.categories
+            ],
+        }
+
+    def _render_body(self, locale: str, state: ConsentState, show: bool) -> str:
+        ctx = self.banner_context(locale, state, _PATH_SLOT)
+        ctx.update(show=show, banner_js=self.asset_url["banner.js"], receipt_url=f"{PREFIX}/receipt")
+        return self.env.get_template("inject.html").render(ctx)
+
+    def fragment(self, locale: str, state: ConsentState, next_path: str) -> str:
+        """The banner alone, opened on its settings, for the reopen control."""
+        ctx = self.banner_context(locale, state, next_path)
+        ctx.update(show=True, open_settings=True)
+        return self.env.get_template("banner.html").render(ctx)
+
+    def render(self, template: str, **ctx: Any) -> str:
+        return self.env.get_template(template).render(ctx)

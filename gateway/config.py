@@ -1,0 +1,484 @@
+"""TOML configuration → frozen dataclasses, validated once at start.
+
+Every error names the file and, where it can be found, the line, so an operator can fix a bad
+file without guessing. Nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.errors import ConfigError
+
+MAX_AGE_DAYS_LIMIT = 395  # 13 months: the longest consent lifetime regulators accept
+CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+COOKIE_GLOB = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 6265 token chars; '*' for globs
+LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+GCM_SIGNALS = frozenset(
+    {
+        "analytics_storage",
+        "personalization_storage",
+        "functionality_storage",
+        "security_storage",
+        "ad_storage",
+        "ad_user_data",
+        "ad_personalization",
+    }
+)
+DEFAULT_CONSENT_MODE = {
+    "personalization": ("analytics_storage", "personalization_storage"),
+    "identity": ("functionality_storage",),
+}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def authority(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    upstream: Upstream
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_origin: str | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    preserve_host: bool = True
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_html_bytes: int = 32 * 1024 * 1024
+    pool_size: int = 64
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    cookies: tuple[str, ...] = ()
+    scripts: tuple[str, ...] = ()
+    required: bool = False
+    title: dict[str, str] = field(default_factory=dict)
+    description: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    secret_keys: tuple[str, ...]
+    policy_version: str
+    max_age_days: int = 180
+    honor_gpc: bool = True
+    cookie_name: str = "consent_gateway"
+    default_locale: str = "zh-CN"
+    privacy_policy_url: str = "/privacy"
+    consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    url: str = "sqlite:///var/lib/consent-gateway/consent.db"
+    chain_key: str = ""
+    instance_id: str = ""
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    necessary: tuple[str, ...] = ()
+    unknown: str = "block"
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    enabled: bool = False
+    token: str = ""
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    gateway: GatewaySettings
+    consent: ConsentSettings
+    log: LogSettings
+    cookies: CookieSettings
+    categories: tuple[Category, ...]
+    admin: AdminSettings = AdminSettings()
+    source: str = "<config>"
+
+    @property
+    def category_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.categories)
+
+    def category(self, category_id: str) -> Category | None:
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        return None
+
+
+def default_config_path() -> Path:
+    return Path(__file__).with_name("default.toml")
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=str(p)) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=str(p)) from None
+    return parse_config(text, source=str(p), env=os.environ if env is None else env)
+
+
+def parse_config(text: str, *, source: str = "<config>", env: Any = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = _line_from_toml_error(str(e))
+        raise ConfigError(f"invalid TOML: {_strip_position(str(e))}", path=source, line=line) from None
+    return _Builder(raw, text, source, env or {}).build()
+
+
+def _line_from_toml_error(message: str) -> int | None:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def _strip_position(message: str) -> str:
+    return re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+
+
+class _Builder:
+    """Turns the parsed TOML into a Config, locating each bad key in the text for the message."""
+
+    KNOWN = {
+        "gateway": {
+            "upstream", "host", "port", "public_origin", "trusted_proxies", "preserve_host",
+            "connect_timeout", "read_timeout", "max_html_bytes", "pool_size",
+        },
+        "consent": {
+            "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
+            "default_locale", "privacy_policy_url", "consent_mode",
+        },
+        "log": {"url", "chain_key", "instance_id"},
+        "cookies": {"necessary", "unknown"},
+        "admin": {"enabled", "token", "username", "password"},
+        "categories": {"id", "cookies", "scripts", "required", "title", "description"},
+    }
+
+    def __init__(self, raw: dict[str, Any], text: str, source: str, env: Any) -> None:
+        self.raw = raw
+        self.lines = text.splitlines()
+        self.source = source
+        self.env = env
+
+    # Locating keys: tomllib keeps no positions, so find the key inside its table in the text.
+    def line_of(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+        current: str | None = None
+        seen = -1
+        header_line: int | None = None
+        for n, line in enumerate(self.lines, 1):
+            s = line.strip()
+            m = re.match(r"^\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]", s) or re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", s)
+            if m:
+                current = m.group(1)
+                if current == table:
+                    seen += 1
+                    if seen == index:
+                        header_line = n
+                continue
+            if current == table and seen == index and key is not None:
+                if re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+                    return n
+        return header_line
+
+    def fail(self, message: str, table: str, key: str | None = None, index: int = 0) -> ConfigError:
+        return ConfigError(message, path=self.source, line=self.line_of(table, key, index))
+
+    def table(self, name: str, required: bool = False) -> dict[str, Any]:
+        value = self.raw.get(name, {})
+        if required and name not in self.raw:
+            return self._missing_table(name)
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table", path=self.source, line=self.line_of(name))
+        for key in value:
+            if key not in self.KNOWN[name]:
+                raise self.fail(f"unknown key {key!r} in [{name}]", name, key)
+        return value
+
+    def _missing_table(self, name: str) -> dict[str, Any]:
+        raise ConfigError(f"missing [{name}] table", path=self.source)
+
+    def typed(self, table: str, data: dict[str, Any], key: str, kind: type | tuple[type, ...],
+              default: Any = None, index: int = 0) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        # bool is an int in Python; an operator writing `port = true` made a mistake.
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.fail(f"{key} must be a number, not a boolean", table, key, index)
+        if not isinstance(value, kind):
+            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"{key} must be {want}, got {type(value).__name__}", table, key, index)
+        return value
+
+    def str_list(self, table: str, data: dict[str, Any], key: str, index: int = 0) -> tuple[str, ...]:
+        value = self.typed(table, data, key, list, [], index)
+        for item in value:
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{key} must be a list of non-empty strings", table, key, index)
+        return tuple(value)
+
+    def build(self) -> Config:
+        for key in self.raw:
+            if key not in self.KNOWN:
+                raise ConfigError(f"unknown table [{key}]", path=self.source, line=self.line_of(key))
+        gateway = self.build_gateway()
+        categories = self.build_categories()
+        consent = self.build_consent(categories)
+        cookies = self.build_cookies(categories)
+        log = self.build_log(consent)
+        admin = self.build_admin()
+        return Config(gateway, consent, log, cookies, categories, admin, self.source)
+
+    def build_gateway(self) -> GatewaySettings:
+        g = self.table("gateway", required=True)
+        if "upstream" not in g:
+            raise self.fail("[gateway] needs upstream = \"http://host:port\"", "gateway")
+        upstream = parse_upstream(self.typed("gateway", g, "upstream", str), self, "gateway")
+        port = self.typed("gateway", g, "port", int, 8080)
+        if not 0 < port < 65536:
+            raise self.fail(f"port must be 1-65535, got {port}", "gateway", "port")
+        origin = self.typed("gateway", g, "public_origin", str)
+        if origin is not None:
+            origin = normalise_origin(origin)
+            if origin is None:
+                raise self.fail("public_origin must look like https://www.example.com (no path)",
+                                "gateway", "public_origin")
+        proxies = []
+        for item in self.str_list("gateway", g, "trusted_proxies"):
+            try:
+                proxies.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise self.fail(f"trusted_proxies: {item!r} is not an IP address or CIDR",
+                                "gateway", "trusted_proxies") from None
+        timeouts = {}
+        for key, default in (("connect_timeout", 5.0), ("read_timeout", 30.0)):
+            value = float(self.typed("gateway", g, key, (int, float), default))
+            if not 0 < value <= 3600:
+                raise self.fail(f"{key} must be between 0 and 3600 seconds", "gateway", key)
+            timeouts[key] = value
+        max_html = self.typed("gateway", g, "max_html_bytes", int, 32 * 1024 * 1024)
+        if max_html < 64 * 1024:
+            raise self.fail("max_html_bytes must be at least 65536", "gateway", "max_html_bytes")
+        pool = self.typed("gateway", g, "pool_size", int, 64)
+        if not 1 <= pool <= 10_000:
+            raise self.fail("pool_size must be 1-10000", "gateway", "pool_size")
+        return GatewaySettings(
+            upstream=upstream,
+            host=self.typed("gateway", g, "host", str, "127.0.0.1"),
+            port=port,
+            public_origin=origin,
+            trusted_proxies=tuple(proxies),
+            preserve_host=self.typed("gateway", g, "preserve_host", bool, True),
+            connect_timeout=timeouts["connect_timeout"],
+            read_timeout=timeouts["read_timeout"],
+            max_html_bytes=max_html,
+            pool_size=pool,
+        )
+
+    def build_categories(self) -> tuple[Category, ...]:
+        items = self.raw.get("categories", [])
+        if not isinstance(items, list) or not items:
+            raise ConfigError("at least one [[categories]] entry is required", path=self.source)
+        seen: set[str] = set()
+        out = []
+        for i, c in enumerate(items):
+            if not isinstance(c, dict):
+                raise self.fail("each [[categories]] entry must be a table", "categories", None, i)
+            for key in c:
+                if key not in self.KNOWN["categories"]:
+                    raise self.fail(f"unknown key {key!r} in [[categories]]", "categories", key, i)
+            cid = self.typed("categories", c, "id", str, None, i)
+            if cid is None:
+                raise self.fail("category needs an id", "categories", None, i)
+            if not CATEGORY_ID.match(cid):
+                raise self.fail(f"category id {cid!r} must match {CATEGORY_ID.pattern}", "categories", "id", i)
+            if cid in seen:
+                raise self.fail(f"category id {cid!r} is defined twice", "categories", "id", i)
+            seen.add(cid)
+            cookies = self.str_list("categories", c, "cookies", i)
+            for pattern in cookies:
+                if not COOKIE_GLOB.match(pattern):
+                    raise self.fail(f"cookie pattern {pattern!r} has characters a cookie name cannot have",
+                                    "categories", "cookies", i)
+            scripts = tuple(s.lower() for s in self.str_list("categories", c, "scripts", i))
+            out.append(Category(
+                id=cid,
+                cookies=cookies,
+                scripts=scripts,
+                required=self.typed("categories", c, "required", bool, False, i),
+                title=self.locale_texts(c, "title", i),
+                description=self.locale_texts(c, "description", i),
+            ))
+        return tuple(out)
+
+    def locale_texts(self, c: dict[str, Any], key: str, i: int) -> dict[str, str]:
+        value = self.typed("categories", c, key, dict, {}, i)
+        for loc, text in value.items():
+            if not LOCALE.match(loc) or not isinstance(text, str):
+                raise self.fail(f"{key} must map locales (like en, zh-CN) to text", "categories", key, i)
+        return dict(value)
+
+    def build_consent(self, categories: tuple[Category, ...]) -> ConsentSettings:
+        c = self.table("consent", required=True)
+        keys = self.str_list("consent", c, "secret_keys")
+        env_keys = self.env.get("CONSENT_GATEWAY_SECRET_KEYS")
+        if env_keys:
+            keys = tuple(k.strip() for k in env_keys.split(",") if k.strip())
+        if not keys:
+            raise self.fail("secret_keys must hold at least one key (or set CONSENT_GATEWAY_SECRET_KEYS)",
+                            "consent", "secret_keys")
+        for k in keys:
+            if len(k) < 16:
+                raise self.fail("each secret key must be at least 16 characters", "consent", "secret_keys")
+        version = self.typed("consent", c, "policy_version", str)
+        if not version or not re.match(r"^[\w.:-]{1,64}$", version):
+            raise self.fail("policy_version is required: letters, digits, . _ : - (max 64)",
+                            "consent", "policy_version")
+        max_age = self.typed("consent", c, "max_age_days", int, 180)
+        if not 1 <= max_age <= MAX_AGE_DAYS_LIMIT:
+            raise self.fail(f"max_age_days must be 1-{MAX_AGE_DAYS_LIMIT} (13 months at most), got {max_age}",
+                            "consent", "max_age_days")
+        cookie_name = self.typed("consent", c, "cookie_name", str, "consent_gateway")
+        if not COOKIE_GLOB.match(cookie_name) or "*" in cookie_name:
+            raise self.fail("cookie_name must be a valid cookie name", "consent", "cookie_name")
+        locale = self.typed("consent", c, "default_locale", str, "zh-CN")
+        if not LOCALE.match(locale):
+            raise self.fail(f"default_locale {locale!r} is not a locale tag", "consent", "default_locale")
+        policy_url = self.typed("consent", c, "privacy_policy_url", str, "/privacy")
+        if not (policy_url.startswith("/") or policy_url.startswith("https://")
+                or policy_url.startswith("http://")) or any(ch in policy_url for ch in "\r\n\"<>"):
+            raise self.fail("privacy_policy_url must be a path or an http(s) URL", "consent", "privacy_policy_url")
+        mode = dict(DEFAULT_CONSENT_MODE)
+        raw_mode = self.typed("consent", c, "consent_mode", dict, None)
+        if raw_mode is not None:
+            mode = {}
+            for cid, signals in raw_mode.items():
+                if cid not in {cat.id for cat in categories}:
+                    raise self.fail(f"consent_mode names unknown category {cid!r}", "consent", "consent_mode")
+                if not isinstance(signals, list) or any(s not in GCM_SIGNALS for s in signals):
+                    raise self.fail(f"consent_mode.{cid} must list Consent Mode signals from "
+                                    f"{sorted(GCM_SIGNALS)}", "consent", "consent_mode")
+                mode[cid] = tuple(signals)
+        mode = {k: v for k, v in mode.items() if k in {cat.id for cat in categories}}
+        return ConsentSettings(
+            secret_keys=keys,
+            policy_version=version,
+            max_age_days=max_age,
+            honor_gpc=self.typed("consent", c, "honor_gpc", bool, True),
+            cookie_name=cookie_name,
+            default_locale=locale,
+            privacy_policy_url=policy_url,
+            consent_mode=mode,
+        )
+
+    def build_cookies(self, categories: tuple[Category, ...]) -> CookieSettings:
+        c = self.table("cookies")
+        necessary = self.str_list("cookies", c, "necessary")
+        unknown = self.typed("cookies", c, "unknown", str, "block")
+        if unknown != "block" and unknown not in {cat.id for cat in categories}:
+            raise self.fail(f"unknown must be \"block\" or a category id, got {unknown!r}", "cookies", "unknown")
+        return CookieSettings(necessary=necessary, unknown=unknown)
+
+    def build_log(self, consent: ConsentSettings) -> LogSettings:
+        c = self.table("log")
+        url = self.typed("log", c, "url", str, "sqlite:///var/lib/consent-gateway/consent.db")
+        scheme = url.split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise self.fail(f"log url must start with sqlite:/// or postgresql://, got {scheme!r}", "log", "url")
+        if scheme == "sqlite" and not url.startswith("sqlite:///"):
+            raise self.fail("sqlite url must be sqlite:///relative/path or sqlite:////absolute/path", "log", "url")
+        chain_key = self.env.get("CONSENT_GATEWAY_LOG_KEY") or self.typed("log", c, "chain_key", str, "")
+        if chain_key and len(chain_key) < 16:
+            raise self.fail("chain_key must be at least 16 characters", "log", "chain_key")
+        if not chain_key:
+            # The chain is keyed apart from the database. Without its own key we derive one from the
+            # oldest consent key, so rotating consent keys must keep that one listed (see deploy/README).
+            chain_key = "derived:" + consent.secret_keys[0]
+        instance = self.typed("log", c, "instance_id", str, "")
+        return LogSettings(url=url, chain_key=chain_key, instance_id=instance)
+
+    def build_admin(self) -> AdminSettings:
+        c = self.table("admin")
+        enabled = self.typed("admin", c, "enabled", bool, False)
+        token = self.env.get("CONSENT_GATEWAY_ADMIN_TOKEN") or self.typed("admin", c, "token", str, "")
+        username = self.typed("admin", c, "username", str, "")
+        password = self.env.get("CONSENT_GATEWAY_ADMIN_PASSWORD") or self.typed("admin", c, "password", str, "")
+        if enabled and not token and not (username and password):
+            raise self.fail("admin is enabled but has no credential: set token, or username and password",
+                            "admin", "enabled")
+        if token and len(token) < 16:
+            raise self.fail("admin token must be at least 16 characters", "admin", "token")
+        if password and len(password) < 12:
+            raise self.fail("admin password must be at least 12 characters", "admin", "password")
+        return AdminSettings(enabled=enabled, token=token, username=username, password=password)
+
+
+def parse_upstream(value: str, builder: _Builder | None = None, table: str = "gateway") -> Upstream:
+    parts = urlsplit(value)
+    problem = None
+    if parts.scheme != "http":
+        problem = "upstream must be an http:// URL (TLS to the site is not supported yet)"
+    elif not parts.hostname:
+        problem = "upstream needs a host"
+    elif parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        problem = "upstream must be scheme://host:port with no path, query or credentials"
+    else:
+        try:
+            port = parts.port or 80
+        except ValueError:
+            problem = "upstream port is not a number in 1-65535"
+    if problem:
+        if builder is not None:
+            raise builder.fail(problem, table, "upstream")
+        raise ConfigError(problem, path="--upstream")
+    assert parts.hostname is not None
+    return Upstream(parts.scheme, parts.hostname, port)
+
+
+def normalise_origin(value: str) -> str | None:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    default = 443 if parts.scheme == "https" else 80
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")

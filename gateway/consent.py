@@ -1,0 +1,150 @@
+"""The visitor's decision: `ConsentState`, and the signed cookie that carries it.
+
+The cookie is the only state: any gateway instance holding the keys can verify it, so instances
+need no shared session store and no sticky sessions.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from gateway.config import Config
+
+SALT = "consent-gateway.state.v1"
+MAX_COOKIE_VALUE = 4096  # browsers cap a cookie near 4 KiB; anything longer is forged
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """What the visitor decided, as it applies to this request.
+
+    `decided` is False when there is no valid decision (none, forged, expired, older policy) or
+    when categories were added since the decision: then the banner asks again.
+    """
+
+    decided: bool
+    granted: frozenset[str]
+    policy_version: str
+    consent_id: str | None
+    issued_at: int | None
+    known: frozenset[str]  # categories offered when the visitor decided
+    gpc: bool = False
+
+    def as_json(self, category_ids: tuple[str, ...]) -> dict[str, object]:
+        return {
+            "decided": self.decided,
+            "categories": {cid: cid in self.granted for cid in category_ids},
+            "policy_version": self.policy_version,
+            "consent_id": self.consent_id,
+            "gpc": self.gpc,
+        }
+
+
+@dataclass(frozen=True)
+class _Payload:
+    granted: frozenset[str]
+    policy_version: str
+    consent_id: str
+    issued_at: int
+    known: frozenset[str]
+
+
+class ConsentCodec:
+    """Signs and verifies the consent cookie. Verified values are cached by their exact text.
+
+    The cache holds the outcome of a full HMAC check for one exact cookie string, so a cached hit
+    is as verified as a fresh one; expiry and policy version are checked on every request.
+    """
+
+    def __init__(self, config: Config, cache_size: int = 8192) -> None:
+        settings = config.consent
+        # itsdangerous signs with the last key and verifies with all of them: rotation.
+        self._serializer = URLSafeSerializer(list(settings.secret_keys), salt=SALT)
+        self.cookie_name = settings.cookie_name
+        self.policy_version = settings.policy_version
+        self.max_age = settings.max_age_days * 86400
+        self.category_ids = config.category_ids
+        self.required = frozenset(c.id for c in config.categories if c.required)
+        self.optional = frozenset(config.category_ids) - self.required
+        self.honor_gpc = settings.honor_gpc
+        self._cache: OrderedDict[str, _Payload | None] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- reading --------------------------------------------------------------------------
+
+    def undecided(self, gpc: bool) -> ConsentState:
+        return ConsentState(False, self.required, self.policy_version, None, None, frozenset(), gpc)
+
+    def state_from_cookie(self, value: str | None, *, gpc: bool, now: float | None = None) -> ConsentState:
+        gpc = gpc and self.honor_gpc
+        if not value:
+            return self.undecided(gpc)
+        payload = self._verify(value)
+        if payload is None or payload.policy_version != self.policy_version:
+            return self.undecided(gpc)
+        now = time.time() if now is None else now
+        if not 0 <= now - payload.issued_at < self.max_age:
+            return self.undecided(gpc)
+        granted = (payload.granted & self.optional) | self.required
+        # New categories since the decision: ask again, keeping what was already granted.
+        decided = self.optional <= payload.known
+        return ConsentState(decided, granted, payload.policy_version, payload.consent_id,
+                            payload.issued_at, payload.known, gpc)
+
+    def _verify(self, value: str) -> _Payload | None:
+        cache = self._cache
+        if value in cache:
+            cache.move_to_end(value)
+            return cache[value]
+        payload = self._decode(value)
+        cache[value] = payload
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+        return payload
+
+    def _decode(self, value: str) -> _Payload | None:
+        if len(value) > MAX_COOKIE_VALUE:
+            return None
+        try:
+            data = self._serializer.loads(value)
+        except (BadSignature, ValueError, TypeError, UnicodeError):
+            return None
+        try:
+            granted, version, consent_id, issued, known = data
+            if not (isinstance(granted, list) and isinstance(known, list) and isinstance(version, str)
+                    and isinstance(consent_id, str) and isinstance(issued, int)):
+                return None
+            return _Payload(frozenset(map(str, granted)), version, consent_id, issued, frozenset(map(str, known)))
+        except (ValueError, TypeError):
+            return None
+
+    # --- writing --------------------------------------------------------------------------
+
+    def decide(self, granted: frozenset[str], *, previous: ConsentState, gpc: bool,
+               now: float | None = None) -> ConsentState:
+        """A new decision. The consent id survives re-decisions so one visitor has one history."""
+        consent_id = previous.consent_id or new_consent_id()
+        issued = int(time.time() if now is None else now)
+        return ConsentState(True, (granted & self.optional) | self.required, self.policy_version,
+                            consent_id, issued, frozenset(self.category_ids), gpc and self.honor_gpc)
+
+    def encode(self, state: ConsentState) -> str:
+        assert state.consent_id is not None and state.issued_at is not None
+        data = [sorted(state.granted), state.policy_version, state.consent_id, state.issued_at,
+                sorted(state.known)]
+        return str(self._serializer.dumps(data))
+
+    def set_cookie_header(self, state: ConsentState, *, secure: bool) -> bytes:
+        value = f"{self.cookie_name}={self.encode(state)}; Max-Age={self.max_age}; Path=/; HttpOnly; SameSite=Lax"
+        if secure:
+            value += "; Secure"
+        return value.encode("ascii")
+
+
+def new_consent_id() -> str:
+    return secrets.token_urlsafe(12)

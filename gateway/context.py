@@ -1,0 +1,48 @@
+"""The request as every later stage sees it: headers read once, the client, and the consent state.
+
+Built once per request by `read_request`, the first stage after routing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.consent import ConsentCodec, ConsentState
+from gateway.cookies import RequestCookie, parse_cookie_headers
+from gateway.forwarded import ClientInfo, ForwardedResolver
+from gateway.types import Headers, Scope
+
+
+@dataclass
+class RequestContext:
+    headers: Headers
+    first: dict[bytes, bytes]  # the first value of each header, for single-valued lookups
+    cookies: list[RequestCookie]
+    client: ClientInfo
+    state: ConsentState
+    gpc: bool
+
+    @property
+    def user_agent(self) -> str:
+        return self.first.get(b"user-agent", b"").decode("latin-1")
+
+
+def read_request(scope: Scope, codec: ConsentCodec, resolver: ForwardedResolver) -> RequestContext:
+    headers: Headers = scope["headers"]
+    first: dict[bytes, bytes] = {}
+    cookie_values = []
+    for name, value in headers:
+        if name == b"cookie":
+            cookie_values.append(value)
+        elif name not in first:
+            first[name] = value
+    cookies = parse_cookie_headers(cookie_values) if cookie_values else []
+    consent_value = None
+    name = codec.cookie_name
+    for cookie in cookies:
+        if cookie.name == name:
+            consent_value = cookie.raw[len(name) + 1:].decode("latin-1").strip('"')
+            break  # browsers send the most specific (longest path) first
+    gpc = first.get(b"sec-gpc", b"").strip() == b"1"
+    state = codec.state_from_cookie(consent_value, gpc=gpc)
+    return RequestContext(headers, first, cookies, resolver.resolve(scope, first), state, gpc)

@@ -1,0 +1,229 @@
+"""Cookie rules and the two cookie filters: what the site may read, and what it may set.
+
+Parsing follows what browsers do (RFC 6265bis §5.4/§5.6), not the strict grammar: real headers
+carry values without '=', quotes, spaces and bytes above 0x7f, and a filter must classify them,
+never crash on them. Bytes are kept as latin-1 so that a kept cookie reaches the site unchanged.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gateway.config import Config
+from gateway.types import Headers
+
+NECESSARY = "necessary"  # pseudo-category: always allowed
+MAX_COOKIE_HEADER = 64 * 1024  # beyond this the request is hostile; browsers stop near 8 KiB
+_SAFE_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # names we can echo back in an expiry
+_EXPIRE_TAIL = b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass(frozen=True)
+class RequestCookie:
+    name: str
+    raw: bytes  # the pair exactly as the browser sent it, so kept cookies pass unchanged
+
+
+@dataclass(frozen=True)
+class SetCookie:
+    name: str
+    path: str | None
+    domain: str | None
+
+
+def parse_cookie_header(value: bytes) -> list[RequestCookie]:
+    """Split a `Cookie` header into pairs. Never raises: junk becomes a nameless cookie."""
+    out = []
+    for part in value[:MAX_COOKIE_HEADER].split(b";"):
+        raw = part.strip(b" \t")
+        if not raw:
+            continue
+        eq = raw.find(b"=")
+        # A pair without '=' is a cookie with an empty name whose value is the text (RFC 6265bis).
+        name = raw[:eq].strip(b" \t") if eq >= 0 else b""
+        out.append(RequestCookie(name.decode("latin-1"), raw))
+    return out
+
+
+def parse_set_cookie(value: bytes) -> SetCookie:
+    """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises."""
+    parts = value.split(b";")
+    first = parts[0]
+    eq = first.find(b"=")
+    name = first[:eq].strip(b" \t").decode("latin-1") if eq >= 0 else ""
+    path = domain = None
+    for attr in parts[1:]:
+        key, _, val = attr.partition(b"=")
+        key = key.strip(b" \t").lower()
+        if key == b"path":
+            v = val.strip(b" \t").decode("latin-1")
+            path = v if v.startswith("/") and _printable(v) else None
+        elif key == b"domain":
+            v = val.strip(b" \t").lstrip(b".").lower().decode("latin-1")
+            domain = v if v and _printable(v) and re.match(r"^[a-z0-9.-]+$", v) else None
+    return SetCookie(name, path, domain)
+
+
+def _printable(text: str) -> bool:
+    return all(0x21 <= ord(ch) < 0x7f and ch not in ";," for ch in text)
+
+
+class CookieRules:
+    """Cookie name → category, compiled once from the config. Lookups are cached by name."""
+
+    def __init__(self, config: Config) -> None:
+        self.unknown: str | None = None if config.cookies.unknown == "block" else config.cookies.unknown
+        self.required = frozenset(c.id for c in config.categories if c.required)
+        self._exact: dict[str, str] = {}
+        self._globs: list[tuple[re.Pattern[str], str]] = []
+        self._add(config.consent.cookie_name, NECESSARY)
+        for pattern in config.cookies.necessary:
+            self._add(pattern, NECESSARY)
+        for cat in config.categories:
+            for pattern in cat.cookies:
+                self._add(pattern, cat.id)
+        self._cache: dict[str, str | None] = {}
+
+    def _add(self, pattern: str, category: str) -> None:
+        if "*" in pattern or "?" in pattern or "[" in pattern:
+            self._globs.append((re.compile(fnmatch.translate(pattern)), category))
+        else:
+            self._exact.setdefault(pattern, category)
+
+    def category_of(self, name: str) -> str | None:
+        """The category of a cookie name, NECESSARY, or None when unknown cookies are blocked."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        found = self._exact.get(name)
+        if found is None:
+            for regex, category in self._globs:
+                if regex.match(name):
+                    found = category
+                    break
+        if found is None:
+            found = self.unknown
+        if len(self._cache) < 4096:  # hostile requests can invent names without end
+            self._cache[name] = found
+        return found
+
+    def label_of(self, name: str) -> str:
+        """For reports and metrics: the category id, 'necessary' or 'unknown'."""
+        found = self._exact.get(name)
+        if found is None:
+            found = next((c for r, c in self._globs if r.match(name)), None)
+        return found or "unknown"
+
+    def allowed(self, name: str, granted: frozenset[str]) -> bool:
+        category = self.category_of(name)
+        return category is not None and (category == NECESSARY or category in granted)
+
+
+@dataclass
+class RequestFilterResult:
+    cookie_header: bytes | None  # None: send no Cookie header at all
+    stripped: list[RequestCookie] = field(default_factory=list)
+
+
+def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
+    """All `Cookie` headers of a request (HTTP/2 sends one per cookie) as one list."""
+    out: list[RequestCookie] = []
+    for value in values:
+        out.extend(parse_cookie_header(value))
+    return out
+
+
+def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
+                          granted: frozenset[str]) -> RequestFilterResult:
+    """Keep only the cookies the visitor allowed, byte for byte; report the rest."""
+    kept: list[bytes] = []
+    stripped: list[RequestCookie] = []
+    for cookie in cookies:
+        if rules.allowed(cookie.name, granted):
+            kept.append(cookie.raw)
+        else:
+            stripped.append(cookie)
+    return RequestFilterResult(b"; ".join(kept) if kept else None, stripped)
+
+
+class CookieScopes:
+    """Path and Domain each cookie name was last set with, learned from upstream `Set-Cookie`.
+
+    Expiring a cookie only works with the scope it was set with. Bounded, because the names come
+    from the site and, through it, possibly from visitors.
+    """
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._scopes: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self._limit = limit
+
+    def learn(self, cookie: SetCookie) -> None:
+        scope = (cookie.path, cookie.domain)
+        if self._scopes.get(cookie.name) != scope:
+            self._scopes[cookie.name] = scope
+            self._scopes.move_to_end(cookie.name)
+            if len(self._scopes) > self._limit:
+                self._scopes.popitem(last=False)
+
+    def get(self, name: str) -> tuple[str | None, str | None]:
+        return self._scopes.get(name, (None, None))
+
+
+@dataclass
+class ResponseFilterResult:
+    headers: Headers
+    dropped: list[str] = field(default_factory=list)
+
+
+def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozenset[str],
+                          scopes: CookieScopes) -> ResponseFilterResult:
+    """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type."""
+    out: Headers = []
+    dropped: list[str] = []
+    for name, value in headers:
+        if name == b"set-cookie":
+            cookie = parse_set_cookie(value)
+            scopes.learn(cookie)
+            if not rules.allowed(cookie.name, granted):
+                dropped.append(cookie.name)
+                continue
+        out.append((name, value))
+    return ResponseFilterResult(out, dropped)
+
+
+def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool) -> Headers:
+    """`Set-Cookie` headers that delete cookies the browser holds, HttpOnly ones included.
+
+    A cookie is deleted only by a Set-Cookie with its own Path and Domain, so we expire it with the
+    scope the site set it with, and with the defaults too when that differs: the browser may hold
+    either, and expiring a cookie it does not hold is harmless.
+    """
+    out: Headers = []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        raw = name.encode("latin-1", "replace")
+        if not _SAFE_NAME.match(raw):
+            continue  # never reflect bytes a header cannot carry; the request side still strips it
+        prefix_secure = name.startswith(("__Secure-", "__Host-"))
+        path, domain = scopes.get(name)
+        variants = {(path or "/", domain)}
+        if not name.startswith("__Host-"):
+            variants.add(("/", None))
+        for p, d in sorted(variants, key=lambda v: (v[0], v[1] or "")):
+            if name.startswith("__Host-") and (p != "/" or d):
+                continue
+            value = raw + _EXPIRE_TAIL + b"; Path=" + p.encode("latin-1")
+            if d:
+                value += b"; Domain=" + d.encode("latin-1")
+            if secure or prefix_secure:
+                value += b"; Secure"
+            out.append((b"set-cookie", value))
+    return out

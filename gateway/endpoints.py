@@ -1,0 +1,327 @@
+"""The gateway's own endpoints under /_consent: state, decisions, receipt, banner, health, assets.
+
+Every state-changing POST must come from our own origin; every redirect goes to a same-site path.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from gateway.agents import summarize
+from gateway.banner import PREFIX, Banner
+from gateway.config import Config, normalise_origin
+from gateway.consent import ConsentCodec, ConsentState
+from gateway.context import RequestContext
+from gateway.cookies import CookieRules, CookieScopes, expiry_headers
+from gateway.errors import BadRequest
+from gateway.forwarded import ForwardedResolver, truncate_ip
+from gateway.ledger import Decision, Ledger
+from gateway.metrics import Metrics
+from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
+from gateway.types import Headers, Receive, Scope, Send
+
+log = logging.getLogger("consent_gateway.endpoints")
+
+MAX_POST = 16 * 1024  # a decision is a few hundred bytes
+MAX_FIELDS = 64
+ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
+
+
+def safe_next(value: str | None) -> str:
+    """A same-site path to redirect to, or BadRequest. Never a scheme, a host or a control char."""
+    if not value:
+        return "/"
+    if len(value) > 2048:
+        raise BadRequest("next is too long")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in value):
+        raise BadRequest("next must not contain control characters")
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        raise BadRequest("next must be a path on this site, like /page")
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        raise BadRequest("next must be a path on this site, like /page")
+    return value
+
+
+def location_header(path: str) -> bytes:
+    # Percent-encode anything outside the URL characters so the header is plain ASCII.
+    return quote(path, safe="/?#&=%:@!$'()*+,;~-._").encode("ascii")
+
+
+class Endpoints:
+    def __init__(self, config: Config, codec: ConsentCodec, rules: CookieRules, banner: Banner,
+                 ledger: Ledger, resolver: ForwardedResolver, metrics: Metrics, scopes: CookieScopes,
+                 ready: Callable[[], Awaitable[dict[str, object]]]) -> None:
+        self.config = config
+        self.codec = codec
+        self.rules = rules
+        self.banner = banner
+        self.ledger = ledger
+        self.resolver = resolver
+        self.metrics = metrics
+        self.scopes = scopes
+        self.ready = ready
+        self.secure_cookies = (config.gateway.public_origin or "").startswith("https://")
+        self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
+            ("GET", PREFIX): self.get_state,
+            ("HEAD", PREFIX): self.get_state,
+            ("POST", PREFIX): self.post_decision,
+            ("GET", PREFIX + "/receipt"): self.receipt,
+            ("GET", PREFIX + "/banner"): self.banner_fragment,
+            ("GET", PREFIX + "/health"): self.health,
+            ("GET", PREFIX + "/metrics"): self.metrics_page,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        path = scope["path"].rstrip("/") or "/"
+        method = scope["method"]
+        try:
+            handler = self.routes.get((method, path))
+            if handler is not None:
+                await handler(scope, receive, send, ctx)
+            elif method in ("GET", "HEAD") and path.startswith(PREFIX + "/static/consent-banner/"):
+                await self.static(scope, send, path.rsplit("/", 1)[-1], ctx)
+            elif any(p == path for _, p in self.routes):
+                await send_text(send, 405, "method not allowed\n")
+            else:
+                await send_text(send, 404, "not found\n")
+        except BadRequest as e:
+            await self._bad_request(send, e, ctx)
+
+    async def _bad_request(self, send: Send, e: BadRequest, ctx: RequestContext) -> None:
+        if _wants_json(ctx):
+            await send_json(send, e.status, {"error": e.message})
+        else:
+            await send_text(send, e.status, e.message + "\n")
+
+    # --- state ------------------------------------------------------------------------------
+
+    async def get_state(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        await send_json(send, 200, ctx.state.as_json(self.config.category_ids))
+
+    async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        if not self._same_origin(ctx):
+            await send_text(send, 403, "cross-origin request refused: Origin or Referer must be this site\n")
+            return
+        form = await self._read_form(receive, ctx)
+        action = _one(form, "action")
+        if action not in ACTIONS:
+            raise BadRequest(f"action must be one of {', '.join(sorted(ACTIONS))}")
+        next_path = safe_next(_one(form, "next"))
+        asked = form.get("categories", [])
+        known = set(self.config.category_ids)
+        unknown = [c for c in asked if c not in known]
+        if unknown:
+            raise BadRequest("unknown category: " + ", ".join(repr(c[:40]) for c in unknown[:5]))
+        if action == "accept_all":
+            granted = frozenset(known)
+        elif action == "save":
+            granted = frozenset(asked)
+        else:
+            granted = frozenset()
+        state = self.codec.decide(granted, previous=ctx.state, gpc=ctx.gpc)
+        decision = self._decision(state, action, next_path, ctx)
+        try:
+            await self.ledger.append(decision)
+        except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
+            log.exception("could not record a consent decision")
+            await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
+            return
+        self.metrics.decision(action, decision.granted, decision.denied)
+        headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=self._secure(ctx)))]
+        held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
+        headers += expiry_headers(held, self.scopes, secure=self._secure(ctx))
+        if _wants_json(ctx):
+            await send_json(send, 200, state.as_json(self.config.category_ids), headers)
+        else:
+            headers += [(b"location", location_header(next_path)), NO_STORE]
+            await send_bytes(send, 303, b"", b"text/plain; charset=utf-8", headers)
+
+    def _secure(self, ctx: RequestContext) -> bool:
+        return self.secure_cookies or ctx.client.scheme == "https"
+
+    def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext) -> Decision:
+        agent = summarize(ctx.user_agent)
+        ids = self.config.category_ids
+        assert state.consent_id is not None
+        return Decision(
+            record_id=uuid.uuid4().hex,
+            ts=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            consent_id=state.consent_id,
+            action=action,
+            granted=tuple(c for c in ids if c in state.granted),
+            denied=tuple(c for c in ids if c not in state.granted),
+            policy_version=state.policy_version,
+            locale=self.banner.choose_locale(ctx.first.get(b"accept-language")),
+            path=urlsplit(next_path).path[:512],
+            ip_prefix=truncate_ip(ctx.client.ip),
+            browser=agent.browser,
+            os=agent.os,
+            device=agent.device,
+            is_bot=agent.is_bot,
+            gpc=ctx.gpc,
+        )
+
+    def _same_origin(self, ctx: RequestContext) -> bool:
+        own = self.resolver.own_origin(ctx.client)
+        if own is None:
+            return False
+        origin = ctx.first.get(b"origin")
+        if origin is not None:
+            # "null" (sandboxed frames, some redirects) never matches
+            return normalise_origin(origin.decode("latin-1")) == own
+        referer = ctx.first.get(b"referer")
+        if referer is None:
+            return False
+        parts = urlsplit(referer.decode("latin-1"))
+        return normalise_origin(f"{parts.scheme}://{parts.netloc}") == own
+
+    async def _read_form(self, receive: Receive, ctx: RequestContext) -> dict[str, list[str]]:
+        length = ctx.first.get(b"content-length")
+        if length is not None:
+            try:
+                if int(length) > MAX_POST:
+                    raise BadRequest(f"request body too large (limit {MAX_POST} bytes)", 413)
+            except ValueError:
+                raise BadRequest("bad Content-Length") from None
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequest("client went away", 400)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_POST:
+                raise BadRequest(f"request body too large (limit {MAX_POST} bytes)", 413)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        ctype = ctx.first.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype == b"application/json":
+            return _json_form(body)
+        if ctype in (b"application/x-www-form-urlencoded", b""):
+            try:
+                pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS,
+                                  strict_parsing=False)
+            except UnicodeDecodeError:
+                raise BadRequest("form must be UTF-8") from None
+            except ValueError:
+                raise BadRequest(f"too many form fields (limit {MAX_FIELDS})") from None
+            form: dict[str, list[str]] = {}
+            for k, v in pairs:
+                form.setdefault(k, []).append(v)
+            return form
+        raise BadRequest("send the form as application/x-www-form-urlencoded or application/json", 415)
+
+    # --- pages --------------------------------------------------------------------------
+
+    async def receipt(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8))
+        try:
+            next_path = safe_next(query.get("next"))
+        except BadRequest:
+            next_path = "/"
+        locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
+        history = []
+        if ctx.state.consent_id:
+            for r in await self.ledger.history(ctx.state.consent_id):
+                d = r.decision
+                history.append({"ts": d.ts, "action": self.banner.texts(locale).get("actions", {}).get(
+                    d.action, d.action), "granted": ", ".join(
+                    self.banner.category_text(locale, c, "title") for c in d.granted), "gpc": d.gpc})
+        ctx_vars = self.banner.banner_context(locale, ctx.state, next_path)
+        ctx_vars.update(
+            r=self.banner.texts(locale).get("receipt", self.banner.texts("en")["receipt"]),
+            state=ctx.state, history=history, inline=True, open_settings=True,
+            css_url=self.banner.asset_url["banner.css"],
+        )
+        html = self.banner.render("receipt.html", **ctx_vars)
+        await send_html(send, 200, html, [(b"content-language", locale.encode("ascii"))])
+
+    async def banner_fragment(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8))
+        next_path = safe_next(query.get("next"))
+        locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
+        await send_html(send, 200, self.banner.fragment(locale, ctx.state, next_path))
+
+    async def static(self, scope: Scope, send: Send, name: str, ctx: RequestContext) -> None:
+        f = self.banner.static.get(name)
+        if f is None:
+            await send_text(send, 404, "not found\n")
+            return
+        if ctx.first.get(b"if-none-match") == f.etag:
+            await send({"type": "http.response.start", "status": 304, "headers": [(b"etag", f.etag)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send_bytes(send, 200, f.body, f.content_type,
+                         [(b"etag", f.etag), (b"cache-control", b"public, max-age=31536000, immutable")])
+
+    async def health(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        report = await self.ready()
+        await send_json(send, 200 if report.get("ready") else 503, report)
+
+    async def metrics_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        if not self._admin_ok(ctx):
+            await send_text(send, 401, "credential required\n", [(b"www-authenticate", b'Basic realm="consent-gateway"')])
+            return
+        await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
+
+    def _admin_ok(self, ctx: RequestContext) -> bool:
+        """The operator surface: a bearer token or HTTP Basic; a visitor's cookies never count."""
+        admin = self.config.admin
+        if not admin.enabled:
+            return False
+        auth = ctx.first.get(b"authorization", b"")
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and admin.token:
+            return hmac.compare_digest(value.strip(), admin.token.encode("utf-8"))
+        if scheme.lower() == b"basic" and admin.username and admin.password:
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            ok_user = hmac.compare_digest(user.encode(), admin.username.encode())
+            ok_pass = hmac.compare_digest(password.encode(), admin.password.encode())
+            return ok_user and ok_pass
+        return False
+
+
+def _one(form: dict[str, list[str]], key: str) -> str | None:
+    values = form.get(key)
+    return values[0] if values else None
+
+
+def _json_form(body: bytes) -> dict[str, list[str]]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("JSON body must be an object")
+    form: dict[str, list[str]] = {}
+    for key in ("action", "next"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise BadRequest(f"{key} must be a string")
+            form[key] = [data[key]]
+    cats = data.get("categories", [])
+    if isinstance(cats, str):
+        cats = [cats]
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats) or len(cats) > MAX_FIELDS:
+        raise BadRequest("categories must be a list of category ids")
+    form["categories"] = cats
+    return form
+
+
+def _wants_json(ctx: RequestContext) -> bool:
+    return b"application/json" in ctx.first.get(b"accept", b"")
+

@@ -1,0 +1,80 @@
+"""Counters for /metrics (Prometheus text format) and the passive cookie inventory.
+
+Each worker process counts for itself; with several workers, scrape each or aggregate upstream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as TallyCounter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from gateway.cookies import CookieRules, RequestCookie
+    from gateway.rewrite import RewriteStats
+
+INVENTORY_LIMIT = 4096  # distinct cookie names remembered; names are attacker-chosen
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter("consent_decisions", "Consent decisions by action", ["action"], registry=r)
+        self.decision_categories = Counter("consent_decision_categories",
+                                           "Categories granted or denied in decisions",
+                                           ["category", "outcome"], registry=r)
+        self.stripped = Counter("consent_cookies_stripped", "Request cookies stripped, by category",
+                                ["category"], registry=r)
+        self.dropped = Counter("consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category",
+                               ["category"], registry=r)
+        self.neutralised = Counter("consent_scripts_neutralised", "Tracker tags neutralised, by category",
+                                   ["category"], registry=r)
+        self.banners = Counter("consent_banners_shown", "Pages that carried the first-layer banner", registry=r)
+        self.upstream_errors = Counter("consent_upstream_errors", "Upstream failures", ["kind"], registry=r)
+        self.upstream_latency = Histogram("consent_upstream_latency_seconds", "Upstream time to response head",
+                                          registry=r)
+        self.spool_backlog = Gauge("consent_log_spool_backlog", "Decisions waiting in the spool", registry=r)
+        # name -> (label, count): what the gateway has seen in real traffic
+        self.inventory: TallyCounter[tuple[str, str, str]] = TallyCounter()
+
+    def cookies(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
+        for c in stripped:
+            label = rules.label_of(c.name)
+            self.stripped.labels(label).inc()
+            self._inventory(c.name, label, "request")
+        for name in dropped:
+            label = rules.label_of(name)
+            self.dropped.labels(label).inc()
+            self._inventory(name, label, "set-cookie")
+
+    def seen(self, names: Iterable[str], rules: CookieRules, where: str) -> None:
+        for name in names:
+            self._inventory(name, rules.label_of(name), where)
+
+    def _inventory(self, name: str, label: str, where: str) -> None:
+        key = (name[:128], label, where)
+        if key in self.inventory or len(self.inventory) < INVENTORY_LIMIT:
+            self.inventory[key] += 1
+
+    def rewritten(self, stats: RewriteStats) -> None:
+        for category, n in stats.neutralised.items():
+            self.neutralised.labels(category).inc(n)
+
+    def banner_shown(self) -> None:
+        self.banners.inc()
+
+    def upstream_error(self, kind: str) -> None:
+        self.upstream_errors.labels(kind).inc()
+
+    def decision(self, action: str, granted: Iterable[str], denied: Iterable[str]) -> None:
+        self.decisions.labels(action).inc()
+        for c in granted:
+            self.decision_categories.labels(c, "granted").inc()
+        for c in denied:
+            self.decision_categories.labels(c, "denied").inc()
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

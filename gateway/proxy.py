@@ -1,0 +1,264 @@
+"""The proxy stage: request filter → upstream → response filter → HTML rewrite → client.
+
+Pure ASGI on the hot path. Header tables are built at import or at start, never per request.
+The responder holds back `http.response.start` until the first body bytes are ready, so an
+upstream failure found while decoding the first chunk still becomes a clean 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from gateway.agents import is_bot
+from gateway.banner import Banner
+from gateway.config import Config
+from gateway.consent import ConsentState
+from gateway.context import RequestContext
+from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
+from gateway.decoding import make_decoder
+from gateway.errors import GatewayError, UpstreamBodyError
+from gateway.metrics import Metrics
+from gateway.responses import error_page
+from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
+from gateway.types import Headers, Receive, Scope, Send
+from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("consent_gateway.proxy")
+
+# RFC 9110 §7.6.1 hop-by-hop fields, plus the ones we rebuild ourselves.
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
+    b"upgrade", b"proxy-authenticate", b"proxy-authorization",
+    b"date",  # the server in front of the client writes its own Date
+})
+REBUILT_REQUEST = HOP_BY_HOP | {
+    b"cookie", b"host", b"x-consent-categories", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-forwarded-host", b"forwarded", b"expect", b"content-length",
+}
+CHANGED_BODY_DROPS = frozenset({
+    b"content-length", b"etag", b"content-encoding", b"accept-ranges", b"content-md5", b"digest",
+    b"cache-control", b"last-modified",
+})
+HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+NO_BODY_STATUS = frozenset({204, 304})
+
+
+@dataclass
+class ProxyResult:
+    stripped: list[str]
+    dropped: list[str]
+    expired: list[str]
+
+
+class Proxy:
+    def __init__(self, config: Config, rules: CookieRules, banner: Banner, pool: UpstreamPool,
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.rules = rules
+        self.banner = banner
+        self.pool = pool
+        self.metrics = metrics
+        self.scopes = CookieScopes()
+        self.upstream_host = config.gateway.upstream.authority.encode("ascii")
+        self.preserve_host = config.gateway.preserve_host
+        self.secure_cookies = (config.gateway.public_origin or "").startswith("https://")
+        self.max_html = config.gateway.max_html_bytes
+        self._categories_header: dict[frozenset[str], bytes] = {}
+        # (pattern, category) for each category, to pick the non-granted ones per request
+        self._script_rules = tuple((p, c.id) for c in config.categories for p in c.scripts)
+        self._blocked_cache: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
+
+    # --- request side -------------------------------------------------------------------
+
+    def _consent_header(self, granted: frozenset[str]) -> bytes:
+        value = self._categories_header.get(granted)
+        if value is None:
+            value = ",".join(c for c in self.config.category_ids if c in granted).encode("ascii")
+            self._categories_header[granted] = value
+        return value
+
+    def upstream_head(self, scope: Scope, ctx: RequestContext, cookie: bytes | None) -> tuple[bytes, bool, bool]:
+        """Serialise the request head for the site. Returns (head, has_body, chunked)."""
+        method: bytes = scope["method"].encode("ascii")
+        target = scope.get("raw_path") or scope["path"].encode("utf-8")
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        connection_tokens: frozenset[bytes] = frozenset()
+        conn = ctx.first.get(b"connection")
+        if conn:
+            connection_tokens = frozenset(t.strip().lower() for t in conn.split(b","))
+        lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+        content_length = None
+        chunked = False
+        host = ctx.first.get(b"host", self.upstream_host) if self.preserve_host else self.upstream_host
+        lines += [b"host: ", host, b"\r\n"]
+        for name, value in ctx.headers:
+            if name in REBUILT_REQUEST or name in connection_tokens:
+                if name == b"content-length":
+                    content_length = value
+                elif name == b"transfer-encoding":
+                    chunked = True
+                continue
+            lines += [name, b": ", value, b"\r\n"]
+        if cookie is not None:
+            lines += [b"cookie: ", cookie, b"\r\n"]
+        client = ctx.client
+        peer = (scope.get("client") or ("",))[0]
+        # Each proxy appends the address it was connected from; a chain is kept only from a trusted one.
+        xff = ctx.first.get(b"x-forwarded-for") if client.trusted_peer else None
+        forwarded_for = (xff + b", " if xff else b"") + peer.encode("ascii", "replace")
+        lines += [b"x-forwarded-for: ", forwarded_for, b"\r\n",
+                  b"x-forwarded-proto: ", client.scheme.encode("ascii"), b"\r\n"]
+        if client.host:
+            lines += [b"x-forwarded-host: ", client.host.encode("latin-1"), b"\r\n"]
+        lines += [b"x-consent-categories: ", self._consent_header(ctx.state.granted), b"\r\n"]
+        has_body = False
+        if chunked:
+            lines.append(b"transfer-encoding: chunked\r\n")
+            has_body = True
+        elif content_length is not None and content_length.strip() not in (b"0", b""):
+            lines += [b"content-length: ", content_length, b"\r\n"]
+            has_body = True
+        lines.append(b"\r\n")
+        return b"".join(lines), has_body, chunked
+
+    # --- the exchange -------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        state = ctx.state
+        granted = state.granted
+        bot = is_bot(ctx.user_agent)
+        if bot:
+            granted = self.rules.required  # crawlers get no optional cookies, whatever they send
+        filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
+        head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header)
+        body = _request_body(receive) if has_body else None
+        try:
+            response = await self.pool.request(scope["method"].encode("ascii"), head, body, chunked)
+        except GatewayError as e:
+            self.metrics.upstream_error(type(e).__name__)
+            await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
+            return
+        result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
+        headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
+        held = [c.name for c in filtered.stripped if c.name]
+        if held:
+            headers += expiry_headers(held, self.scopes, secure=self.secure_cookies or ctx.client.scheme == "https")
+        self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
+
+        content_type = b""
+        encoding = b""
+        for n, v in headers:
+            if n == b"content-type":
+                content_type = v
+            elif n == b"content-encoding":
+                encoding = v
+        rewrite = (
+            content_type.split(b";")[0].strip().lower() in HTML_TYPES
+            and scope["method"] != "HEAD"
+            and 200 <= response.status < 300 and response.status not in (204, 206)
+        )
+        decoder = make_decoder(encoding, self.max_html) if rewrite else None
+        if decoder is None:
+            await self._pass_through(send, response.status, headers, response.iter_body(), receive)
+            return
+        plan = self._plan(ctx, state, granted, bot, scope, content_type)
+        rewriter = HtmlRewriter(plan)
+        headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
+        headers.append((b"cache-control", b"private, no-cache"))
+        headers.append((b"vary", b"Cookie"))
+
+        async def transformed() -> AsyncIterator[bytes]:
+            async for chunk in response.iter_body():
+                pieces = decoder.decode(chunk)
+                out = b"".join(rewriter.feed(p) for p in pieces)
+                if out:
+                    yield out
+            tail = b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
+            self.metrics.rewritten(rewriter.stats)
+            if tail:
+                yield tail
+
+        await self._pass_through(send, response.status, headers, transformed(), receive)
+
+    def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
+              scope: Scope, content_type: bytes) -> RewritePlan:
+        blocked = self._blocked_cache.get(granted)
+        if blocked is None:
+            blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
+            self._blocked_cache[granted] = blocked
+        charset = None
+        i = content_type.lower().find(b"charset=")
+        if i >= 0:
+            charset = normalise_charset(content_type[i + 8:].split(b";")[0])
+        if bot:
+            return RewritePlan(blocked, b"", lambda _cs: b"", charset)
+        locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
+        path = scope["path"]
+        show = not state.decided
+        banner = self.banner
+
+        def body_html(cs: str) -> bytes:
+            if show:
+                self.metrics.banner_shown()
+            return banner.body_html(locale, state, path, show=show).encode(cs, "xmlcharrefreplace")
+
+        return RewritePlan(blocked, banner.head_html(state), body_html, charset)
+
+    async def _pass_through(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
+                            receive: Receive) -> None:
+        """Stream a body to the client; send the head with the first bytes (see module doc)."""
+        started = False
+        watcher: asyncio.Task[None] | None = None
+        disconnected = asyncio.Event()
+        try:
+            async for chunk in body:
+                if not started:
+                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    started = True
+                elif watcher is None:
+                    # A long body: notice a client that went away, so we stop reading the site.
+                    # Not for the first chunk: most pages are one chunk and the task would cost.
+                    watcher = asyncio.ensure_future(_watch_disconnect(receive, disconnected))
+                elif disconnected.is_set():
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not started:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except UpstreamBodyError as e:
+            self.metrics.upstream_error(type(e).__name__)
+            if not started:
+                await error_page(send, e, self.banner, self.banner.default_locale)
+                return
+            # The head is gone: end without the final chunk so the client sees a broken body.
+            log.warning("upstream body failed after response start: %s", e)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if hasattr(body, "aclose"):
+                await body.aclose()
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away during upload")
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _watch_disconnect(receive: Receive, event: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            event.set()
+            return
+

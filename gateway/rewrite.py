@@ -1,0 +1,337 @@
+"""The streaming HTML rewriter: neutralise tracker tags, inject the banner, keep every other byte.
+
+A DOM round trip would re-serialise the site's page; instead this is a byte-level scanner with
+carry-over between chunks. It follows the HTML tokenizer where it matters for finding real
+tags: quoted attribute values, comments, bogus comments and raw-text elements (script, style,
+textarea, ...), so a `</body>` inside a comment, a script string or an attribute is not the end of
+the body, and a `<script>` in an attribute value is not a script.
+
+Most of the page is skipped by one possessive regex in C (`_BORING`); Python only sees the few
+tags that matter. Possessive quantifiers keep the patterns linear on hostile input.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+_DELIM = rb"[\t\n\f\r />]"
+# The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
+# name is followed by '=', a value must follow: an unclosed quote leaves the tag incomplete.
+_TAG_REST = (
+    rb"(?:[\t\n\f\r /]++"
+    rb"|(?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?![\t\n\f\r ]*+=))"
+    rb")*+>"
+)
+_SPECIAL = rb"script|iframe|img|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
+_END_SPECIAL = rb"body|html|head"
+_BORING = re.compile(
+    rb"(?:[^<]++"
+    rb"|<(?=[^A-Za-z/!?])"
+    rb"|<(?!(?i:" + _SPECIAL + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
+    rb"|</(?!(?i:" + _END_SPECIAL + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
+    rb"|<(?:\?|/(?![A-Za-z])|!(?!--))[^>]*+>"
+    rb")*+"
+)
+_INTERESTING = re.compile(
+    rb"(<!--)"
+    rb"|<((?i:" + _SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST +
+    rb"|</((?i:" + _END_SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST
+)
+_COMMENT_END = re.compile(rb"--!?>")
+_ATTR = re.compile(
+    rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
+)
+_RAW_END = {
+    name: re.compile(rb"</(?i:" + name + rb")(?=" + _DELIM + rb")")
+    for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
+}
+_META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+_JS_TYPES = frozenset({
+    b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
+    b"application/ecmascript", b"application/x-javascript", b"text/jscript", b"text/livescript",
+})
+_HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"img", b"style", b"body", b"head"})
+MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
+MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
+
+# WHATWG: these labels mean a superset; the banner must be encoded as the browser will decode.
+_CHARSET_ALIASES = {
+    "gb2312": "gbk", "x-gbk": "gbk", "gb_2312-80": "gbk", "iso-8859-1": "cp1252", "latin1": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252", "utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8",
+}
+
+
+def normalise_charset(label: str | bytes | None) -> str | None:
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "replace")
+    label = label.strip().strip("\"'").lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+@dataclass
+class RewritePlan:
+    """What to do to one page; built per request from the consent state and compiled config."""
+
+    blocked_scripts: tuple[tuple[str, str], ...]  # (lower-case URL substring, category id)
+    head_html: bytes  # ASCII only, injected before the first script-like tag
+    body_html: Callable[[str], bytes]  # banner markup for a charset, injected at the real </body>
+    charset: str | None = None  # from Content-Type; the page's <meta> is used otherwise
+
+
+@dataclass
+class RewriteStats:
+    neutralised: dict[str, int] = field(default_factory=dict)
+    head_injected: bool = False
+    body_injected: bool = False
+
+
+class HtmlRewriter:
+    def __init__(self, plan: RewritePlan) -> None:
+        self.plan = plan
+        self.stats = RewriteStats()
+        self._charset = plan.charset
+        self._carry = b""
+        self._raw_end: re.Pattern[bytes] | None = None  # inside a raw-text element
+        self._in_comment = False
+        self._plaintext = False
+        self._held_tag: bytes | None = None  # start tag of an inline script being inspected
+        self._held_body: list[bytes] = []
+        self._held_len = 0
+
+    # --- public -------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        return self._scan(self._carry + data if self._carry else data, final=False)
+
+    def finish(self) -> bytes:
+        out = self._scan(self._carry, final=True)
+        tail = []
+        if self._held_tag is not None:
+            tail.append(self._held_tag)
+            tail.extend(self._held_body)
+            self._held_tag = None
+        if not self._plaintext:
+            tail.append(self._inject_head())
+            tail.append(self._inject_body())
+        return out + b"".join(tail)
+
+    # --- scanner ------------------------------------------------------------------------
+
+    def _scan(self, buf: bytes, final: bool) -> bytes:
+        out: list[bytes] = []
+        pos = 0
+        n = len(buf)
+        self._carry = b""
+        while pos < n:
+            if self._plaintext:
+                out.append(buf[pos:])
+                return b"".join(out)
+            if self._in_comment:
+                m = _COMMENT_END.search(buf, pos)
+                if m is None:
+                    keep = min(n - pos, 3)  # a split "--!>" must survive to the next chunk
+                    cut = n if final else n - keep
+                    out.append(buf[pos:cut])
+                    pos = cut
+                    break
+                out.append(buf[pos:m.end()])
+                pos = m.end()
+                self._in_comment = False
+                continue
+            if self._raw_end is not None:
+                pos = self._scan_raw(buf, pos, out, final)
+                if self._raw_end is not None:
+                    break
+                continue
+            m = _BORING.match(buf, pos)
+            end = m.end() if m else pos
+            if end > pos:
+                out.append(buf[pos:end])
+                pos = end
+            if pos >= n:
+                break
+            m = _INTERESTING.match(buf, pos)
+            if m is None:
+                if final or n - pos > MAX_CARRY:
+                    # EOF inside a tag, or a hostile tag longer than we hold: pass the '<' as text.
+                    out.append(buf[pos:pos + 1])
+                    pos += 1
+                    continue
+                break  # an incomplete tag: wait for the rest
+            pos = m.end()
+            if m.group(1):
+                out.append(b"<!--")
+                pos = m.start() + 4
+                # "<!-->" and "<!--->" are complete (empty) comments
+                if buf.startswith(b">", pos) or buf.startswith(b"->", pos):
+                    stop = pos + (1 if buf[pos:pos + 1] == b">" else 2)
+                    out.append(buf[pos:stop])
+                    pos = stop
+                elif n - pos < 2 and not final:
+                    out.pop()
+                    pos = m.start()
+                    break
+                else:
+                    self._in_comment = True
+                continue
+            if m.group(2):
+                self._start_tag(m.group(2).lower(), buf[m.start():m.end()], out)
+            else:
+                self._end_tag(m.group(3).lower(), buf[m.start():m.end()], out)
+        if pos < n:
+            self._carry = buf[pos:]
+        return b"".join(out)
+
+    def _scan_raw(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
+        assert self._raw_end is not None
+        m = self._raw_end.search(buf, pos)
+        if m is None:
+            keep = 0 if final else min(len(buf) - pos, 10)  # "</noframes" is the longest end
+            cut = len(buf) - keep
+            self._raw_text(buf[pos:cut], out)
+            return cut
+        self._raw_text(buf[pos:m.start()], out)
+        self._raw_end = None
+        if self._held_tag is not None:
+            self._release_inline_script(out)
+        return m.start()  # the end tag itself is scanned as data
+
+    def _raw_text(self, text: bytes, out: list[bytes]) -> None:
+        if self._held_tag is None:
+            out.append(text)
+            return
+        self._held_body.append(text)
+        self._held_len += len(text)
+        if self._held_len > MAX_INLINE_SCRIPT:
+            # Too long to inspect: let it through unchanged rather than hold the page.
+            out.append(self._held_tag)
+            out.extend(self._held_body)
+            self._held_tag, self._held_body, self._held_len = None, [], 0
+
+    def _release_inline_script(self, out: list[bytes]) -> None:
+        assert self._held_tag is not None
+        body = b"".join(self._held_body)
+        tag = self._held_tag
+        self._held_tag, self._held_body, self._held_len = None, [], 0
+        category = self._match(body.decode("latin-1").lower())
+        if category is not None:
+            tag = self._neutralise(b"script", tag, category, rename_src=False)
+        out.append(tag)
+        out.append(body)
+
+    # --- tags ---------------------------------------------------------------------------
+
+    def _start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+        if name in _HEAD_TRIGGERS and not self.stats.head_injected:
+            out.append(self._inject_head())
+        if name == b"meta":
+            if self._charset is None:
+                m = _META_CHARSET.search(tag)
+                if m:
+                    self._charset = normalise_charset(m.group(1))
+            out.append(tag)
+            return
+        if name == b"plaintext":
+            out.append(tag)
+            self._plaintext = True
+            return
+        if name in (b"script", b"iframe", b"img"):
+            tag = self._maybe_neutralise(name, tag, out)
+            if tag is None:
+                return
+        if name in _RAW_END:
+            self._raw_end = _RAW_END[name]
+        out.append(tag)
+
+    def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
+        if not self.plan.blocked_scripts:
+            return tag
+        attrs = _attributes(tag, len(name) + 1)
+        if name == b"script":
+            kind = attrs.get(b"type", b"").strip().lower()
+            if kind not in _JS_TYPES:
+                return tag  # data blocks, JSON-LD, and scripts the site already tagged itself
+            src = attrs.get(b"src")
+            if src is None:
+                # An inline loader (gtag/hm.js snippets) builds the tracker URL at run time:
+                # hold the script until its end to look inside.
+                self._held_tag = tag
+                self._raw_end = _RAW_END[b"script"]
+                return None
+        else:
+            src = attrs.get(b"src")
+            if src is None:
+                return tag
+        category = self._match(html.unescape(src.decode("latin-1")).lower())
+        if category is None:
+            return tag
+        return self._neutralise(name, tag, category, rename_src=True)
+
+    def _match(self, text: str) -> str | None:
+        for pattern, category in self.plan.blocked_scripts:
+            if pattern in text:
+                return category
+        return None
+
+    def _neutralise(self, name: bytes, tag: bytes, category: str, *, rename_src: bool) -> bytes:
+        parts = [b"<" + tag[1:len(name) + 1]]
+        for m in _ATTR.finditer(tag, len(name) + 1, len(tag) - 1):
+            attr = m.group(1).lower()
+            raw = m.group(0)
+            if attr in (b"data-consent-category", b"data-src", b"data-srcset", b"data-type"):
+                continue  # ours win; a site value here would confuse activation
+            if rename_src and attr in (b"src", b"srcset"):
+                raw = b"data-" + raw
+            elif attr == b"type":
+                raw = b"data-" + raw
+            parts.append(raw)
+        parts.append(b'type="text/plain" data-consent-category="' + category.encode("ascii") + b'"')
+        self.stats.neutralised[category] = self.stats.neutralised.get(category, 0) + 1
+        return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name == b"img" else b">")
+
+    def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+        if name == b"head":
+            if not self.stats.head_injected:
+                out.append(self._inject_head())
+        elif not self.stats.body_injected:  # the first real </body>, or </html> without one
+            out.append(self._inject_head())
+            out.append(self._inject_body())
+        out.append(tag)
+
+    def _inject_head(self) -> bytes:
+        if self.stats.head_injected:
+            return b""
+        self.stats.head_injected = True
+        return self.plan.head_html
+
+    def _inject_body(self) -> bytes:
+        if self.stats.body_injected:
+            return b""
+        self.stats.body_injected = True
+        return self.plan.body_html(self._charset or "utf-8")
+
+
+def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:
+    """Attribute name → unquoted value; the first occurrence wins, as in HTML."""
+    attrs: dict[bytes, bytes] = {}
+    for m in _ATTR.finditer(tag, start, len(tag) - 1):
+        name = m.group(1).lower()
+        if name in attrs:
+            continue
+        value = m.group(2) or b""
+        if value[:1] in (b'"', b"'"):
+            value = value[1:-1]
+        attrs[name] = value
+    return attrs

@@ -1,0 +1,327 @@
+"""The upstream client: a keep-alive pool of HTTP/1.1 connections to the site.
+
+Built on asyncio protocols and httptools (the parser uvicorn uses) because the upstream client
+decides the gateway's throughput: a general-purpose client costs several times more per request.
+It streams both ways with explicit flow control, keeps no cookie jar (a shared jar would replay
+one visitor's cookies to the next), and maps every lower-level failure to our error types here,
+in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httptools
+
+from gateway.config import Upstream
+from gateway.errors import GatewayError, UpstreamBodyError, UpstreamTimeout, UpstreamUnavailable
+from gateway.types import Headers
+
+HIGH_WATER = 256 * 1024  # stop reading from the site when this much body waits for the client
+LOW_WATER = 64 * 1024
+
+
+def map_error(exc: BaseException, *, phase: str) -> GatewayError:
+    """The one place where socket, parser and timeout errors become gateway errors."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"upstream timed out during {phase}")
+    if isinstance(exc, httptools.HttpParserError):
+        return UpstreamUnavailable(f"upstream sent an invalid response during {phase}")
+    if isinstance(exc, ConnectionRefusedError):
+        return UpstreamUnavailable("upstream refused the connection")
+    if isinstance(exc, OSError | EOFError | ConnectionError):
+        return UpstreamUnavailable(f"upstream connection failed during {phase}")
+    return UpstreamUnavailable(f"upstream failed during {phase}")
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection to the site; parses one response at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reused = False
+        self._error: BaseException | None = None
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._reset(head_only=False)
+
+    def _reset(self, *, head_only: bool) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.head_only = head_only
+        self.status = 0
+        self.headers: Headers = []
+        self.head_done: asyncio.Future[None] = self.loop.create_future()
+        self.body: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.complete = False
+        self.got_bytes = False
+        self.read_paused = False
+        self._body_waiter: asyncio.Future[None] | None = None
+        self.eof_ends_body = False
+
+    def begin(self, head_only: bool) -> None:
+        self._reset(head_only=head_only)
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError as e:
+            self._fail(e)
+
+    def eof_received(self) -> bool | None:
+        if not self.complete and self.head_done.done() and self.eof_ends_body:
+            self.on_message_complete()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.complete:
+            if self.head_done.done() and self.eof_ends_body and exc is None:
+                self.on_message_complete()
+            else:
+                self._fail(exc or ConnectionResetError("upstream closed the connection"))
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(ConnectionResetError("upstream closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # --- httptools callbacks ------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.headers = []  # interim response (100, 103): wait for the final one
+            return
+        self.status = status
+        names = {n for n, _ in self.headers}
+        self.eof_ends_body = b"content-length" not in names and b"transfer-encoding" not in names
+        if not self.head_done.done():
+            self.head_done.set_result(None)
+        if self.head_only or status in (204, 304):
+            # httptools cannot be told the response has no body (HEAD); end it here and never
+            # reuse this connection, since the parser would wait for a body that never comes.
+            if self.head_only:
+                self.closed = True
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status == 0 or self.complete:
+            return  # end of an interim response
+        self.complete = True
+        self._wake()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        if not self.head_done.done():
+            self.head_done.set_exception(exc)
+            self.head_done.exception()  # mark retrieved; the caller reads it via await
+        self._wake()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        w = self._body_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def drain(self) -> None:
+        if self._write_paused and not self.closed:
+            self._drain_waiter = self.loop.create_future()
+            await self._drain_waiter
+
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        """The next piece of body, or None at its end. Raises on reset or timeout."""
+        while True:
+            if self.body:
+                chunk = self.body.popleft()
+                self.buffered -= len(chunk)
+                if self.read_paused and self.buffered < LOW_WATER and self.transport is not None:
+                    self.read_paused = False
+                    self.transport.resume_reading()
+                return chunk
+            if self.complete:
+                return None
+            if self._error is not None:
+                raise UpstreamBodyError("upstream broke the connection mid-body") from self._error
+            self._body_waiter = self.loop.create_future()
+            await _wait(self.loop, self._body_waiter, timeout)
+            self._body_waiter = None
+
+    def can_reuse(self) -> bool:
+        return (self.complete and not self.closed and self._error is None
+                and self.parser.should_keep_alive() and self.transport is not None
+                and not self.transport.is_closing())
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def _wait(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], timeout: float) -> None:
+    # A bare timer instead of asyncio.wait_for: no extra task per wait on the hot path.
+    def expire() -> None:
+        if not fut.done():
+            fut.set_exception(TimeoutError())
+
+    handle = loop.call_later(timeout, expire)
+    try:
+        await fut
+    finally:
+        handle.cancel()
+
+
+class UpstreamResponse:
+    """A response head from the site, with its body still on the wire."""
+
+    def __init__(self, pool: UpstreamPool, conn: _Connection, request_done: bool) -> None:
+        self._pool = pool
+        self._conn = conn
+        self._request_done = request_done
+        self.status = conn.status
+        self.headers = conn.headers
+        self._released = False
+
+    async def iter_body(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        try:
+            while True:
+                try:
+                    chunk = await conn.next_chunk(self._pool.read_timeout)
+                except TimeoutError:
+                    raise UpstreamBodyError("upstream stalled mid-body") from None
+                if chunk is None:
+                    break
+                yield chunk
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the connection back when the exchange ended cleanly, otherwise close it."""
+        if self._released:
+            return
+        self._released = True
+        if self._request_done and self._conn.can_reuse():
+            self._pool._put(self._conn)
+        else:
+            self._conn.close()
+
+
+class UpstreamPool:
+    def __init__(self, upstream: Upstream, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
+                 size: int = 64) -> None:
+        self.upstream = upstream
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.size = size
+        self._idle: collections.deque[_Connection] = collections.deque()
+
+    def _put(self, conn: _Connection) -> None:
+        if len(self._idle) < self.size:
+            conn.reused = True
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        # create_connection is a coroutine; asyncio.wait_for is fine here, connects are rare.
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: _Connection(loop), self.upstream.host, self.upstream.port),
+            self.connect_timeout,
+        )
+        return conn
+
+    async def _acquire(self) -> _Connection:
+        while self._idle:
+            conn = self._idle.pop()  # most recently used: least likely to have timed out
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+        return await self._connect()
+
+    async def request(self, method: bytes, head: bytes, body: AsyncIterator[bytes] | None,
+                      chunked: bool) -> UpstreamResponse:
+        """Send a request head (already serialised) and its streamed body; wait for the response head.
+
+        A reused keep-alive connection may have been closed by the site in the meantime; a request
+        without a body is then retried once on a fresh connection, as browsers do.
+        """
+        for attempt in (0, 1):
+            try:
+                conn = await self._acquire()
+            except BaseException as e:  # noqa: BLE001 - mapped, not swallowed
+                raise map_error(e, phase="connect") from e
+            conn.begin(head_only=method == b"HEAD")
+            try:
+                assert conn.transport is not None
+                conn.transport.write(head)
+                if body is not None:
+                    await self._send_body(conn, body, chunked)
+                await _wait(conn.loop, conn.head_done, self.read_timeout)
+            except BaseException as e:
+                conn.close()
+                stale = conn.reused and not conn.got_bytes and body is None and not isinstance(e, TimeoutError)
+                if attempt == 0 and stale and isinstance(e, OSError | ConnectionError):
+                    continue
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                raise map_error(e, phase="request") from e
+            return UpstreamResponse(self, conn, request_done=True)
+        raise UpstreamUnavailable("upstream closed the connection")  # pragma: no cover - loop exits above
+
+    async def _send_body(self, conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> None:
+        assert conn.transport is not None
+        async for chunk in body:
+            if conn.closed:
+                raise ConnectionResetError("upstream closed the connection during upload")
+            if not chunk:
+                continue
+            if chunked:
+                conn.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            else:
+                conn.transport.write(chunk)
+            await conn.drain()
+        if chunked:
+            conn.transport.write(b"0\r\n\r\n")
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()

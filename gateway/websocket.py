@@ -1,0 +1,123 @@
+"""WebSocket pass-through: the handshake's cookies are filtered like any request, then frames flow.
+
+The `websockets` library speaks to the site (masking, fragmentation, close handshake); uvicorn
+speaks to the browser. Messages are relayed both ways until either side closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from gateway.config import Config
+from gateway.consent import ConsentCodec
+from gateway.context import read_request
+from gateway.cookies import CookieRules, strip_request_cookies
+from gateway.forwarded import ForwardedResolver
+from gateway.types import Receive, Scope, Send
+
+log = logging.getLogger("consent_gateway.websocket")
+
+# The library writes these itself; a copy from the browser would duplicate or contradict them.
+HANDSHAKE_OWN = frozenset({
+    b"host", b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version",
+    b"sec-websocket-extensions", b"sec-websocket-protocol", b"cookie", b"x-consent-categories",
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"origin", b"user-agent",
+    b"content-length", b"transfer-encoding",
+})
+
+
+class WebSocketProxy:
+    def __init__(self, config: Config, codec: ConsentCodec, rules: CookieRules,
+                 resolver: ForwardedResolver) -> None:
+        self.config = config
+        self.codec = codec
+        self.rules = rules
+        self.resolver = resolver
+        self.upstream = config.gateway.upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        ctx = read_request(scope, self.codec, self.resolver)
+        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted)
+        headers: list[tuple[str, str]] = [
+            (n.decode("latin-1"), v.decode("latin-1")) for n, v in ctx.headers if n not in HANDSHAKE_OWN
+        ]
+        if filtered.cookie_header is not None:
+            headers.append(("Cookie", filtered.cookie_header.decode("latin-1")))
+        headers.append(("X-Consent-Categories",
+                        ",".join(c for c in self.config.category_ids if c in ctx.state.granted)))
+        headers.append(("X-Forwarded-For", ctx.client.ip))
+        headers.append(("X-Forwarded-Proto", "https" if ctx.client.scheme == "https" else "http"))
+        if ctx.client.host:
+            headers.append(("X-Forwarded-Host", ctx.client.host))
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        uri = f"ws://{self.upstream.authority}{target.decode('latin-1')}"
+        origin = ctx.first.get(b"origin")
+        try:
+            upstream = await connect(
+                uri,
+                additional_headers=headers,
+                subprotocols=scope.get("subprotocols") or None,
+                origin=origin.decode("latin-1") if origin else None,  # type: ignore[arg-type]
+                user_agent_header=ctx.user_agent or None,
+                compression=None,
+                proxy=None,
+                open_timeout=self.config.gateway.connect_timeout,
+                max_size=16 * 1024 * 1024,
+            )
+        except (OSError, InvalidHandshake, TimeoutError) as e:
+            log.info("websocket upstream refused: %s", type(e).__name__)
+            if "websocket.http.response" in scope.get("extensions", {}):
+                status = e.response.status_code if isinstance(e, InvalidStatus) else 502
+                await send({"type": "websocket.http.response.start", "status": max(status, 400),
+                            "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "websocket.http.response.body", "body": b"upstream refused the websocket\n"})
+            else:
+                await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+        await _relay(upstream, receive, send)
+
+
+async def _relay(upstream: ClientConnection, receive: Receive, send: Send) -> None:
+    async def browser_to_site() -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                await upstream.close(code=msg.get("code", 1000))
+                return
+            data: Any = msg.get("bytes") if msg.get("bytes") is not None else msg.get("text")
+            if data is not None:
+                await upstream.send(data)
+
+    async def site_to_browser() -> None:
+        try:
+            async for data in upstream:
+                if isinstance(data, bytes):
+                    await send({"type": "websocket.send", "bytes": data})
+                else:
+                    await send({"type": "websocket.send", "text": data})
+        except ConnectionClosed:
+            pass
+        code = upstream.close_code or 1000
+        await send({"type": "websocket.close", "code": code if code != 1005 else 1000})
+
+    tasks = [asyncio.ensure_future(browser_to_site()), asyncio.ensure_future(site_to_browser())]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        for t in done:
+            if t.exception() is not None and not isinstance(t.exception(), ConnectionClosed | OSError):
+                log.info("websocket relay ended: %s", type(t.exception()).__name__)
+    finally:
+        await upstream.close()

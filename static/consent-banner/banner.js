@@ -1,0 +1,150 @@
+/* consent-gateway banner: posts decisions with fetch, activates consented tags in document order,
+   keeps focus in the dialog while it is modal, reopens the settings on request. Without this
+   script the banner is a plain form and works the same, one page load at a time. */
+(function () {
+  "use strict";
+  var cfg = window.consentGateway;
+  if (!cfg) return;
+  var opener = null;
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function focusables(root) {
+    return Array.prototype.filter.call(
+      root.querySelectorAll("a[href],button:not([disabled]),input:not([disabled]),summary,[tabindex]"),
+      function (e) { return e.offsetParent !== null || e === document.activeElement; });
+  }
+
+  function activate() {
+    var nodes = document.querySelectorAll("[data-consent-category]");
+    Array.prototype.forEach.call(nodes, function (old) {
+      var cat = old.getAttribute("data-consent-category");
+      if (!cfg.grantedMap[cat] || old.closest("#consent-banner")) return;
+      var src = old.getAttribute("data-src");
+      if (old.tagName === "SCRIPT") {
+        var s = document.createElement("script");
+        Array.prototype.forEach.call(old.attributes, function (a) {
+          if (!/^(type|data-src|data-type|data-consent-category)$/.test(a.name)) s.setAttribute(a.name, a.value);
+        });
+        var t = old.getAttribute("data-type");
+        if (t) s.setAttribute("type", t);
+        if (src) { s.async = old.hasAttribute("async"); s.src = src; } else { s.text = old.text; }
+        old.parentNode.replaceChild(s, old);
+      } else if (src) {
+        old.removeAttribute("data-consent-category");
+        old.removeAttribute("type");
+        old.src = src;
+      }
+    });
+  }
+
+  function send(form, action) {
+    var body = new URLSearchParams();
+    body.append("action", action);
+    body.append("next", form.elements.next.value);
+    if (action === "save") {
+      Array.prototype.forEach.call(form.querySelectorAll("input[name=categories]:checked:not([disabled])"),
+        function (i) { body.append("categories", i.value); });
+    }
+    var before = Object.keys(cfg.grantedMap);
+    return fetch(form.action, {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (state) {
+      var g = {};
+      Object.keys(state.categories).forEach(function (c) { if (state.categories[c]) g[c] = true; });
+      var withdrawn = before.some(function (c) { return !g[c]; });
+      Object.keys(cfg.grantedMap).forEach(function (c) { delete cfg.grantedMap[c]; });
+      Object.keys(g).forEach(function (c) { cfg.grantedMap[c] = true; });
+      cfg.decided = true;
+      window.gtag("consent", "update", cfg.consentModeFor(g));
+      if (withdrawn) { location.reload(); return; }  // the gateway expires the cookies on reload
+      close();
+      activate();
+    });
+  }
+
+  function close() {
+    var b = $("#consent-banner");
+    if (b && !b.classList.contains("cg-inline")) b.parentNode.removeChild(b);
+    document.removeEventListener("keydown", onKey, true);
+    if (opener && opener.focus) opener.focus();
+  }
+
+  function onKey(e) {
+    var b = $("#consent-banner");
+    if (!b) return;
+    var details = $("details", b);
+    if (e.key === "Escape" && details && details.open) {
+      details.open = false;
+      sync(b);
+      $("[data-consent-action=save]", b).focus();
+      e.preventDefault();
+    } else if (e.key === "Tab") {
+      var f = focusables(b);
+      if (!f.length) return;
+      var first = f[0], last = f[f.length - 1];
+      if (e.shiftKey && document.activeElement === first) { last.focus(); e.preventDefault(); }
+      else if (!e.shiftKey && document.activeElement === last) { first.focus(); e.preventDefault(); }
+      else if (!b.contains(document.activeElement)) { first.focus(); e.preventDefault(); }
+    }
+  }
+
+  function sync(b) {
+    var save = $("[data-consent-action=save]", b);
+    var open = $("details", b).open;
+    save.textContent = save.getAttribute(open ? "data-label-open" : "data-label-closed");
+  }
+
+  function init(b, openSettings) {
+    var form = $("form", b);
+    var details = $("details", b);
+    if (openSettings) details.open = true;
+    sync(b);
+    details.addEventListener("toggle", function () { sync(b); });
+    form.addEventListener("click", function (e) {
+      var btn = e.target.closest("[data-consent-action]");
+      if (!btn) return;
+      var action = btn.getAttribute("data-consent-action");
+      e.preventDefault();
+      if (action === "save" && !details.open) {
+        details.open = true;
+        sync(b);
+        var first = $("input[name=categories]:not([disabled])", b);
+        if (first) first.focus();
+        return;
+      }
+      btn.disabled = true;
+      send(form, action).catch(function () { form.submit(); });  // fall back to the plain form
+    });
+    if (!b.classList.contains("cg-inline")) {
+      document.addEventListener("keydown", onKey, true);
+      var h = $("h2", b);
+      h.setAttribute("tabindex", "-1");
+      h.focus();
+    }
+  }
+
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest("[data-consent-action=open]");
+    if (!btn) return;
+    e.preventDefault();
+    if ($("#consent-banner")) return;
+    opener = btn;
+    fetch(cfg.endpoint + "/banner?next=" + encodeURIComponent(location.pathname), { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var b = box.firstElementChild;
+        document.body.appendChild(b);
+        init(b, true);
+      });
+  });
+
+  var b = $("#consent-banner");
+  if (b) init(b, false);
+  activate();  // categories granted on an earlier visit: the site's own tagged scripts
+})();
