@@ -30,7 +30,7 @@ def run_demo(port: int, site_port: int, state_dir: Path) -> int:
     site = uvicorn.Server(uvicorn.Config(create_site(), host="127.0.0.1", port=site_port, log_level="warning",
                                          access_log=False, lifespan="off"))
     gateway = uvicorn.Server(uvicorn.Config(ConsentGateway(config), host="127.0.0.1", port=port,
-                                            http="httptools", lifespan="on", access_log=False,
+                                            http="httptools", lifespan="on", access_log=False, proxy_headers=False,
                                             log_config=LOG_CONFIG, server_header=False))
 
     async def main() -> None:

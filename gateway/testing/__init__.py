@@ -1,0 +1,1 @@
+"""Helpers for QA teams: a pytest plugin that drives a consent-gateway deployment in Chromium."""

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import ConsentGateway
+from gateway.config import Config, parse_config
+from tests.support.servers import UvicornThread
+from tests.support.site import create_app
+
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+def config_text(upstream: str, db: Path, extra: str = "", consent: str = "", gateway: str = "",
+                categories: str | None = None) -> str:
+    cats = categories if categories is not None else """
+        [[categories]]
+        id = "identity"
+        cookies = ["sid", "remember_*"]
+        scripts = []
+
+        [[categories]]
+        id = "personalization"
+        cookies = ["_ga", "_ga_*", "_gid", "Hm_lvt_*", "Hm_lpvt_*"]
+        scripts = ["www.googletagmanager.com", "hm.baidu.com"]
+    """
+    return textwrap.dedent(f"""
+        [gateway]
+        upstream = "{upstream}"
+        read_timeout = 2
+        connect_timeout = 2
+        {textwrap.dedent(gateway)}
+
+        [consent]
+        secret_keys = ["{SECRET}"]
+        policy_version = "2024-10"
+        max_age_days = 180
+        {textwrap.dedent(consent) or 'default_locale = "en"'}
+
+        [log]
+        url = "sqlite:///{db}"
+        chain_key = "chain-key-for-tests-0123456789"
+
+        [cookies]
+        necessary = ["csrftoken"]
+        unknown = "block"
+    """) + textwrap.dedent(cats) + textwrap.dedent(extra)
+
+
+class RunningGateway:
+    def __init__(self, server: UvicornThread, app: ConsentGateway) -> None:
+        self.server = server
+        self.app = app
+        self.url = server.url
+        self.origin = server.url
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def with_consent(self, client: httpx.Client, cookie: str) -> str:
+        """An explicit Cookie header replaces httpx's jar; keep the consent cookie in it."""
+        value = client.cookies.get("consent_gateway")
+        return f"consent_gateway={value}; {cookie}" if value else cookie
+
+    def decide(self, client: httpx.Client, action: str, categories: tuple[str, ...] = ()) -> httpx.Response:
+        data = {"action": action, "next": "/", "categories": list(categories)}
+        r = client.post("/_consent", data=data, headers={"Origin": self.origin, "Accept": "application/json"})
+        assert r.status_code == 200, r.text
+        return r
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[UvicornThread]:
+    server = UvicornThread(create_app()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path: Path, site: UvicornThread) -> Iterator[Callable[..., RunningGateway]]:
+    started: list[UvicornThread] = []
+
+    def make(upstream: str | None = None, **parts: str) -> RunningGateway:
+        text = config_text(upstream or site.url, tmp_path / f"log{len(started)}.db", **parts)
+        config: Config = parse_config(text)
+        app = ConsentGateway(config)
+        server = UvicornThread(app, lifespan="on").start()
+        started.append(server)
+        return RunningGateway(server, app)
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
+    return make_gateway()

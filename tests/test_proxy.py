@@ -1,0 +1,316 @@
+"""The proxy stage through a real uvicorn gateway in front of a real upstream on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import RunningGateway
+from tests.support.servers import RawServer, raw_request, reset
+
+
+def set_cookies(r: httpx.Response) -> list[str]:
+    return r.headers.get_list("set-cookie")
+
+
+def names(values: list[str]) -> list[str]:
+    return [v.split("=", 1)[0] for v in values]
+
+
+def seen_headers(r: httpx.Response) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in r.json()["headers"]:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+class TestRequestSide:
+    def test_strips_cookies_of_categories_not_granted(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/echo", headers={"Cookie": "sid=1; _ga=2; csrftoken=3; mystery=4"})
+        cookie = seen_headers(r)["cookie"]
+        assert cookie == ["csrftoken=3"]
+
+    def test_keeps_granted_cookies_byte_for_byte(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            gateway.decide(c, "save", ("identity",))
+            raw = 'sid="quoted value"; _ga=2; remember_me=%E4%B8%AD'
+            r = c.get("/echo", headers={"Cookie": gateway.with_consent(c, raw)})
+        cookie = seen_headers(r)["cookie"][0]
+        assert 'sid="quoted value"' in cookie and "remember_me=%E4%B8%AD" in cookie
+        assert "_ga" not in names(cookie.split("; "))
+        assert "consent_gateway" in names(cookie.split("; "))  # our own cookie is necessary
+
+    def test_consent_header_overwrites_client_value(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/echo", headers={"X-Consent-Categories": "identity,personalization"})
+            assert seen_headers(r)["x-consent-categories"] == [""]
+            gateway.decide(c, "accept_all")
+            r = c.get("/echo", headers={"X-Consent-Categories": "nothing"})
+            assert seen_headers(r)["x-consent-categories"] == ["identity,personalization"]
+
+    def test_hop_by_hop_and_forwarded_headers(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/echo?a=1", headers={
+                "Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "TE": "trailers",
+                "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil.example", "X-Other": "kept",
+            })
+        h = seen_headers(r)
+        assert "x-secret-hop" not in h and "te" not in h
+        assert h["x-forwarded-for"] == ["127.0.0.1"]  # the client's claim is not trusted
+        assert h["x-forwarded-host"] == [f"127.0.0.1:{gateway.server.port}"]
+        assert h["x-other"] == ["kept"]
+        assert r.json()["query"] == "a=1"
+
+    def test_malformed_cookie_header_is_filtered_not_fatal(self, gateway: RunningGateway) -> None:
+        hostile = ("novalue; =empty; sid; ;;; _ga=\"unterminated; 中=x; csrftoken=ok; " + "a=b; " * 2000).encode()
+        request = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + hostile + b"\r\n"
+                   b"Cookie: second=header; csrftoken=again\r\nConnection: close\r\n\r\n")
+        status, _, body = raw_request(gateway.server.port, request)
+        assert status == 200
+        headers = dict(json.loads(body)["headers"])
+        assert headers["cookie"] == "csrftoken=ok; csrftoken=again"
+
+
+class TestResponseSide:
+    def test_drops_set_cookie_not_granted_keeps_others_unfolded(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/page")
+            assert sorted(names(set_cookies(r))) == ["csrftoken"]
+            gateway.decide(c, "accept_all")
+            r = c.get("/page")
+        got = names(set_cookies(r))
+        assert sorted(got) == ["_ga", "csrftoken", "sid"]  # 'mystery' is unknown: blocked
+        assert len(set_cookies(r)) == 3  # never folded into one header
+
+    def test_filters_non_html_responses_too(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/json-cookies")
+        assert r.json() == {"ok": True}
+        assert set_cookies(r) == []
+
+    def test_expires_held_cookies_with_the_scope_they_were_set_with(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            gateway.decide(c, "accept_all")
+            c.get("/page")  # the gateway sees _ga set with Domain=127.0.0.1
+            c.get("/json-cookies")  # remember_me set with Path=/account
+            gateway.decide(c, "withdraw")
+            r = c.get("/echo", headers={"Cookie": gateway.with_consent(c, "_ga=1; sid=2; remember_me=3")})
+        expiries = [v for v in set_cookies(r) if "Max-Age=0" in v]
+        assert any(v.startswith("_ga=;") and "Domain=127.0.0.1" in v for v in expiries)
+        assert any(v.startswith("_ga=;") and "Domain" not in v for v in expiries)
+        assert any(v.startswith("remember_me=;") and "Path=/account" in v for v in expiries)
+        assert any(v.startswith("sid=;") and "Path=/" in v for v in expiries)
+
+    def test_never_reflects_unsafe_cookie_names(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/echo", headers={"Cookie": "bad name=1; semi\\colon=2; ok_name=3"})
+        values = set_cookies(r)
+        assert any(v.startswith("ok_name=;") for v in values)
+        assert not any("bad name" in v or "semi" in v for v in values)
+
+
+class TestHtml:
+    def test_injects_banner_and_neutralises_tracker(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/page")
+        body = r.text
+        assert 'id="consent-banner"' in body
+        assert ('<script async data-src="https://www.googletagmanager.com/gtag/js?id=G-1" type="text/plain" '
+                'data-consent-category="personalization"></script>') in body
+        assert '<script src="/own.js"></script>' in body
+        # before the real </body>, not the one in the comment
+        assert body.index('id="consent-banner"') > body.index("<!-- </body> -->")
+        assert body.rstrip().endswith("</body></html>")
+        assert "etag" not in r.headers and "private" in r.headers["cache-control"]
+        assert body.index("consent-gateway-config") < body.index("googletagmanager")
+
+    def test_after_consent_tracker_passes_and_banner_is_gone(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            gateway.decide(c, "accept_all")
+            body = c.get("/page").text
+        assert '<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>' in body
+        assert 'id="consent-banner"' not in body
+        assert 'data-consent-action="open"' in body  # the settings control stays
+
+    @pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate", "br"])
+    def test_decodes_compressed_html(self, gateway: RunningGateway, coding: str) -> None:
+        with gateway.client() as c:
+            r = c.get(f"/compressed/{coding}", headers={"Accept-Encoding": "gzip, deflate, br"})
+        assert r.status_code == 200
+        assert "content-encoding" not in r.headers and "etag" not in r.headers
+        assert 'id="consent-banner"' in r.text and 'data-consent-category="personalization"' in r.text
+
+    def test_gzip_bomb_is_capped(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/bomb")
+        assert r.status_code == 502
+        assert "Bad gateway" in r.text and "Traceback" not in r.text
+
+    def test_banner_in_page_charset(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        gw = make_gateway(consent='default_locale = "zh-CN"')
+        with gw.client() as c:
+            for path in ("/gbk", "/gbk-meta"):
+                r = c.get(path)
+                text = r.content.decode("gbk")
+                assert "你好" in text and "本站的 Cookie 使用" in text, path
+
+    def test_characters_missing_from_charset_become_references(self, make_gateway: Callable[..., RunningGateway],
+                                                                tmp_path: object) -> None:
+        gw = make_gateway(consent='default_locale = "zh-CN"')
+        with gw.client() as c:
+            r = c.get("/gbk", headers={"Accept-Language": "en"})
+        text = r.content.decode("gbk")
+        assert "Cookies on this site" in text
+
+    def test_streamed_html_split_tags(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            body = c.get("/chunked-html").text
+        assert 'data-src="https://hm.baidu.com/hm.js?x"' in body
+        assert body.index('id="consent-banner"') < body.index("</body>")
+
+    def test_page_without_body_tag_gets_banner_at_end(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            body = c.get("/fragment").text
+        assert body.startswith("<script id=\"consent-gateway-config\"") or "<p>fragment" in body
+        assert 'id="consent-banner"' in body
+
+    @pytest.mark.parametrize("code", [204, 206, 304])
+    def test_no_injection_in_bodiless_or_partial(self, gateway: RunningGateway, code: int) -> None:
+        with gateway.client() as c:
+            r = c.get(f"/status/{code}")
+        assert r.status_code == code
+        assert b"consent-banner" not in r.content
+
+    def test_head_request(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.head("/page")
+            assert r.status_code == 200 and r.content == b""
+            assert names(set_cookies(r)) == ["csrftoken"]
+            r2 = c.get("/page")  # the pool is still healthy after a HEAD
+        assert r2.status_code == 200 and "consent-banner" in r2.text
+
+    def test_crawler_gets_no_banner_and_no_optional_cookies(self, gateway: RunningGateway) -> None:
+        ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+        with gateway.client() as c:
+            gateway.decide(c, "accept_all")
+            r = c.get("/page", headers={"User-Agent": ua})
+        assert "consent-banner" not in r.text
+        assert sorted(names(set_cookies(r))) == ["csrftoken"]
+        assert 'data-consent-category="personalization"' in r.text
+
+
+class TestUpstreamFailures:
+    def test_upstream_down_gives_branded_502(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        gw = make_gateway(upstream=f"http://127.0.0.1:{port}")
+        with gw.client() as c:
+            r = c.get("/anything")
+        assert r.status_code == 502
+        assert "text/html" in r.headers["content-type"]
+        assert "Traceback" not in r.text and "consent-gateway" in r.text
+
+    def test_upstream_timeout_gives_504(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            t = time.monotonic()
+            r = c.get("/slow?s=5")
+        assert r.status_code == 504
+        assert time.monotonic() - t < 4.5
+
+    def test_reset_mid_body_is_not_a_complete_response(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        def handler(conn: socket.socket, request: bytes) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                         b"Content-Length: 100000\r\n\r\n" + b"x" * 1000)
+            time.sleep(0.05)
+            reset(conn)
+
+        raw = RawServer(handler)
+        try:
+            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+            with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
+                c.get("/file")
+            # and the gateway is still serving
+            with gw.client() as c:
+                assert c.get("/_consent").status_code == 200
+        finally:
+            raw.close()
+
+    def test_reset_mid_html_body(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        def handler(conn: socket.socket, request: bytes) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"20\r\n<html><body>" + b"y" * 20 + b"\r\n")
+            time.sleep(0.05)
+            reset(conn)
+
+        raw = RawServer(handler)
+        try:
+            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+            with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
+                c.get("/page")
+        finally:
+            raw.close()
+
+    def test_garbage_from_upstream_is_502(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        raw = RawServer(lambda conn, req: conn.sendall(b"SPDY/9 banana\r\n\r\n"))
+        try:
+            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+            with gw.client() as c:
+                assert c.get("/").status_code == 502
+        finally:
+            raw.close()
+
+    def test_stale_keepalive_connection_is_retried(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        # The site answers one request per connection but claims keep-alive, then closes.
+        def handler(conn: socket.socket, request: bytes) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.05)
+
+        raw = RawServer(handler)
+        try:
+            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+            with gw.client() as c:
+                for _ in range(5):
+                    r = c.get("/x")
+                    assert r.status_code == 200 and r.text == "ok"
+                    time.sleep(0.1)
+        finally:
+            raw.close()
+
+
+class TestStreaming:
+    def test_large_download_streams(self, gateway: RunningGateway) -> None:
+        total = 256 * 1024 * 1024
+        got = 0
+        with gateway.client() as c, c.stream("GET", f"/bytes?n={total}") as r:
+            assert r.headers["content-length"] == str(total)
+            for chunk in r.iter_raw(1 << 20):
+                got += len(chunk)
+        assert got == total
+
+    def test_large_upload_streams(self, gateway: RunningGateway) -> None:
+        total = 128 * 1024 * 1024
+        block = b"z" * (1 << 20)
+
+        def body():  # type: ignore[no-untyped-def]
+            for _ in range(total // len(block)):
+                yield block
+
+        with gateway.client() as c:
+            r = c.post("/upload", content=body())  # chunked: no Content-Length
+            assert r.json() == {"received": total}
+            r = c.post("/upload", content=b"q" * 100000)
+            assert r.json() == {"received": 100000}
+
+
+def test_gzip_page_compression_roundtrip_sanity() -> None:
+    # guards the fixture itself: the page is valid gzip
+    assert gzip.decompress(gzip.compress(b"x")) == b"x"
+    assert json.loads("{}") == {}
