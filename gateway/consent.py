@@ -78,10 +78,10 @@ class ConsentCodec:
     # --- reading --------------------------------------------------------------------------
 
     def undecided(self, gpc: bool) -> ConsentState:
-        return ConsentState(False, self.required, self.policy_version, None, None, frozenset(), gpc)
+        return ConsentState(False, self.required, self.policy_version, None, None, frozenset(),
+                            gpc and self.honor_gpc)
 
     def state_from_cookie(self, value: str | None, *, gpc: bool, now: float | None = None) -> ConsentState:
-        gpc = gpc and self.honor_gpc
         if not value:
             return self.undecided(gpc)
         payload = self._verify(value)
@@ -94,7 +94,7 @@ class ConsentCodec:
         # New categories since the decision: ask again, keeping what was already granted.
         decided = self.optional <= payload.known
         return ConsentState(decided, granted, payload.policy_version, payload.consent_id,
-                            payload.issued_at, payload.known, gpc)
+                            payload.issued_at, payload.known, gpc and self.honor_gpc)
 
     def _verify(self, value: str) -> _Payload | None:
         cache = self._cache

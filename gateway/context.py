@@ -38,10 +38,10 @@ def read_request(scope: Scope, codec: ConsentCodec, resolver: ForwardedResolver)
             first[name] = value
     cookies = parse_cookie_headers(cookie_values) if cookie_values else []
     consent_value = None
-    name = codec.cookie_name
+    own = codec.cookie_name
     for cookie in cookies:
-        if cookie.name == name:
-            consent_value = cookie.raw[len(name) + 1:].decode("latin-1").strip('"')
+        if cookie.name == own:
+            consent_value = cookie.raw[len(own) + 1:].decode("latin-1").strip('"')
             break  # browsers send the most specific (longest path) first
     gpc = first.get(b"sec-gpc", b"").strip() == b"1"
     state = codec.state_from_cookie(consent_value, gpc=gpc)

@@ -31,6 +31,7 @@ log = logging.getLogger("consent_gateway.endpoints")
 
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
+CHALLENGE = (b"www-authenticate", b'Basic realm="consent-gateway"')
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
 
 
@@ -271,7 +272,7 @@ class Endpoints:
 
     async def metrics_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._admin_ok(ctx):
-            await send_text(send, 401, "credential required\n", [(b"www-authenticate", b'Basic realm="consent-gateway"')])
+            await send_text(send, 401, "credential required\n", [CHALLENGE])
             return
         await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
 

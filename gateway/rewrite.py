@@ -7,7 +7,9 @@ textarea, ...), so a `</body>` inside a comment, a script string or an attribute
 the body, and a `<script>` in an attribute value is not a script.
 
 Most of the page is skipped by one possessive regex in C (`_BORING`); Python only sees the few
-tags that matter. Possessive quantifiers keep the patterns linear on hostile input.
+tags that matter (script, iframe, raw-text elements, meta, body). Images are left to the banner's
+guard script: a server-side check of every <img> cost more than the rest of the page.
+Possessive quantifiers keep the patterns linear on hostile input.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _TAG_REST = (
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?![\t\n\f\r ]*+=))"
     rb")*+>"
 )
-_SPECIAL = rb"script|iframe|img|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
+_SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
 _END_SPECIAL = rb"body|html|head"
 _BORING = re.compile(
     rb"(?:[^<]++"
@@ -56,7 +58,7 @@ _JS_TYPES = frozenset({
     b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
     b"application/ecmascript", b"application/x-javascript", b"text/jscript", b"text/livescript",
 })
-_HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"img", b"style", b"body", b"head"})
+_HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"style", b"body", b"head"})
 MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 
@@ -101,9 +103,11 @@ class HtmlRewriter:
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
+        self._patterns = tuple(p.encode("latin-1") for p, _ in plan.blocked_scripts)
         self._charset = plan.charset
         self._carry = b""
         self._raw_end: re.Pattern[bytes] | None = None  # inside a raw-text element
+        self._raw_name = b""
         self._in_comment = False
         self._plaintext = False
         self._held_tag: bytes | None = None  # start tag of an inline script being inspected
@@ -123,6 +127,12 @@ class HtmlRewriter:
             tail.extend(self._held_body)
             self._held_tag = None
         if not self._plaintext:
+            # EOF inside a comment or a raw-text element ends it for the browser too; close it
+            # explicitly so the banner is markup, not comment or script text.
+            if self._in_comment:
+                tail.append(b"-->")
+            elif self._raw_end is not None:
+                tail.append(b"</" + self._raw_name + b">")
             tail.append(self._inject_head())
             tail.append(self._inject_body())
         return out + b"".join(tail)
@@ -247,12 +257,14 @@ class HtmlRewriter:
             out.append(tag)
             self._plaintext = True
             return
-        if name in (b"script", b"iframe", b"img"):
-            tag = self._maybe_neutralise(name, tag, out)
-            if tag is None:
-                return
+        if name in (b"script", b"iframe"):
+            rewritten = self._maybe_neutralise(name, tag, out)
+            if rewritten is None:
+                return  # held: an inline script being inspected
+            tag = rewritten
         if name in _RAW_END:
             self._raw_end = _RAW_END[name]
+            self._raw_name = name
         out.append(tag)
 
     def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
@@ -269,8 +281,11 @@ class HtmlRewriter:
                 # hold the script until its end to look inside.
                 self._held_tag = tag
                 self._raw_end = _RAW_END[b"script"]
+                self._raw_name = b"script"
                 return None
         else:
+            if b"&" not in tag and not any(p in tag.lower() for p in self._patterns):
+                return tag  # the common case, decided without parsing attributes
             src = attrs.get(b"src")
             if src is None:
                 return tag

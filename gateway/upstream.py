@@ -65,6 +65,7 @@ class _Connection(asyncio.Protocol):
         self.read_paused = False
         self._body_waiter: asyncio.Future[None] | None = None
         self.eof_ends_body = False
+        self.keep_alive = False
 
     def begin(self, head_only: bool) -> None:
         self._reset(head_only=head_only)
@@ -117,6 +118,8 @@ class _Connection(asyncio.Protocol):
             self.headers = []  # interim response (100, 103): wait for the final one
             return
         self.status = status
+        # Read it now: after the message completes the parser has reset and no longer knows.
+        self.keep_alive = self.parser.should_keep_alive()
         names = {n for n, _ in self.headers}
         self.eof_ends_body = b"content-length" not in names and b"transfer-encoding" not in names
         if not self.head_done.done():
@@ -186,7 +189,7 @@ class _Connection(asyncio.Protocol):
 
     def can_reuse(self) -> bool:
         return (self.complete and not self.closed and self._error is None
-                and self.parser.should_keep_alive() and self.transport is not None
+                and self.keep_alive and self.transport is not None
                 and not self.transport.is_closing())
 
     def close(self) -> None:

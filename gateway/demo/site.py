@@ -33,7 +33,8 @@ header {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px soli
 </script>
 </head>
 <body>
-<header><strong>Demo Shop</strong> <a href="/">Home</a> <a href="/products">Products</a> <a href="/privacy">Privacy</a></header>
+<header><strong>Demo Shop</strong> <a href="/">Home</a> <a href="/products">Products</a>
+<a href="/privacy">Privacy</a></header>
 <main>
 <h1>{title}</h1>
 <p class="status" id="login-status">{login}</p>

@@ -51,8 +51,9 @@ CREATE INDEX IF NOT EXISTS consent_log_ts ON consent_log (ts);
 COLUMNS = ("record_id", "chain_id", "seq", "ts", "consent_id", "action", "granted", "denied",
            "policy_version", "locale", "path", "ip_prefix", "browser", "os", "device", "is_bot", "gpc",
            "prev_mac", "mac")
-INSERT = f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"
+# Built from the constant column list above, never from input.
+INSERT = f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
 MAX_BATCH = 1024
 
 
@@ -220,7 +221,7 @@ class SQLiteLedger:
     def export(self, since: str | None = None, until: str | None = None) -> Iterator[Record]:
         conn = self._connect()
         try:
-            sql, args = SELECT + " WHERE 1=1", []
+            sql, args = SELECT + " WHERE 1=1", list[str]()
             if since:
                 sql, args = sql + " AND ts >= ?", [*args, since]
             if until:

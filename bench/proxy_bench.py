@@ -1,0 +1,222 @@
+"""Proxy throughput: nginx direct, nginx proxy_pass, and the gateway, in one run, side by side.
+
+A 12 KB HTML page with a tracker tag, served by nginx with two Set-Cookie headers; wrk sends
+cookies of both categories. The gateway's visitor has not consented, so it strips cookies,
+drops Set-Cookie, neutralises the tag and injects the banner on every request.
+
+The proxy under test is pinned to CPU 0; wrk and the origin nginx share CPU 1. The machine is
+shared and noisy: each configuration runs --rounds times, interleaved, and the median is quoted.
+
+    python bench/proxy_bench.py [--seconds 8] [--rounds 3] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def page_12k() -> bytes:
+    head = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bench page</title>'
+            '<link rel="stylesheet" href="/site.css">'
+            '<script async src="https://www.googletagmanager.com/gtag/js?id=G-BENCH"></script>'
+            "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}"
+            "gtag('js',new Date());gtag('config','G-BENCH');</script></head><body><header><nav>")
+    nav = "".join(f'<a href="/section/{i}" class="nav-link">Section {i}</a>' for i in range(12))
+    items = "".join(
+        f'<article class="card" data-id="{i}"><h2><a href="/item/{i}">Item {i}</a></h2>'
+        f'<img src="/img/{i}.jpg" alt="Item {i}" width="120" height="80">'
+        f"<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor {i}.</p></article>"
+        for i in range(47)
+    )
+    html = head + nav + "</nav></header><main>" + items
+    html += "</main><footer><p>&copy; Bench</p></footer></body></html>"
+    data = html.encode()
+    assert 11_000 < len(data) < 14_000, len(data)
+    return data
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/nginx-{name}.err warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp-{name};
+    proxy_temp_path {dir}/ptmp-{name};
+    fastcgi_temp_path {dir}/ftmp-{name};
+    uwsgi_temp_path {dir}/utmp-{name};
+    scgi_temp_path {dir}/stmp-{name};
+    keepalive_requests 1000000;
+    {body}
+}}
+"""
+ORIGIN = """
+    server {{
+        listen 127.0.0.1:{port};
+        location = /page.html {{
+            root {dir};
+            default_type text/html;
+            add_header Set-Cookie "_ga=GA1.2.3; Path=/; Max-Age=3600";
+            add_header Set-Cookie "sid=abc; Path=/; HttpOnly";
+        }}
+    }}
+"""
+PROXY = """
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+"""
+GATEWAY = """
+[gateway]
+upstream = "http://127.0.0.1:{origin}"
+port = {port}
+pool_size = 128
+
+[consent]
+secret_keys = ["bench-secret-key-0123456789abcdef"]
+policy_version = "2024-10"
+default_locale = "en"
+
+[log]
+url = "sqlite:///{dir}/bench.db"
+
+[cookies]
+necessary = ["csrftoken"]
+
+[[categories]]
+id = "identity"
+cookies = ["sid", "remember_*"]
+
+[[categories]]
+id = "personalization"
+cookies = ["_ga", "_ga_*", "_gid"]
+scripts = ["www.googletagmanager.com"]
+"""
+
+
+def start_nginx(tmp: Path, name: str, body: str, cpu: int) -> subprocess.Popen[bytes]:
+    conf = tmp / f"nginx-{name}.conf"
+    conf.write_text(NGINX_CONF.format(dir=tmp, name=name, body=body))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return subprocess.Popen(["taskset", "-c", str(cpu), nginx, "-c", str(conf), "-p", str(tmp)])
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def wrk(port: int, seconds: int, connections: int) -> tuple[float, float, float]:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-H", "Cookie: _ga=GA1.2.3; sid=abc; csrftoken=t; other=1",
+         "-H", "Accept-Language: en", "-H", f"User-Agent: {BROWSER}", f"http://127.0.0.1:{port}/page.html"],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    if re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        raise RuntimeError("errors during the run:\n" + out)
+
+    def pct(p: str) -> float:
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    return rps, pct("50"), pct("99")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    args = ap.parse_args()
+    if os.cpu_count() and os.cpu_count() < 2:  # type: ignore[operator]
+        print("needs 2 CPUs (proxy on CPU 0, load and origin on CPU 1)")
+        return 2
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="cg-bench-") as d:
+        tmp = Path(d)
+        os.chmod(tmp, 0o755)
+        (tmp / "page.html").write_bytes(page_12k())
+        origin, proxy, gw = free_port(), free_port(), free_port()
+        try:
+            procs.append(start_nginx(tmp, "origin", ORIGIN.format(port=origin, dir=tmp), cpu=1))
+            procs.append(start_nginx(tmp, "proxy", PROXY.format(port=proxy, origin=origin), cpu=0))
+            (tmp / "gateway.toml").write_text(GATEWAY.format(origin=origin, port=gw, dir=tmp))
+            exe = Path(sys.executable).with_name("consent-gateway")
+            procs.append(subprocess.Popen(["taskset", "-c", "0", str(exe), "serve", "--config",
+                                           str(tmp / "gateway.toml")], stderr=subprocess.DEVNULL))
+            for p in (origin, proxy, gw):
+                wait_port(p)
+            # the gateway really rewrites: check one response before timing anything
+            import urllib.request
+            req = urllib.request.Request(f"http://127.0.0.1:{gw}/page.html", headers={"Cookie": "_ga=1; sid=2",
+                                                                                       "User-Agent": BROWSER})
+            with urllib.request.urlopen(req) as r:  # noqa: S310 - loopback
+                body = r.read()
+                assert b'id="consent-banner"' in body and b'data-consent-category="personalization"' in body
+                assert not [c for c in r.headers.get_all("set-cookie") or [] if "Max-Age=0" not in c]
+            targets = {"nginx direct": origin, "nginx proxy_pass": proxy, "consent-gateway": gw}
+            for port in targets.values():
+                wrk(port, 2, args.connections)  # warm-up
+            results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in targets}
+            for _ in range(args.rounds):
+                for name, port in targets.items():
+                    results[name].append(wrk(port, args.seconds, args.connections))
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
+               statistics.median(r[2] for r in v)) for k, v in results.items()}
+    print(f"\n12 KB HTML page, wrk -t1 -c{args.connections} -d{args.seconds}s, median of {args.rounds} rounds")
+    print(f"{'proxy':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}   all rounds req/s")
+    for name, (rps, p50, p99) in med.items():
+        rounds = ", ".join(f"{r[0]:.0f}" for r in results[name])
+        print(f"{name:<20}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}   {rounds}")
+    ratio = med["consent-gateway"][0] / med["nginx proxy_pass"][0]
+    print(f"\ngateway / nginx proxy_pass = {ratio:.2f}  (goal >= 0.35)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

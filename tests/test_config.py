@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import default_config_path, load_config, parse_config
+from gateway.errors import ConfigError
+from tests.conftest import config_text
+
+GOOD = config_text("http://127.0.0.1:8000", Path("/tmp/x.db"))
+
+
+def error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="t.toml", env={})
+    return info.value
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_default_config_is_valid() -> None:
+    config = load_config(default_config_path(), env={})
+    assert [c.id for c in config.categories] == ["identity", "personalization"]
+    assert config.consent.max_age_days == 180 and config.cookies.unknown == "block"
+
+
+def test_env_overrides_keys() -> None:
+    config = parse_config(GOOD, env={"CONSENT_GATEWAY_SECRET_KEYS": "k1-0123456789abcdef, k2-0123456789abcdef"})
+    assert config.consent.secret_keys == ("k1-0123456789abcdef", "k2-0123456789abcdef")
+
+
+@pytest.mark.parametrize("old,new,message,needle", [
+    ("max_age_days = 180", "max_age_days = 400", "13 months", "max_age_days"),
+    ('policy_version = "2024-10"', 'policy_version = "bad version!"', "policy_version", "policy_version"),
+    ('unknown = "block"', 'unknown = "ads"', "unknown must be", "unknown ="),
+    ('id = "identity"', 'id = "Bad Id"', "category id", 'id = "Bad Id"'),
+    ('cookies = ["sid", "remember_*"]', 'cookies = ["sid;x"]', "cookie pattern", 'cookies = ["sid;x"]'),
+    ("read_timeout = 2", "read_timeout = -1", "read_timeout", "read_timeout"),
+    ("read_timeout = 2", "read_timeout = true", "boolean", "read_timeout"),
+    ("read_timeout = 2", "colour = 2", "unknown key 'colour'", "colour"),
+])
+def test_bad_values_name_the_line(old: str, new: str, message: str, needle: str) -> None:
+    text = GOOD.replace(old, new, 1)
+    e = error(text)
+    assert message in e.message
+    assert e.line == line_of(text, needle)
+    assert str(e).startswith(f"t.toml:{e.line}: ")
+
+
+def test_bad_upstream() -> None:
+    for bad in ("ftp://x", "http://", "http://host/path", "http://u:p@host", "http://host:99999"):
+        e = error(GOOD.replace("http://127.0.0.1:8000", bad))
+        assert "upstream" in e.message and e.line == 3
+
+
+def test_toml_syntax_error_has_line() -> None:
+    e = error(GOOD + "\n[broken\n")
+    assert "invalid TOML" in e.message and e.line == len(GOOD.splitlines()) + 2
+
+
+def test_duplicate_category() -> None:
+    text = GOOD + '\n[[categories]]\nid = "identity"\n'
+    e = error(text)
+    assert "defined twice" in e.message and e.line == len(text.splitlines())
+
+
+def test_missing_tables_and_keys() -> None:
+    assert "missing [gateway]" in error("[consent]\n").message
+    assert "secret_keys" in error(GOOD.replace('secret_keys = ["test-secret-key-0123456789abcdef"]',
+                                               "secret_keys = []")).message
+    assert "at least 16" in error(GOOD.replace("test-secret-key-0123456789abcdef", "short")).message
+
+
+def test_admin_needs_credential() -> None:
+    e = error(GOOD + "\n[admin]\nenabled = true\n")
+    assert "credential" in e.message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_bytes(b"\xff\xfe[gateway]")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(p)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    ok = run_cli("check-config", str(default_config_path()))
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("max_age_days = 180", "max_age_days = 999"))
+    r = run_cli("check-config", str(bad))
+    assert r.returncode == 2
+    assert f"{bad}:{line_of(bad.read_text(), 'max_age_days')}: max_age_days must be" in r.stderr
+    missing = run_cli("check-config", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr

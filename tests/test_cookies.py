@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.config import parse_config
+from gateway.cookies import (
+    NECESSARY,
+    CookieRules,
+    CookieScopes,
+    drop_response_cookies,
+    expiry_headers,
+    parse_cookie_header,
+    parse_set_cookie,
+    strip_request_cookies,
+)
+from tests.conftest import config_text
+
+CONFIG = parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/unused.db")))
+RULES = CookieRules(CONFIG)
+
+
+class TestParseCookieHeader:
+    def test_simple(self) -> None:
+        got = parse_cookie_header(b"a=1; b=2")
+        assert [(c.name, c.raw) for c in got] == [("a", b"a=1"), ("b", b"b=2")]
+
+    def test_malformed_pairs(self) -> None:
+        got = parse_cookie_header(b'novalue; =x; ;; q="a;b"; sp ace=1; \xe4\xb8\xad=2')
+        assert [c.name for c in got] == ["", "", "q", "", "sp ace", "\xe4\xb8\xad"]
+        # the quoted value is split at ';' exactly as browsers do: no quote awareness
+
+    def test_duplicates_are_kept(self) -> None:
+        assert [c.raw for c in parse_cookie_header(b"sid=1; sid=2")] == [b"sid=1", b"sid=2"]
+
+    def test_huge_header_is_bounded(self) -> None:
+        got = parse_cookie_header(b"a=b; " * 100_000)
+        assert 0 < len(got) <= 64 * 1024 // 5 + 1
+
+    @given(st.binary(max_size=2000))
+    def test_never_raises_and_keeps_bytes(self, raw: bytes) -> None:
+        for cookie in parse_cookie_header(raw):
+            assert cookie.raw in raw
+            assert cookie.raw.strip(b" \t") == cookie.raw
+
+
+class TestParseSetCookie:
+    def test_scope(self) -> None:
+        c = parse_set_cookie(b"_ga=1; Path=/shop; Domain=.Example.COM; HttpOnly; Secure")
+        assert (c.name, c.path, c.domain) == ("_ga", "/shop", "example.com")
+
+    def test_hostile_scope_is_ignored(self) -> None:
+        c = parse_set_cookie(b"x=1; Path=relative; Domain=ev il;\r\n")
+        assert (c.path, c.domain) == (None, None)
+
+    def test_no_equals(self) -> None:
+        assert parse_set_cookie(b"justvalue").name == ""
+
+    @given(st.binary(max_size=500))
+    def test_never_raises(self, raw: bytes) -> None:
+        c = parse_set_cookie(raw)
+        assert c.path is None or c.path.startswith("/")
+
+
+class TestRules:
+    def test_categories_globs_necessary_unknown(self) -> None:
+        assert RULES.category_of("sid") == "identity"
+        assert RULES.category_of("remember_me") == "identity"
+        assert RULES.category_of("_ga_XYZ") == "personalization"
+        assert RULES.category_of("Hm_lvt_abc") == "personalization"
+        assert RULES.category_of("csrftoken") == NECESSARY
+        assert RULES.category_of("consent_gateway") == NECESSARY
+        assert RULES.category_of("mystery") is None
+        assert RULES.category_of("SID") is None  # names are case-sensitive
+
+    def test_unknown_as_category(self) -> None:
+        text = config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db")).replace(
+            'unknown = "block"', 'unknown = "personalization"')
+        rules = CookieRules(parse_config(text))
+        assert rules.category_of("mystery") == "personalization"
+        assert rules.allowed("mystery", frozenset({"personalization"}))
+        assert not rules.allowed("mystery", frozenset())
+
+
+class TestFilters:
+    def test_strip_request_cookies(self) -> None:
+        cookies = parse_cookie_header(b"sid=1; _ga=2; csrftoken=3; zz=4")
+        result = strip_request_cookies(cookies, RULES, frozenset({"identity"}))
+        assert result.cookie_header == b"sid=1; csrftoken=3"
+        assert [c.name for c in result.stripped] == ["_ga", "zz"]
+
+    def test_strip_everything_sends_no_header(self) -> None:
+        result = strip_request_cookies(parse_cookie_header(b"_ga=1"), RULES, frozenset())
+        assert result.cookie_header is None
+
+    @given(st.lists(st.sampled_from(["sid", "_ga", "csrftoken", "x", "remember_a", "_gid"]), max_size=20),
+           st.sets(st.sampled_from(["identity", "personalization"])))
+    def test_kept_cookies_are_exactly_the_allowed_ones(self, names: list[str], granted: set[str]) -> None:
+        header = "; ".join(f"{n}={i}" for i, n in enumerate(names)).encode()
+        result = strip_request_cookies(parse_cookie_header(header), RULES, frozenset(granted))
+        kept = [p.split(b"=")[0].decode() for p in (result.cookie_header or b"").split(b"; ") if p]
+        assert kept == [n for n in names if RULES.allowed(n, frozenset(granted))]
+
+    def test_drop_response_cookies_keeps_order_and_other_headers(self) -> None:
+        headers = [(b"content-type", b"text/html"), (b"set-cookie", b"_ga=1; Path=/"),
+                   (b"set-cookie", b"csrftoken=2"), (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]
+        result = drop_response_cookies(headers, RULES, frozenset({"identity"}), CookieScopes())
+        assert result.headers == [(b"content-type", b"text/html"), (b"set-cookie", b"csrftoken=2"),
+                                  (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]
+        assert result.dropped == ["_ga"]
+
+
+class TestExpiry:
+    def test_uses_learned_scope_and_default(self) -> None:
+        scopes = CookieScopes()
+        scopes.learn(parse_set_cookie(b"_ga=1; Path=/a; Domain=example.com"))
+        got = [v for _, v in expiry_headers(["_ga", "_ga"], scopes, secure=True)]
+        assert got == [b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure",
+                       b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/a; Domain=example.com; Secure"]
+
+    def test_host_prefix(self) -> None:
+        got = [v for _, v in expiry_headers(["__Host-sid"], CookieScopes(), secure=False)]
+        assert got == [b"__Host-sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure"]
+
+    @given(st.text(max_size=40))
+    def test_never_emits_unsafe_bytes(self, name: str) -> None:
+        for _, value in expiry_headers([name], CookieScopes(), secure=False):
+            assert all(0x20 <= b < 0x7f for b in value)
+            assert b"\r" not in value and b"\n" not in value
+
+    def test_scope_table_is_bounded(self) -> None:
+        scopes = CookieScopes(limit=10)
+        for i in range(100):
+            scopes.learn(parse_set_cookie(f"c{i}=1; Path=/p".encode()))
+        assert scopes.get("c0") == (None, None) and scopes.get("c99") == ("/p", None)

@@ -1,0 +1,197 @@
+"""The /_consent endpoints through a real uvicorn gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from gateway.endpoints import safe_next
+from gateway.errors import BadRequest
+from tests.conftest import RunningGateway
+from tests.support.servers import raw_request
+
+
+def post(gw: RunningGateway, c: httpx.Client, data: object = None, *, origin: str | None = "same",
+         json_accept: bool = False, **kw: object) -> httpx.Response:
+    headers: dict[str, str] = {}
+    if origin == "same":
+        headers["Origin"] = gw.origin
+    elif origin is not None:
+        headers["Origin"] = origin
+    if json_accept:
+        headers["Accept"] = "application/json"
+    headers.update(kw.pop("headers", {}))  # type: ignore[arg-type]
+    return c.post("/_consent", data=data, headers=headers, **kw)  # type: ignore[arg-type]
+
+
+def test_get_state_contract(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = c.get("/_consent", headers={"Sec-GPC": "1"})
+    assert r.json() == {"decided": False, "categories": {"identity": False, "personalization": False},
+                        "policy_version": "2024-10", "consent_id": None, "gpc": True}
+    assert r.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("action,expected", [
+    ("accept_all", {"identity": True, "personalization": True}),
+    ("reject_all", {"identity": False, "personalization": False}),
+    ("withdraw", {"identity": False, "personalization": False}),
+])
+def test_actions(gateway: RunningGateway, action: str, expected: dict[str, bool]) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": action, "next": "/"}, json_accept=True)
+        assert r.status_code == 200
+        assert r.json()["decided"] is True and r.json()["categories"] == expected
+        assert c.get("/_consent").json()["categories"] == expected
+
+
+def test_save_with_form_and_json(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": "save", "categories": ["identity"], "next": "/a?b=c"})
+        assert r.status_code == 303 and r.headers["location"] == "/a?b=c"
+        assert c.get("/_consent").json()["categories"] == {"identity": True, "personalization": False}
+        r = c.post("/_consent", content=json.dumps({"action": "save", "categories": ["personalization"]}),
+                   headers={"Origin": gateway.origin, "Content-Type": "application/json",
+                            "Accept": "application/json"})
+        assert r.json()["categories"] == {"identity": False, "personalization": True}
+
+
+@pytest.mark.parametrize("origin,referer", [
+    (None, None), ("https://evil.example", None), ("null", None), (None, "https://evil.example/x"),
+    ("http://127.0.0.1", None),  # same host, other port: another origin
+])
+def test_cross_origin_post_is_refused_and_changes_nothing(gateway: RunningGateway, origin: str | None,
+                                                          referer: str | None) -> None:
+    with gateway.client() as c:
+        headers = {"Referer": referer} if referer else {}
+        r = post(gateway, c, {"action": "accept_all"}, origin=origin, headers=headers)
+        assert r.status_code == 403
+        assert "set-cookie" not in r.headers
+        assert c.get("/_consent").json()["decided"] is False
+
+
+def test_referer_of_own_origin_is_accepted(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": "reject_all"}, origin=None, headers={"Referer": gateway.url + "/page"})
+        assert r.status_code == 303
+
+
+@pytest.mark.parametrize("next_", ["//evil.example", "https://evil.example", "/\\evil.example",
+                                   "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1", "evil", "/a\tb"])
+def test_open_redirects_and_crlf_are_refused(gateway: RunningGateway, next_: str) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": "accept_all", "next": next_})
+        assert r.status_code == 400
+        assert "location" not in r.headers and "set-cookie" not in r.headers
+        assert c.get("/_consent").json()["decided"] is False
+
+
+def test_unicode_next_is_percent_encoded(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": "accept_all", "next": "/产品?q=中"})
+        assert r.status_code == 303 and r.headers["location"] == "/%E4%BA%A7%E5%93%81?q=%E4%B8%AD"
+
+
+@pytest.mark.parametrize("data,status,message", [
+    ({"action": "nope"}, 400, "action must be one of"),
+    ({}, 400, "action must be one of"),
+    ({"action": "save", "categories": ["identity", "ads<script>"]}, 400, "unknown category"),
+])
+def test_bad_forms(gateway: RunningGateway, data: dict[str, object], status: int, message: str) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, data, json_accept=True)
+        assert r.status_code == status and message in r.json()["error"]
+        assert c.get("/_consent").json()["decided"] is False
+
+
+def test_oversized_and_malformed_bodies(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = post(gateway, c, {"action": "accept_all", "pad": "x" * 20000})
+        assert r.status_code == 413
+        r = c.post("/_consent", content=b"{not json", headers={"Origin": gateway.origin,
+                                                               "Content-Type": "application/json"})
+        assert r.status_code == 400 and "JSON" in r.text
+        r = c.post("/_consent", content=b"\xff\xfe", headers={"Origin": gateway.origin,
+                                                             "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400
+        r = c.post("/_consent", content=b"a", headers={"Origin": gateway.origin, "Content-Type": "text/xml"})
+        assert r.status_code == 415
+        r = c.post("/_consent", content="&".join(f"k{i}=v" for i in range(100)),
+                   headers={"Origin": gateway.origin, "Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 400
+        assert c.get("/_consent").json()["decided"] is False
+
+
+def test_chunked_oversized_body_without_length(gateway: RunningGateway) -> None:
+    body = b"action=accept_all&pad=" + b"x" * 30000
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    host = f"127.0.0.1:{gateway.server.port}".encode()
+    request = (b"POST /_consent HTTP/1.1\r\nHost: " + host + b"\r\nOrigin: " + gateway.origin.encode() +
+               b"\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close\r\n\r\n" + chunked)
+    status, _, _ = raw_request(gateway.server.port, request)
+    assert status == 413
+
+
+def test_withdrawal_expires_held_cookies_in_the_answer(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        gateway.decide(c, "accept_all")
+        r = c.post("/_consent", data={"action": "withdraw"},
+                   headers={"Origin": gateway.origin, "Cookie": gateway.with_consent(c, "sid=1; _ga=2")})
+        cookies = r.headers.get_list("set-cookie")
+        assert any(v.startswith("sid=;") and "Max-Age=0" in v for v in cookies)
+        assert any(v.startswith("_ga=;") and "Max-Age=0" in v for v in cookies)
+
+
+def test_receipt_shows_id_choices_and_history(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        gateway.decide(c, "accept_all")
+        gateway.decide(c, "save", ("identity",))
+        consent_id = c.get("/_consent").json()["consent_id"]
+        r = c.get("/_consent/receipt?next=//evil.example", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    assert consent_id in r.text and "2024-10" in r.text
+    assert r.text.count("<tr><td><time") == 2
+    assert 'data-category="personalization" data-granted="false"' in r.text
+    assert 'href="//evil.example"' not in r.text
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_receipt_escapes(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        r = c.get("/_consent/receipt", params={"next": '/"><script>alert(1)</script>'})
+    assert "<script>alert(1)" not in r.text
+
+
+def test_health_and_static(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        h = c.get("/_consent/health")
+        assert h.status_code == 200 and h.json()["ready"] is True and h.json()["log"] == "ok"
+        js = c.get("/_consent/static/consent-banner/banner.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+        assert c.get("/_consent/static/consent-banner/banner.js",
+                     headers={"If-None-Match": js.headers["etag"]}).status_code == 304
+        assert c.get("/_consent/static/consent-banner/../../etc/passwd").status_code == 404
+        assert c.get("/_consent/nothing").status_code == 404
+        assert c.put("/_consent").status_code == 405
+
+
+def test_metrics_need_a_credential(make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(extra='\n[admin]\nenabled = true\ntoken = "admin-token-0123456789"\n')
+    with gw.client() as c:
+        assert c.get("/_consent/metrics").status_code == 401
+        assert c.get("/_consent/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        c.get("/page")
+        r = c.get("/_consent/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
+        assert r.status_code == 200
+        assert 'consent_set_cookies_dropped_total{category="personalization"}' in r.text
+
+
+def test_safe_next_unit() -> None:
+    assert safe_next(None) == "/" and safe_next("/a/b?c#d") == "/a/b?c#d"
+    for bad in ("//x", "http://x", "/\\x", "x", "/\x00", "/" + "a" * 3000):
+        with pytest.raises(BadRequest):
+            safe_next(bad)

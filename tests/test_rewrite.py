@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.rewrite import MAX_CARRY, HtmlRewriter, RewritePlan, normalise_charset
+
+BLOCKED = (("www.googletagmanager.com", "personalization"), ("hm.baidu.com", "personalization"))
+
+
+def plan(blocked: tuple[tuple[str, str], ...] = BLOCKED, head: bytes = b"<!--H-->",
+         body: bytes = b"<!--B-->", charset: str | None = None) -> RewritePlan:
+    return RewritePlan(blocked, head, lambda cs: body, charset)
+
+
+def rewrite(html: bytes, sizes: list[int] | None = None, p: RewritePlan | None = None) -> bytes:
+    r = HtmlRewriter(p or plan())
+    if not sizes:
+        return r.feed(html) + r.finish()
+    out, pos, i = [], 0, 0
+    while pos < len(html):
+        n = sizes[i % len(sizes)]
+        out.append(r.feed(html[pos:pos + n]))
+        pos += n
+        i += 1
+    return b"".join(out) + r.finish()
+
+
+class TestInjection:
+    def test_before_real_body_end(self) -> None:
+        html = (b"<html><head><title>a </body> b</title><script>var s='</body>';</script></head>"
+                b"<body><!-- </body> --><div title=\"</body>\">x</div><textarea></body></textarea></body></html>")
+        out = rewrite(html)
+        assert out.endswith(b"</textarea><!--B--></body></html>")
+        assert out.count(b"<!--B-->") == 1
+
+    def test_head_before_first_script(self) -> None:
+        out = rewrite(b'<html><head><meta charset="utf-8"><script src="/a.js"></script></head><body></body></html>')
+        assert out.index(b"<!--H-->") < out.index(b"<script")
+        assert out.index(b"<meta") < out.index(b"<!--H-->")
+
+    def test_no_body_falls_back_to_html_end_then_eof(self) -> None:
+        assert rewrite(b"<html><p>x</html>") == b"<html><p>x<!--H--><!--B--></html>"
+        assert rewrite(b"<p>just a fragment") == b"<p>just a fragment<!--H--><!--B-->"
+        assert rewrite(b"") == b"<!--H--><!--B-->"
+
+    def test_uppercase_and_odd_whitespace(self) -> None:
+        out = rewrite(b"<HTML><BODY>x</BODY\n></HTML>")
+        assert out == b"<HTML><!--H--><BODY>x<!--B--></BODY\n></HTML>"
+
+    def test_unclosed_comment_and_script(self) -> None:
+        assert rewrite(b"<body><!-- </body> never closed").endswith(b"never closed--><!--B-->")
+        assert rewrite(b"<body><script>x='</body>'").endswith(b"x='</body>'</script><!--B-->")
+
+    def test_empty_comments(self) -> None:
+        assert rewrite(b"<!--><body>a</body>") == b"<!--><!--H--><body>a<!--B--></body>"
+        assert rewrite(b"<!---><body>a</body>") == b"<!---><!--H--><body>a<!--B--></body>"
+
+    def test_charset_from_meta_for_banner(self) -> None:
+        p = RewritePlan((), b"", lambda cs: "横幅 ✓".encode(cs, "xmlcharrefreplace"))
+        out = rewrite('<meta charset="gb2312"><body>中</body>'.encode("gbk"), p=p)
+        assert out.decode("gbk").endswith("横幅 &#10003;</body>")
+
+    def test_normalise_charset(self) -> None:
+        assert normalise_charset(b"GB2312") == "gbk"
+        assert normalise_charset("ISO-8859-1") == "cp1252"
+        assert normalise_charset("utf-16") == "utf-8"
+        assert normalise_charset("no-such-charset") is None
+        assert normalise_charset(None) is None
+
+
+class TestNeutralise:
+    def test_script_src(self) -> None:
+        out = rewrite(b'<script async src="https://www.googletagmanager.com/gtag/js?id=G"></script>')
+        assert out.startswith(b'<!--H--><script async data-src="https://www.googletagmanager.com/gtag/js?id=G" '
+                              b'type="text/plain" data-consent-category="personalization"></script>')
+
+    def test_iframe(self) -> None:
+        out = rewrite(b"<body><iframe width=1 src='https://www.googletagmanager.com/ns.html'></iframe></body>")
+        assert (b"<iframe width=1 data-src='https://www.googletagmanager.com/ns.html' type=\"text/plain\" "
+                b"data-consent-category=\"personalization\"></iframe>") in out
+
+    def test_original_type_is_kept_for_activation(self) -> None:
+        out = rewrite(b'<script type="module" src="https://hm.baidu.com/x.js"></script>')
+        assert b'data-type="module"' in out and b'type="text/plain"' in out
+
+    def test_uppercase_unquoted_and_entity_encoded(self) -> None:
+        assert b"data-consent-category" in rewrite(b"<SCRIPT SRC=https://HM.BAIDU.COM/hm.js></SCRIPT>")
+        assert b"data-consent-category" in rewrite(b'<script src="https://hm&#46;baidu.com/hm.js"></script>')
+
+    def test_inline_loader(self) -> None:
+        html = (b'<script>var hm=document.createElement("script");hm.src="https://hm.baidu.com/hm.js?x";'
+                b"document.head.appendChild(hm);</script>")
+        out = rewrite(html, [7])
+        assert out.startswith(b'<!--H--><script type="text/plain" data-consent-category="personalization">var hm')
+
+    def test_leaves_other_scripts_and_site_tagged_ones(self) -> None:
+        html = (b'<script src="/own.js"></script><script type="application/ld+json">{"u":"hm.baidu.com"}</script>'
+                b'<script type="text/plain" data-consent-category="personalization">track()</script>'
+                b"<script>console.log(1)</script>")
+        assert rewrite(html) == b"<!--H-->" + html + b"<!--B-->"
+
+    def test_script_in_attribute_or_comment_is_not_a_script(self) -> None:
+        html = (b'<div data-html="<script src=https://hm.baidu.com/x></script>">a</div>'
+                b"<!-- <script src=https://hm.baidu.com/y></script> -->")
+        assert rewrite(html) == html + b"<!--H--><!--B-->"
+
+    def test_granted_category_passes(self) -> None:
+        html = b'<script src="https://hm.baidu.com/hm.js"></script>'
+        assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html + b"<!--B-->"
+
+
+class TestHostile:
+    def test_tag_longer_than_carry_passes_through(self) -> None:
+        html = b'<div title="' + b"a" * (MAX_CARRY + 10) + b'">x</div><body></body>'
+        out = rewrite(html, [65536])
+        assert out.replace(b"<!--H-->", b"").replace(b"<!--B-->", b"") == html
+
+    def test_nul_and_garbage(self) -> None:
+        html = b"\x00<\x00script>\xff\xfe</bo\x00dy><</>< />"
+        assert rewrite(html).startswith(html)
+
+
+# A small HTML grammar: realistic fragments in random order, to check the streaming invariants.
+FRAGMENTS = st.sampled_from([
+    b"<html>", b"<head>", b"</head>", b"<body>", b"</body>", b"</html>", b"<p>text</p>", b"<!-- c </body> -->",
+    b"<script>var a = '</body>' < 1;</script>", b'<script src="https://hm.baidu.com/hm.js"></script>',
+    b'<script async src="/own.js"></script>', b"<iframe src='https://www.googletagmanager.com/ns'></iframe>",
+    b'<div title="a > b <script>">x</div>', b"<style>p{}</style>", b"<title>t</title>", b"<textarea><b></textarea>",
+    b"<meta charset=utf-8>", b"<!doctype html>", b"a < b", b"<br/>", b"<img src=x.png alt='<'>", b"\xe4\xb8\xad",
+    b"<SCRIPT>x</SCRIPT>", b"<!---->", b"<?pi?>", b"</>", b"<!x>",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_chunking_never_changes_the_output(parts: list[bytes], sizes: list[int]) -> None:
+    html = b"".join(parts)
+    assert rewrite(html, sizes) == rewrite(html)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=30))
+def test_without_rules_only_the_injections_are_added(parts: list[bytes]) -> None:
+    html = b"".join(parts)
+    out = rewrite(html, p=plan(blocked=()))
+    # at EOF an unclosed comment or raw-text element is closed before the banner
+    out = out.replace(b"<!--H-->", b"", 1).replace(b"<!--B-->", b"", 1)
+    for closer in (b"-->", b"</script>", b"</style>", b"</title>", b"</textarea>", b"</iframe>"):
+        if out.endswith(closer) and not html.endswith(closer):
+            out = out[: -len(closer)]
+    assert out == html
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000), st.lists(st.integers(1, 100), min_size=1, max_size=5))
+def test_arbitrary_bytes_never_raise_and_keep_bytes(data: bytes, sizes: list[int]) -> None:
+    out = rewrite(data, sizes, plan(blocked=()))
+    assert out.replace(b"<!--H-->", b"", 1).replace(b"<!--B-->", b"", 1).startswith(data)
