@@ -11,7 +11,7 @@
   function focusables(root) {
     return Array.prototype.filter.call(
       root.querySelectorAll("a[href],button:not([disabled]),input:not([disabled]),summary,[tabindex]"),
-      function (e) { return e.offsetParent !== null || e === document.activeElement; });
+      function (e) { return e.tabIndex >= 0 && e.offsetParent !== null; });
   }
 
   function activate() {
@@ -46,7 +46,8 @@
         function (i) { body.append("categories", i.value); });
     }
     var before = Object.keys(cfg.grantedMap);
-    return fetch(form.action, {
+    // getAttribute: the buttons named "action" shadow form.action
+    return fetch(form.getAttribute("action"), {
       method: "POST", credentials: "same-origin", body: body,
       headers: { "Accept": "application/json" }
     }).then(function (r) {
@@ -117,7 +118,17 @@
         return;
       }
       btn.disabled = true;
-      send(form, action).catch(function () { form.submit(); });  // fall back to the plain form
+      send(form, action).catch(function () {  // fall back to the plain form post
+        btn.disabled = false;
+        fallback = true;
+        form.requestSubmit(btn);
+      });
+    });
+    var fallback = false;
+    form.addEventListener("submit", function (e) {
+      if (fallback) return;
+      e.preventDefault();  // Enter in a checkbox: save what is ticked
+      send(form, "save").catch(function () { fallback = true; form.requestSubmit(); });
     });
     if (!b.classList.contains("cg-inline")) {
       document.addEventListener("keydown", onKey, true);

@@ -1,0 +1,280 @@
+"""Consent scenarios in real Chromium, through a real gateway in front of the demo site.
+
+Run against any deployment with `pytest tests/e2e --gateway-url https://…` (see README.md here).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+
+from gateway.testing.plugin import ConsentPage, LocalDemo
+
+Factory = Callable[..., ConsentPage]
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def tracker_runs(p: ConsentPage) -> int:
+    return int(p.page.evaluate("() => window.demoTrackerRuns || 0"))
+
+
+def test_first_visit(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    banner = p.banner
+    assert banner.is_visible()
+    assert banner.get_attribute("role") == "dialog" and banner.get_attribute("aria-modal") == "true"
+    assert p.page.evaluate("() => document.getElementById('consent-banner').contains(document.activeElement)")
+    for action in ("accept_all", "reject_all", "save"):
+        assert banner.locator(f'[data-consent-action="{action}"]').is_visible()
+    assert tracker_runs(p) == 0
+    jar = p.browser_cookies()
+    assert "_ga" not in jar and "Hm_lvt_demo" not in jar  # set by the site's server, dropped on the wire
+    assert "csrftoken" in jar  # necessary
+    assert p.state()["decided"] is False
+    # Consent Mode defaults were pushed before any tag
+    first = p.page.evaluate("() => Array.from(window.dataLayer[0])")
+    assert first[0] == "consent" and first[1] == "default" and first[2]["analytics_storage"] == "denied"
+    assert first[2]["ad_storage"] == "denied"
+
+
+def test_reject_all(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.reject_all()
+    assert p.banner.count() == 0  # hidden without a reload
+    assert tracker_runs(p) == 0
+    assert p.state()["categories"] == {"identity": False, "personalization": False}
+    p.goto("/products")
+    assert p.banner.count() == 0 and tracker_runs(p) == 0
+    assert set(p.browser_cookies()) == {"consent_gateway", "csrftoken"}
+
+
+def test_accept_all_runs_trackers_without_reload(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.page.evaluate("() => { window.noReload = true; }")
+    p.accept_all()
+    p.page.wait_for_function("() => window.demoTrackerRuns === 1")
+    assert p.page.evaluate("() => window.noReload") is True
+    assert p.page.evaluate("() => window.siteTaggedRan") is True  # the site's own tagged script
+    assert p.page.locator("#tracker-status").inner_text() == "Tracker: running (1)"
+    assert "_ga_DEMO" in p.browser_cookies()  # the tracker's document.cookie write now passes
+    update = p.page.evaluate("() => Array.from(window.dataLayer).map(a => Array.from(a))"
+                             ".filter(a => a[1] === 'update').pop()")
+    assert update[2]["analytics_storage"] == "granted" and update[2]["ad_storage"] == "denied"
+    p.goto("/products")
+    assert tracker_runs(p) == 1 and p.banner.count() == 0
+    assert "_ga" in p.browser_cookies()  # the server's analytics cookie is allowed now
+
+
+def test_custom_identity_only(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.save("identity")
+    assert p.state()["categories"] == {"identity": True, "personalization": False}
+    with p.page.expect_navigation():
+        p.page.locator("#login").click()
+    jar = p.browser_cookies()
+    assert jar["sid"]["httpOnly"] is True and "remember_me" in jar
+    assert "_ga" not in jar and tracker_runs(p) == 0
+    assert "Signed in" in p.page.locator("#login-status").inner_text()
+
+
+def test_withdrawal_deletes_httponly_and_analytics_cookies(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.accept_all()
+    with p.page.expect_navigation():
+        p.page.locator("#login").click()
+    jar = p.browser_cookies()
+    assert jar["sid"]["httpOnly"] and "_ga" in jar and "_ga_DEMO" in jar
+    p.withdraw()
+    jar = p.browser_cookies()
+    for gone in ("sid", "remember_me", "_ga", "_ga_DEMO", "Hm_lvt_demo"):
+        assert gone not in jar, gone
+    assert p.state()["decided"] is True and p.state()["categories"]["identity"] is False
+    assert "Not signed in" in p.page.locator("#login-status").inner_text()
+
+
+@pytest.mark.local_gateway
+def test_policy_version_bump_asks_again(new_consent_page: Factory, local_demo: LocalDemo) -> None:
+    p = new_consent_page()
+    p.goto("/")
+    p.accept_all()
+    bumped = local_demo.start_gateway(policy_version="2099-01")
+    p.base_url = bumped  # same host: the browser sends the old consent cookie to it
+    p.goto("/")
+    assert p.banner.is_visible()
+    assert p.state() == {**p.state(), "decided": False, "policy_version": "2099-01"}
+    assert tracker_runs(p) == 0 and "_ga" not in p.browser_cookies()
+
+
+@pytest.mark.local_gateway
+def test_gpc(new_consent_page: Factory, local_demo: LocalDemo) -> None:
+    p = new_consent_page(locale="en", gpc=True)
+    p.goto("/")
+    assert p.banner.locator(".cg-gpc").is_visible()
+    p.open_settings()
+    assert not p.banner.locator('input[value="personalization"]').is_checked()
+    assert p.state()["gpc"] is True
+    p.accept_all()  # an explicit opt-in still counts, and is logged as made under GPC
+    assert p.state()["categories"]["personalization"] is True
+    consent_id = p.state()["consent_id"]
+    db = local_demo.state_dir / "consent.db"
+    row = sqlite3.connect(db).execute("SELECT action, gpc FROM consent_log WHERE consent_id = ?",
+                                      (consent_id,)).fetchone()
+    assert row == ("accept_all", 1)
+
+
+def test_javascript_disabled(new_consent_page: Factory) -> None:
+    p = new_consent_page(javascript=False)
+    p.goto("/products")
+    assert p.banner.is_visible()
+    p.accept_all()  # a plain form post, 303 back to the page
+    assert p.page.url.endswith("/products")
+    assert p.banner.count() == 0
+    assert p.state()["categories"] == {"identity": True, "personalization": True}
+
+
+def test_javascript_disabled_custom_choice(new_consent_page: Factory) -> None:
+    p = new_consent_page(javascript=False)
+    p.goto("/")
+    p.banner.locator("summary").click()  # <details> opens without JavaScript
+    p.banner.locator('input[value="identity"]').check()
+    p.accept_all  # noqa: B018 - not used: the save button submits the ticked boxes
+    with p.page.expect_navigation():
+        p.click_action("save")
+    assert p.state()["categories"] == {"identity": True, "personalization": False}
+
+
+@pytest.mark.parametrize("locale,title,button", [
+    ("zh-CN", "本站的 Cookie 使用", "全部接受"),
+    ("en", "Cookies on this site", "Accept all"),
+])
+def test_languages_and_screenshots(new_consent_page: Factory, locale: str, title: str, button: str) -> None:
+    for name, kwargs in (("desktop", {}), ("mobile", {"viewport": {"width": 390, "height": 844}, "mobile": True})):
+        p = new_consent_page(locale=locale, **kwargs)
+        p.goto("/")
+        assert p.banner.locator("h2").inner_text() == title
+        assert p.banner.locator('[data-consent-action="accept_all"]').inner_text() == button
+        assert p.banner.get_attribute("lang") == locale
+        p.screenshot(f"banner-{locale}-{name}")
+        p.open_settings()
+        p.screenshot(f"banner-{locale}-{name}-settings")
+
+
+def test_crawler_gets_no_banner_and_no_cookies(new_consent_page: Factory) -> None:
+    p = new_consent_page(user_agent=GOOGLEBOT)
+    p.goto("/")
+    assert p.banner.count() == 0
+    assert p.page.locator('[data-consent-action="open"]').count() == 0
+    assert tracker_runs(p) == 0
+    assert set(p.browser_cookies()) <= {"csrftoken"}
+
+
+def test_mobile_viewport(new_consent_page: Factory) -> None:
+    p = new_consent_page(viewport={"width": 360, "height": 640}, mobile=True)
+    p.goto("/")
+    box = p.banner.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 + 0.5
+    buttons = p.banner.locator(".cg-button").all()
+    tops = {round(b.bounding_box()["y"]) for b in buttons if b.is_visible()}  # type: ignore[index]
+    assert len(tops) == 3  # stacked, one per row, full width
+    for b in buttons:
+        if b.is_visible():
+            assert b.bounding_box()["height"] >= 44  # type: ignore[index]  # touch target size
+    p.accept_all()
+    assert p.banner.count() == 0
+
+
+def test_keyboard_only(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    kb = p.page.keyboard
+    inside = "() => document.getElementById('consent-banner').contains(document.activeElement)"
+    for _ in range(15):  # focus stays in the modal dialog
+        kb.press("Tab")
+        assert p.page.evaluate(inside)
+    for _ in range(15):
+        kb.press("Shift+Tab")
+        assert p.page.evaluate(inside)
+    p.banner.locator('[data-consent-action="save"]').focus()
+    kb.press("Enter")  # opens the settings
+    assert p.banner.locator("details").evaluate("d => d.open")
+    focused = p.page.evaluate("() => document.activeElement.value")
+    assert focused == "identity"
+    kb.press("Space")
+    kb.press("Escape")  # closes the second layer only
+    assert not p.banner.locator("details").evaluate("d => d.open") and p.banner.is_visible()
+    kb.press("Enter")  # focus is back on the save control: reopen, focus on the first box
+    with p.page.expect_response(lambda r: r.url.endswith("/_consent") and r.request.method == "POST"):
+        kb.press("Enter")  # Enter in a checkbox saves the ticked boxes, never "accept all"
+    assert p.state()["categories"] == {"identity": True, "personalization": False}
+    assert p.banner.count() == 0
+    # reopening is as easy: the settings control is reachable by keyboard
+    p.page.locator('[data-consent-action="open"]').focus()
+    kb.press("Enter")
+    p.banner.wait_for(state="visible")
+    assert p.page.evaluate(inside)
+
+
+def test_no_layout_shift(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.page.add_init_script("""
+      window.__cls = 0;
+      new PerformanceObserver(l => l.getEntries().forEach(e => { if (!e.hadRecentInput) window.__cls += e.value; }))
+        .observe({type: 'layout-shift', buffered: true});
+    """)
+    p.goto("/")
+    p.page.wait_for_timeout(300)
+    assert p.page.evaluate("() => window.__cls") == 0
+
+
+def test_axe_no_serious_violations(new_consent_page: Factory) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    for locale in ("zh-CN", "en"):
+        p = new_consent_page(locale=locale)
+        p.goto("/")
+        results = Axe().run(p.page, context="#consent-banner")
+        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        assert bad == [], [(v["id"], v["help"]) for v in bad]
+        p.open_settings()
+        results = Axe().run(p.page, context="#consent-banner")
+        bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        assert bad == [], [(v["id"], v["help"]) for v in bad]
+
+
+def test_guard_blocks_dynamic_trackers_and_cookie_writes(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.page.evaluate("""() => {
+      const s = document.createElement('script');
+      s.src = '/static/demo-tracker.js?late=1';
+      document.head.appendChild(s);
+      document.cookie = '_ga_LATE=1; path=/';
+      document.cookie = 'unrelated_ok=1; path=/';
+    }""")
+    p.page.wait_for_timeout(300)
+    assert tracker_runs(p) == 0
+    held = p.page.locator('script[data-src*="late=1"]')
+    assert held.get_attribute("type") == "text/plain"
+    jar = p.browser_cookies()
+    assert "_ga_LATE" not in jar
+    p.accept_all()
+    p.page.wait_for_function("() => window.demoTrackerRuns >= 2")  # the page's tag and the late one
+
+
+def test_receipt_page(consent_page: ConsentPage) -> None:
+    p = consent_page
+    p.goto("/")
+    p.save("identity")
+    p.goto("/_consent/receipt")
+    assert p.state()["consent_id"] in p.page.locator("#cg-consent-id").inner_text()
+    assert p.page.locator(".cg-history tbody tr").count() == 1
+    with p.page.expect_navigation():
+        p.page.locator('#consent-banner [data-consent-action="withdraw"]').click()
+    assert p.state()["categories"]["identity"] is False

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from gateway.banner import Banner, asset_dir, glob_to_js, load_locales
+from gateway.config import parse_config
+from gateway.consent import ConsentCodec
+from tests.conftest import config_text
+
+CONFIG = parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), consent='default_locale = "zh-CN"'))
+BANNER = Banner(CONFIG)
+CODEC = ConsentCodec(CONFIG)
+
+
+def test_assets_fit_the_budget() -> None:
+    root = asset_dir("static") / "consent-banner"
+    js_css = b"".join(p.read_bytes() for p in sorted(root.iterdir()) if p.suffix in (".js", ".css"))
+    size = len(gzip.compress(js_css, 9))
+    assert size <= 10 * 1024, f"banner JS + CSS are {size} bytes gzipped"
+
+
+def test_locale_negotiation() -> None:
+    assert BANNER.choose_locale(None) == "zh-CN"
+    assert BANNER.choose_locale(b"en-US,en;q=0.9") == "en"
+    assert BANNER.choose_locale(b"zh-TW;q=0.8, fr") == "zh-CN"  # same language, other region
+    assert BANNER.choose_locale(b"fr, en;q=0.5") == "en"
+    assert BANNER.choose_locale(b"en;q=0, zh") == "zh-CN"
+    assert BANNER.choose_locale(b"*") == "zh-CN"
+    assert BANNER.choose_locale(b";;;,,q=abc,\xff\xfe" * 100) == "zh-CN"
+
+
+def test_every_locale_has_every_string() -> None:
+    locales = load_locales()
+    en = locales["en"]
+    for name, texts in locales.items():
+        for section in ("banner", "receipt", "actions", "errors"):
+            assert set(texts[section]) == set(en[section]), (name, section)
+        for cat in ("identity", "personalization"):
+            assert texts["categories"][cat]["title"] and texts["categories"][cat]["description"]
+
+
+def test_body_is_escaped_and_path_filled() -> None:
+    state = CODEC.undecided(False)
+    html = BANNER.body_html("en", state, '/a"><script>x</script>', show=True)
+    assert '<script>x</script>' not in html and "&lt;script&gt;" in html
+    assert 'id="consent-banner"' in html and 'data-consent-action="open"' in html
+    assert BANNER.body_html("en", state, "/b", show=True).count('value="/b"') == 1  # cache keeps no path
+
+
+def test_decided_visitor_gets_only_the_settings_control() -> None:
+    state = CODEC.decide(frozenset(), previous=CODEC.undecided(False), gpc=False)
+    html = BANNER.body_html("en", state, "/", show=False)
+    assert 'id="consent-banner"' not in html and 'data-consent-action="open"' in html
+
+
+def test_head_config_cannot_break_out_of_its_script() -> None:
+    cats = '[[categories]]\nid = "identity"\nscripts = ["</script><b>"]\n'
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=cats)))
+    head = banner.head_html(CODEC.undecided(False)).decode()
+    assert head.count("</script>") == 2 and "\\u003c/script\\u003e" in head
+
+
+def test_config_titles_override_builtin() -> None:
+    cats = ('[[categories]]\nid = "identity"\ntitle = { en = "Log-in", "zh-CN" = "登录" }\n'
+            'description = { en = "Keeps you signed in." }\n')
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=cats)))
+    assert banner.category_text("en", "identity", "title") == "Log-in"
+    assert banner.category_text("zh-CN", "identity", "description")  # falls back to the built-in text
+
+
+def test_glob_to_js() -> None:
+    assert glob_to_js("_ga_*") == "^_ga_.*$"
+    assert glob_to_js("a.b?") == "^a\\.b.$"

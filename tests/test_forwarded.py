@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config import parse_config
+from gateway.forwarded import ForwardedResolver, truncate_ip
+from tests.conftest import config_text
+
+
+def resolver(gateway: str = "") -> ForwardedResolver:
+    config = parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), gateway=gateway))
+    return ForwardedResolver(config.gateway)
+
+
+def scope(peer: str, scheme: str = "http") -> dict[str, object]:
+    return {"client": (peer, 1234), "scheme": scheme}
+
+
+def test_untrusted_peer_cannot_forge() -> None:
+    info = resolver().resolve(scope("10.1.2.3"), {b"host": b"example.com", b"x-forwarded-for": b"1.1.1.1",
+                                                  b"x-forwarded-proto": b"https", b"x-forwarded-host": b"evil"})
+    assert (info.ip, info.scheme, info.host, info.trusted_peer) == ("10.1.2.3", "http", "example.com", False)
+
+
+def test_trusted_proxy_chain() -> None:
+    r = resolver('trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]')
+    info = r.resolve(scope("127.0.0.1"), {b"host": b"internal:8080",
+                                          b"x-forwarded-for": b"6.6.6.6, 203.0.113.9, 10.0.0.5",
+                                          b"x-forwarded-proto": b"https", b"x-forwarded-host": b"WWW.Example.com"})
+    assert (info.ip, info.scheme, info.host) == ("203.0.113.9", "https", "www.example.com")
+    assert r.own_origin(info) == "https://www.example.com"
+
+
+def test_bad_values_are_ignored() -> None:
+    r = resolver('trusted_proxies = ["127.0.0.1"]')
+    info = r.resolve(scope("127.0.0.1"), {b"host": b"a b", b"x-forwarded-proto": b"gopher",
+                                          b"x-forwarded-for": b"not-an-ip"})
+    assert (info.ip, info.scheme, info.host) == ("127.0.0.1", "http", "")
+    assert r.own_origin(info) is None  # no usable host: POSTs are refused
+
+
+def test_public_origin_wins() -> None:
+    r = resolver('public_origin = "https://www.example.com/"')
+    assert r.own_origin(r.resolve(scope("1.2.3.4"), {b"host": b"other"})) == "https://www.example.com"
+
+
+def test_truncate_ip() -> None:
+    assert truncate_ip("203.0.113.77") == "203.0.113.0/24"
+    assert truncate_ip("2001:db8:abcd:1234::1") == "2001:db8:abcd::/48"
+    assert truncate_ip("::ffff:203.0.113.77") == "203.0.113.0/24"
+    assert truncate_ip("garbage") == ""
