@@ -6,8 +6,8 @@ tags: quoted attribute values, comments, bogus comments and raw-text elements (s
 textarea, ...), so a `</body>` inside a comment, a script string or an attribute is not the end of
 the body, and a `<script>` in an attribute value is not a script.
 
-Most of the page is skipped by one possessive regex in C (`_BORING`); Python only sees the few
-tags that matter (script, iframe, raw-text elements, meta, body). Images are left to the banner's
+Most of the page is skipped by searching only for the tag names that matter (script, iframe,
+raw-text elements, meta, body, comments); see `_skip_data` for why that stays exact. Images are left to the banner's
 guard script: a server-side check of every <img> cost more than the rest of the page.
 Possessive quantifiers keep the patterns linear on hostile input.
 """
@@ -44,6 +44,14 @@ _INTERESTING = re.compile(
     rb"|<((?i:" + _SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST +
     rb"|</((?i:" + _END_SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST
 )
+# The fast path: where a token that matters may start, searched in the lower-cased buffer.
+_CANDIDATE = re.compile(
+    rb"<(?:!--|(?:" + _SPECIAL + rb")(?=" + _DELIM + rb")|/(?:" + _END_SPECIAL + rb")(?=" + _DELIM + rb"))"
+)
+# A complete ordinary tag from its '<', quote-aware: where it really ends.
+_TAG_AT = re.compile(rb"</?[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST)
+# The one thing that can fool the fast path: a '<' inside an attribute value.
+_HIDDEN_LT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<]*+<|'[^'<]*+<|[^\t\n\f\r \"'>=<][^\t\n\f\r ><]*+<)")
 _COMMENT_END = re.compile(rb"--!?>")
 _ATTR = re.compile(
     rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
@@ -143,6 +151,7 @@ class HtmlRewriter:
         out: list[bytes] = []
         pos = 0
         n = len(buf)
+        low = buf.lower()  # ASCII only: offsets stay the same
         self._carry = b""
         while pos < n:
             if self._plaintext:
@@ -165,8 +174,7 @@ class HtmlRewriter:
                 if self._raw_end is not None:
                     break
                 continue
-            m = _BORING.match(buf, pos)
-            end = m.end() if m else pos
+            end = self._skip_data(buf, low, pos, final)
             if end > pos:
                 out.append(buf[pos:end])
                 pos = end
@@ -203,6 +211,46 @@ class HtmlRewriter:
         if pos < n:
             self._carry = buf[pos:]
         return b"".join(out)
+
+    def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
+        """From `pos` (in the data state), the position of the next token that matters.
+
+        Text and ordinary tags are skipped by searching only for the names that matter. A name
+        found inside an ordinary tag (in an attribute) is not a token; the enclosing tag is found
+        from the nearest '<' before it, which is exact unless an attribute value hides a '<'.
+        `_HIDDEN_LT` detects that, and the exact (slower) `_BORING` regex takes that stretch.
+        """
+        n = len(buf)
+        checked = pos
+        search_from = pos
+        while True:
+            m = _CANDIDATE.search(low, search_from)
+            limit = m.start() if m else n
+            if limit >= checked:
+                # up to and including the candidate's own '<', which may be the hidden one
+                if _HIDDEN_LT.search(buf, checked, limit + 1):
+                    b = _BORING.match(buf, pos)
+                    return b.end() if b else pos
+                checked = limit + 1
+            if m is None:
+                return self._data_tail(buf, pos, final)
+            start, end = _enclosing_tag(buf, pos, limit)
+            if start < 0:
+                return limit  # a real token
+            if end < 0:
+                return start  # inside a tag that has not ended yet: hold it back
+            search_from = end  # the name was inside an attribute: look further
+
+    @staticmethod
+    def _data_tail(buf: bytes, pos: int, final: bool) -> int:
+        n = len(buf)
+        if final:
+            return n
+        start, end = _enclosing_tag(buf, pos, n)
+        if start >= 0 and end < 0:
+            return start  # an unfinished tag may still hide a name in its attributes
+        split = buf.rfind(b"<", max(pos, n - 12), n)
+        return split if split >= 0 else n  # a name that may be cut at the chunk's end
 
     def _scan_raw(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
         assert self._raw_end is not None
@@ -336,6 +384,28 @@ class HtmlRewriter:
             return b""
         self.stats.body_injected = True
         return self.plan.body_html(self._charset or "utf-8")
+
+
+def _enclosing_tag(buf: bytes, pos: int, at: int) -> tuple[int, int]:
+    """The ordinary tag that contains position `at`, as (start, end); (-1, -1) when none does,
+    (start, -1) when it is not finished inside `buf`."""
+    lt = buf.rfind(b"<", pos, at)
+    while lt >= 0:
+        nxt = buf[lt + 1:lt + 2]
+        if nxt.isalpha() or nxt in (b"!", b"?") or (nxt == b"/" and buf[lt + 2:lt + 3] != b">"):
+            break
+        lt = buf.rfind(b"<", pos, lt)  # a '<' that starts nothing is text
+    if lt < 0:
+        return -1, -1
+    if nxt.isalpha() or (nxt == b"/" and buf[lt + 2:lt + 3].isalpha()):
+        m = _TAG_AT.match(buf, lt)
+        end = m.end() if m else -1
+    else:  # <!x>, <?x>, </1>: bogus comments end at the first '>'
+        gt = buf.find(b">", lt + 1)
+        end = gt + 1 if gt >= 0 else -1
+    if end < 0:
+        return lt, -1
+    return (lt, end) if end > at else (-1, -1)
 
 
 def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:

@@ -129,6 +129,9 @@ FRAGMENTS = st.sampled_from([
     b'<div title="a > b <script>">x</div>', b"<style>p{}</style>", b"<title>t</title>", b"<textarea><b></textarea>",
     b"<meta charset=utf-8>", b"<!doctype html>", b"a < b", b"<br/>", b"<img src=x.png alt='<'>", b"\xe4\xb8\xad",
     b"<SCRIPT>x</SCRIPT>", b"<!---->", b"<?pi?>", b"</>", b"<!x>",
+    b"<a data-x='<p><script src=https://hm.baidu.com/a></script></body>'>l</a>", b"<a title=x<script>y>",
+    b"<div title=\"<!--\">", b"<p class=\"a\" id='b' hidden>", b'<iframe src="/own"></iframe>', b"<body class=x>",
+    b"<meta content='text/html; charset=gbk' http-equiv=content-type>", b"</head >", b"< body>", b"<div\n>",
 ])
 
 
@@ -157,3 +160,22 @@ def test_without_rules_only_the_injections_are_added(parts: list[bytes]) -> None
 def test_arbitrary_bytes_never_raise_and_keep_bytes(data: bytes, sizes: list[int]) -> None:
     out = rewrite(data, sizes, plan(blocked=()))
     assert out.replace(b"<!--H-->", b"", 1).replace(b"<!--B-->", b"", 1).startswith(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_fast_path_agrees_with_the_exact_scanner(parts: list[bytes], sizes: list[int]) -> None:
+    """The fast path must give exactly what the exact (slow) tag-by-tag scanner gives."""
+    import re
+
+    from gateway import rewrite as module
+
+    html = b"".join(parts)
+    fast = rewrite(html, sizes)
+    original = module._HIDDEN_LT
+    module._HIDDEN_LT = re.compile(b"")  # "always suspicious": forces the exact path everywhere
+    try:
+        exact = rewrite(html, sizes)
+    finally:
+        module._HIDDEN_LT = original
+    assert fast == exact

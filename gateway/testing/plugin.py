@@ -4,7 +4,7 @@ QA teams get, with `pip install consent-gateway[test]`:
 
 - `--gateway-url URL`: run against a running deployment; without it, a local demo (sample site
   behind a real gateway, on loopback) is started for the session.
-- fixtures `gateway_url`, `browser`, `new_consent_page` (a factory: locale, JS on/off, GPC,
+- fixtures `gateway_url`, `browser` (per module), `new_consent_page` (a factory: locale, JS on/off, GPC,
   viewport, user agent) and `consent_page` (a default one);
 - `ConsentPage` helpers: `accept_all()`, `reject_all()`, `save(...)`, `withdraw()`,
   `browser_cookies()`, `state()`, `banner`, `open_settings()`.
@@ -106,7 +106,9 @@ def gateway_url(request: Any, local_demo: LocalDemo | None) -> str:
     return str(url).rstrip("/") if url else local_demo.url  # type: ignore[union-attr]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it lives, which breaks asyncio.run() in any test collected after the browser tests.
+@pytest.fixture(scope="module")
 def browser(request: Any) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
