@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -12,7 +13,7 @@ from gateway.context import read_request
 from gateway.cookies import CookieRules
 from gateway.endpoints import Endpoints
 from gateway.forwarded import ForwardedResolver
-from gateway.ledger import Ledger, open_ledger
+from gateway.ledger import Ledger
 from gateway.metrics import Metrics
 from gateway.proxy import Proxy
 from gateway.types import Receive, Scope, Send
@@ -20,6 +21,7 @@ from gateway.upstream import UpstreamPool
 from gateway.websocket import WebSocketProxy
 
 log = logging.getLogger("consent_gateway")
+INVENTORY_INTERVAL = 10.0
 
 
 class ConsentGateway:
@@ -31,19 +33,35 @@ class ConsentGateway:
         self.banner = Banner(config)
         self.resolver = ForwardedResolver(g)
         self.metrics = Metrics()
-        self.ledger = ledger or open_ledger(config.log)
+        self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
                                  size=g.pool_size)
         self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
         self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
                                    self.metrics, self.proxy.scopes, self.readiness)
         self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver)
+        self.metrics.spool_backlog.set_function(lambda: self.ledger.backlog)
         self.started = False
+        self._inventory_task: asyncio.Task[None] | None = None
 
     async def readiness(self) -> dict[str, object]:
-        log_ok = self.ledger.healthy()
-        return {"live": True, "ready": self.started and log_ok, "log": "ok" if log_ok else "failing",
-                "policy_version": self.config.consent.policy_version}
+        durable = self.ledger.healthy()
+        log_state = "failing" if not durable else "ok" if self.ledger.store_ok else "spooling"
+        return {"live": True, "ready": self.started and durable, "log": log_state,
+                "spool_backlog": self.ledger.backlog, "policy_version": self.config.consent.policy_version}
+
+    async def _flush_inventory(self) -> None:
+        rows = self.metrics.drain_inventory()
+        if rows:
+            try:
+                await self.ledger.store.add_inventory(rows)
+            except Exception as e:  # noqa: BLE001 - an inventory is best effort, decisions are not
+                log.info("cookie inventory not saved: %s", type(e).__name__)
+
+    async def _inventory_loop(self) -> None:
+        while True:
+            await asyncio.sleep(INVENTORY_INTERVAL)
+            await self._flush_inventory()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -69,9 +87,13 @@ class ConsentGateway:
                     await send({"type": "lifespan.startup.failed", "message": f"consent log: {e}"})
                     return
                 self.started = True
+                self._inventory_task = asyncio.create_task(self._inventory_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.started = False
+                if self._inventory_task is not None:
+                    self._inventory_task.cancel()
+                await self._flush_inventory()
                 await self.pool.close()
                 await self.ledger.close()  # flushes queued decisions before the process ends
                 await send({"type": "lifespan.shutdown.complete"})

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
+import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config import Config, load_config, parse_upstream
 from gateway.errors import ConfigError
+from gateway.ledger import RecordStore, VerifyResult
+
+T = TypeVar("T")
 
 
 class JsonFormatter(logging.Formatter):
@@ -110,25 +117,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.port, args.site_port, Path(args.state_dir))
 
 
-def _ledger(config: Config) -> Any:
-    from gateway.ledger.sqlite import SQLiteLedger, sqlite_path
+def _with_store(config: Config, fn: Callable[[RecordStore], Awaitable[T]]) -> T:
+    """Run one operation against the configured log store (never creates a SQLite file)."""
+    from gateway.ledger import open_store
+    from gateway.ledger.sqlite import sqlite_path
 
-    if config.log.url.startswith("sqlite:"):
-        path = sqlite_path(config.log.url)
-        if not path.exists():
-            print(f"consent-gateway: no log at {path}", file=sys.stderr)
-            raise SystemExit(2)
-        return SQLiteLedger(path, config.log.chain_key)
-    from gateway.ledger import open_ledger
+    if config.log.url.startswith("sqlite:") and not sqlite_path(config.log.url).exists():
+        print(f"consent-gateway: no log at {sqlite_path(config.log.url)}", file=sys.stderr)
+        raise SystemExit(2)
 
-    return open_ledger(config.log)
+    async def run() -> T:
+        store = open_store(config.log)
+        try:
+            await store.open()
+        except Exception as e:  # noqa: BLE001 - reported plainly, no traceback
+            print(f"consent-gateway: cannot open the log: {type(e).__name__}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
-    ledger = _ledger(_load(args.config))
+    records = _with_store(_load(args.config), lambda s: s.export(args.since, args.until))
     out = sys.stdout
     writer = None
-    for record in ledger.export(args.since, args.until):
+    for record in records:
         row = record.as_dict()
         if args.format == "jsonl":
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -143,7 +160,14 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    result = _ledger(_load(args.config)).verify()
+    from gateway.ledger.chain import derive_key, verify_chains
+
+    config = _load(args.config)
+
+    async def verify(store: RecordStore) -> VerifyResult:
+        return verify_chains(derive_key(config.log.chain_key), await store.all_by_chain(), await store.checkpoints())
+
+    result = _with_store(config, verify)
     if result.ok:
         print(f"log intact: {result.records} records in {result.chains} chain(s)")
         return 0
@@ -152,12 +176,85 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_log_show(args: argparse.Namespace) -> int:
-    import asyncio
-
-    records = asyncio.run(_ledger(_load(args.config)).history(args.consent_id))
+    records = _with_store(_load(args.config), lambda s: s.history(args.consent_id))
     for r in records:
         print(json.dumps(r.as_dict(), ensure_ascii=False))
+    if not records:
+        print(f"no decisions for consent id {args.consent_id!r}", file=sys.stderr)
     return 0 if records else 1
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    m = re.fullmatch(r"\s*(\d+)\s*(d|h|w|days?|hours?|weeks?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of days, hours or weeks, like 395d, 12h, 8w")
+    n, unit = int(m.group(1)), m.group(2)[0]
+    return {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "w": dt.timedelta(weeks=n)}[unit]
+
+
+def cmd_log_purge(args: argparse.Namespace) -> int:
+    from gateway.ledger.chain import derive_key, sign_checkpoint
+
+    config = _load(args.config)
+    key = derive_key(config.log.chain_key)
+    cutoff = (dt.datetime.now(dt.UTC) - args.older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def sign(chain_id: str, seq: int, mac: str, ts: str) -> str:
+        return sign_checkpoint(key, chain_id, seq, mac, ts)
+
+    purged = _with_store(config, lambda s: s.purge(cutoff, sign))
+    print(f"purged {purged} records older than {cutoff}; checkpoints keep the rest verifiable")
+    return 0
+
+
+def summarize_stats(raw: dict[str, Any], category_ids: tuple[str, ...]) -> dict[str, Any]:
+    by_action: Counter[str] = Counter()
+    by_device: Counter[str] = Counter()
+    by_browser: Counter[str] = Counter()
+    granted: Counter[str] = Counter()
+    per_day: dict[str, Counter[str]] = {}
+    total = gpc = 0
+    for day, action, cats, device, browser, is_gpc, n in raw["groups"]:
+        total += n
+        by_action[action] += n
+        by_device[device] += n
+        by_browser[browser] += n
+        gpc += n if is_gpc else 0
+        day_counts = per_day.setdefault(day, Counter())
+        day_counts["_total"] += n
+        for c in cats:
+            granted[c] += n
+            day_counts[c] += n
+    return {
+        "decisions": total,
+        "chains": raw["chains"],
+        "by_action": dict(by_action.most_common()),
+        "opt_in_rate": {c: round(granted[c] / total, 4) if total else None for c in category_ids},
+        "by_device": dict(by_device.most_common()),
+        "by_browser": dict(by_browser.most_common(10)),
+        "gpc_decisions": gpc,
+        "per_day": {d: {c: round(v[c] / v["_total"], 4) for c in category_ids} | {"decisions": v["_total"]}
+                    for d, v in sorted(per_day.items())},
+    }
+
+
+def cmd_log_stats(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    raw = _with_store(config, lambda s: s.stats())
+    print(json.dumps(summarize_stats(raw, config.category_ids), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_cookies_report(args: argparse.Namespace) -> int:
+    rows = _with_store(_load(args.config), lambda s: s.inventory())
+    if not rows:
+        print("no cookies seen yet")
+        return 0
+    print(f"{'cookie':<40} {'category':<16} {'seen in':<11} {'count':>9}  last seen")
+    for name, label, source, count, last in rows:
+        flag = "  <- not classified" if label == "unknown" else ""
+        print(f"{name[:40]:<40} {label:<16} {source:<11} {count:>9}  {last}{flag}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,10 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     v = lg.add_parser("verify")
     v.add_argument("--config", required=True)
     v.set_defaults(func=cmd_log_verify)
-    sh = lg.add_parser("show")
+    sh = lg.add_parser("show", help="one visitor's history (access requests)")
     sh.add_argument("consent_id")
     sh.add_argument("--config", required=True)
     sh.set_defaults(func=cmd_log_show)
+    pu = lg.add_parser("purge", help="retention: delete old records, keep the chain verifiable")
+    pu.add_argument("--older-than", required=True, type=parse_duration)
+    pu.add_argument("--config", required=True)
+    pu.set_defaults(func=cmd_log_purge)
+    st = lg.add_parser("stats", help="decisions, opt-in rates, devices")
+    st.add_argument("--config", required=True)
+    st.set_defaults(func=cmd_log_stats)
+
+    ck = sub.add_parser("cookies", help="the passive cookie inventory").add_subparsers(dest="cookies_command",
+                                                                                        required=True)
+    rep = ck.add_parser("report", help="every cookie name seen in traffic, with its category")
+    rep.add_argument("--config", required=True)
+    rep.set_defaults(func=cmd_cookies_report)
     return p
 
 

@@ -95,6 +95,7 @@ class LogSettings:
     url: str = "sqlite:///var/lib/consent-gateway/consent.db"
     chain_key: str = ""
     instance_id: str = ""
+    spool_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class _Builder:
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode",
         },
-        "log": {"url", "chain_key", "instance_id"},
+        "log": {"url", "chain_key", "instance_id", "spool_dir"},
         "cookies": {"necessary", "unknown"},
         "admin": {"enabled", "token", "username", "password"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
@@ -427,7 +428,14 @@ class _Builder:
             # oldest consent key, so rotating consent keys must keep that one listed (see deploy/README).
             chain_key = "derived:" + consent.secret_keys[0]
         instance = self.typed("log", c, "instance_id", str, "")
-        return LogSettings(url=url, chain_key=chain_key, instance_id=instance)
+        if instance and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", instance):
+            raise self.fail("instance_id may hold letters, digits, _ . - (max 64)", "log", "instance_id")
+        spool = self.typed("log", c, "spool_dir", str, "")
+        if scheme != "sqlite":
+            parts = urlsplit(url)
+            if not parts.hostname and not parts.path.strip("/"):
+                raise self.fail("postgresql url needs a host or a database", "log", "url")
+        return LogSettings(url=url, chain_key=chain_key, instance_id=instance, spool_dir=spool)
 
     def build_admin(self) -> AdminSettings:
         c = self.table("admin")

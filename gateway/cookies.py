@@ -87,6 +87,7 @@ class CookieRules:
             for pattern in cat.cookies:
                 self._add(pattern, cat.id)
         self._cache: dict[str, str | None] = {}
+        self._labels: dict[str, str] = {}
 
     def _add(self, pattern: str, category: str) -> None:
         if "*" in pattern or "?" in pattern or "[" in pattern:
@@ -114,10 +115,15 @@ class CookieRules:
 
     def label_of(self, name: str) -> str:
         """For reports and metrics: the category id, 'necessary' or 'unknown'."""
-        found = self._exact.get(name)
-        if found is None:
-            found = next((c for r, c in self._globs if r.match(name)), None)
-        return found or "unknown"
+        label = self._labels.get(name)
+        if label is None:
+            found = self._exact.get(name)
+            if found is None:
+                found = next((c for r, c in self._globs if r.match(name)), None)
+            label = found or "unknown"
+            if len(self._labels) < 4096:
+                self._labels[name] = label
+        return label
 
     def allowed(self, name: str, granted: frozenset[str]) -> bool:
         category = self.category_of(name)

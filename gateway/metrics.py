@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter as TallyCounter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -39,15 +39,24 @@ class Metrics:
         self.spool_backlog = Gauge("consent_log_spool_backlog", "Decisions waiting in the spool", registry=r)
         # name -> (label, count): what the gateway has seen in real traffic
         self.inventory: TallyCounter[tuple[str, str, str]] = TallyCounter()
+        # labels() is a locked dict lookup; the hot path uses children bound once per label
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def _child(self, metric: Counter, label: str) -> Any:
+        key = (id(metric), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(label)
+        return child
 
     def cookies(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
         for c in stripped:
             label = rules.label_of(c.name)
-            self.stripped.labels(label).inc()
+            self._child(self.stripped, label).inc()
             self._inventory(c.name, label, "request")
         for name in dropped:
             label = rules.label_of(name)
-            self.dropped.labels(label).inc()
+            self._child(self.dropped, label).inc()
             self._inventory(name, label, "set-cookie")
 
     def seen(self, names: Iterable[str], rules: CookieRules, where: str) -> None:
@@ -59,9 +68,15 @@ class Metrics:
         if key in self.inventory or len(self.inventory) < INVENTORY_LIMIT:
             self.inventory[key] += 1
 
+    def drain_inventory(self) -> list[tuple[str, str, str, int]]:
+        """Counts since the last drain, for the log's cookie inventory table."""
+        rows = [(name, label, where, n) for (name, label, where), n in self.inventory.items()]
+        self.inventory.clear()
+        return rows
+
     def rewritten(self, stats: RewriteStats) -> None:
         for category, n in stats.neutralised.items():
-            self.neutralised.labels(category).inc(n)
+            self._child(self.neutralised, category).inc(n)
 
     def banner_shown(self) -> None:
         self.banners.inc()

@@ -2,8 +2,10 @@
 
 Each record's MAC covers its content and the previous record's MAC, under a key that is not in
 the database. Whoever can write the database but not read the key cannot alter, insert or delete
-a record without `verify` noticing. (Cutting records off the end of a chain is the one edit a
-chain alone cannot show; the count in health/metrics and backups are the check for that.)
+a record without `verify` noticing. Retention purges the oldest records of a chain and leaves a
+signed checkpoint (the last purged seq and MAC), so the rest still verifies. Cutting records off
+the *end* of a chain is the one edit a chain alone cannot show; backups and the counts in
+`log stats` are the check for that.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from gateway.ledger import Decision, Record, VerifyResult
+from gateway.ledger import Checkpoint, Decision, Record, VerifyResult
 
 GENESIS = "0" * 64
 
@@ -36,8 +38,19 @@ def seal(key: bytes, decision: Decision, chain_id: str, seq: int, prev_mac: str)
     return Record(decision, chain_id, seq, prev_mac, mac)
 
 
-def verify_chains(key: bytes, records: Iterable[Record]) -> VerifyResult:
+def sign_checkpoint(key: bytes, chain_id: str, seq: int, mac: str, ts: str) -> str:
+    msg = f"checkpoint\x00{chain_id}\x00{seq}\x00{mac}\x00{ts}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def verify_chains(key: bytes, records: Iterable[Record], checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
     """Records must come ordered by (chain_id, seq). Stops at the first bad record."""
+    starts: dict[str, Checkpoint] = {}
+    for cp in checkpoints:
+        if not hmac.compare_digest(sign_checkpoint(key, cp.chain_id, cp.seq, cp.mac, cp.ts), cp.signature):
+            return VerifyResult(False, 0, 0, f"checkpoint of chain {cp.chain_id!r} at seq {cp.seq} is forged")
+        if cp.chain_id not in starts or cp.seq > starts[cp.chain_id].seq:
+            starts[cp.chain_id] = cp
     count = 0
     chains = 0
     chain: str | None = None
@@ -46,7 +59,9 @@ def verify_chains(key: bytes, records: Iterable[Record]) -> VerifyResult:
     for r in records:
         count += 1
         if r.chain_id != chain:
-            chain, prev, expected_seq = r.chain_id, GENESIS, 1
+            chain = r.chain_id
+            start = starts.get(chain)
+            prev, expected_seq = (start.mac, start.seq + 1) if start else (GENESIS, 1)
             chains += 1
         where = f"chain {r.chain_id!r} seq {r.seq} (record {r.decision.record_id})"
         if r.seq != expected_seq:

@@ -1,26 +1,23 @@
-"""SQLite (WAL) backend: the embedded default.
+"""SQLite (WAL) store: the embedded default.
 
-One writer thread takes every decision waiting in its queue and commits them in one transaction
-(group commit): with synchronous=FULL each commit is one fsync, so concurrent decisions share it.
-A decision's future resolves only after its commit returned: acknowledged means durable.
+Writes go through one thread and one connection; with synchronous=FULL each commit is one fsync,
+and the ledger hands it whole batches (group commit). Reads open their own connections.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
+import datetime as dt
 import json
-import os
-import queue
-import socket
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from gateway.ledger import Decision, Record, VerifyResult
-from gateway.ledger.chain import GENESIS, derive_key, seal, verify_chains
+from gateway.ledger import Checkpoint, Decision, Record
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent_log (
@@ -47,14 +44,29 @@ CREATE TABLE IF NOT EXISTS consent_log (
 );
 CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
 CREATE INDEX IF NOT EXISTS consent_log_ts ON consent_log (ts);
+CREATE TABLE IF NOT EXISTS consent_checkpoints (
+    chain_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    mac TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cookie_inventory (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    source TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    last_seen TEXT NOT NULL,
+    PRIMARY KEY (name, source)
+);
 """
 COLUMNS = ("record_id", "chain_id", "seq", "ts", "consent_id", "action", "granted", "denied",
            "policy_version", "locale", "path", "ip_prefix", "browser", "os", "device", "is_bot", "gpc",
            "prev_mac", "mac")
 # Built from the constant column list above, never from input.
-INSERT = f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+INSERT = (f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "  # noqa: S608
+          "ON CONFLICT (record_id) DO NOTHING")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
-MAX_BATCH = 1024
 
 
 def sqlite_path(url: str) -> Path:
@@ -62,7 +74,7 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///"):])
 
 
-def row_to_record(row: tuple[Any, ...]) -> Record:
+def row_to_record(row: Any) -> Record:
     d = dict(zip(COLUMNS, row, strict=True))
     decision = Decision(
         record_id=d["record_id"], ts=d["ts"], consent_id=d["consent_id"], action=d["action"],
@@ -80,171 +92,145 @@ def record_to_row(r: Record) -> tuple[Any, ...]:
             d.device, int(d.is_bot), int(d.gpc), r.prev_mac, r.mac)
 
 
-def claim_chain(lock_dir: Path, instance_id: str) -> tuple[str, int]:
-    """A chain id no other live process on this host uses, stable across restarts.
-
-    Each worker process keeps its own chain (no shared chain head to serialise on); slots are
-    claimed with flock, so a restarted worker continues a chain instead of starting a new one.
-    """
-    base = instance_id or socket.gethostname()
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    for slot in range(1024):
-        fd = os.open(lock_dir / f".chain-{base}-{slot}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        return f"{base}-{slot}", fd
-    raise RuntimeError("no free chain slot")
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class SQLiteLedger:
-    def __init__(self, path: Path, chain_key: str, *, chain_id: str | None = None,
-                 instance_id: str = "") -> None:
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._key = derive_key(chain_key)
-        self._chain_id = chain_id
-        self._instance_id = instance_id
-        self._lock_fd: int | None = None
-        self._queue: queue.SimpleQueue[tuple[Decision, asyncio.Future[Record], asyncio.AbstractEventLoop] | None]
-        self._queue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._seq = 0
-        self._head = GENESIS
-        self._ok = True
-        self.appended = 0
-
-    @property
-    def chain_id(self) -> str:
-        assert self._chain_id is not None
-        return self._chain_id
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
+        self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
-    async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self._chain_id is None:
-            self._chain_id, self._lock_fd = claim_chain(self.path.parent, self._instance_id)
-        conn = self._connect()
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(SCHEMA)
-        row = conn.execute("SELECT seq, mac FROM consent_log WHERE chain_id = ? ORDER BY seq DESC LIMIT 1",
-                           (self._chain_id,)).fetchone()
-        if row:
-            self._seq, self._head = int(row[0]), str(row[1])
-        conn.execute("PRAGMA synchronous = FULL")
-        self._thread = threading.Thread(target=self._writer, args=(conn,), name="ledger-writer", daemon=True)
-        self._thread.start()
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            if self._conn is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = self._connect()
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+                conn.execute("PRAGMA synchronous = FULL")  # every commit reaches the disk
+                self._conn = conn
+            return fn(self._conn)
 
-    async def append(self, decision: Decision) -> Record:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Record] = loop.create_future()
-        self._queue.put((decision, fut, loop))
-        return await fut
+        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
 
-    def _writer(self, conn: sqlite3.Connection) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(conn, batch)
-            if stop:
-                break
-        conn.close()
-
-    def _commit(self, conn: sqlite3.Connection,
-                batch: list[tuple[Decision, asyncio.Future[Record], asyncio.AbstractEventLoop]]) -> None:
-        seq, head = self._seq, self._head
-        records = []
-        for decision, _, _ in batch:
-            seq += 1
-            record = seal(self._key, decision, self.chain_id, seq, head)
-            head = record.mac
-            records.append(record)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT, [record_to_row(r) for r in records])
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self._ok = False
-            for _, fut, loop in batch:
-                loop.call_soon_threadsafe(_fail, fut, e)
-            return
-        self._ok = True
-        self._seq, self._head = seq, head
-        self.appended += len(records)
-        for (_, fut, loop), record in zip(batch, records, strict=True):
-            loop.call_soon_threadsafe(_resolve, fut, record)
-
-    async def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def healthy(self) -> bool:
-        return self._ok and self._thread is not None and self._thread.is_alive()
-
-    async def history(self, consent_id: str) -> list[Record]:
-        def read() -> list[Record]:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
             conn = self._connect()
             try:
-                rows = conn.execute(SELECT + " WHERE consent_id = ? ORDER BY ts, chain_id, seq", (consent_id,))
-                return [row_to_record(r) for r in rows]
+                return fn(conn)
             finally:
                 conn.close()
 
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(run)
 
-    def export(self, since: str | None = None, until: str | None = None) -> Iterator[Record]:
-        conn = self._connect()
-        try:
-            sql, args = SELECT + " WHERE 1=1", list[str]()
-            if since:
-                sql, args = sql + " AND ts >= ?", [*args, since]
-            if until:
-                sql, args = sql + " AND ts < ?", [*args, until]
-            for row in conn.execute(sql + " ORDER BY ts, chain_id, seq", args):
-                yield row_to_record(row)
-        finally:
+    async def open(self) -> None:
+        await self._write(lambda conn: None)
+
+    async def close(self) -> None:
+        def shut(conn: sqlite3.Connection) -> None:
             conn.close()
 
-    def verify(self) -> VerifyResult:
-        conn = self._connect()
-        try:
-            rows = conn.execute(SELECT + " ORDER BY chain_id, seq")
-            return verify_chains(self._key, (row_to_record(r) for r in rows))
-        finally:
-            conn.close()
+        if self._conn is not None:
+            await self._write(shut)
+            self._conn = None
 
+    async def head(self, chain_id: str) -> tuple[int, str] | None:
+        def q(conn: sqlite3.Connection) -> tuple[int, str] | None:
+            row = conn.execute("SELECT seq, mac FROM consent_log WHERE chain_id = ? ORDER BY seq DESC LIMIT 1",
+                               (chain_id,)).fetchone()
+            if row is None:
+                row = conn.execute("SELECT seq, mac FROM consent_checkpoints WHERE chain_id = ?",
+                                   (chain_id,)).fetchone()
+            return (int(row[0]), str(row[1])) if row else None
 
-def _resolve(fut: asyncio.Future[Record], record: Record) -> None:
-    if not fut.done():
-        fut.set_result(record)
+        return await self._write(q)
 
+    async def insert(self, records: list[Record]) -> None:
+        rows = [record_to_row(r) for r in records]
 
-def _fail(fut: asyncio.Future[Record], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(INSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._write(tx)
+
+    async def history(self, consent_id: str) -> list[Record]:
+        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(
+            SELECT + " WHERE consent_id = ? ORDER BY ts, chain_id, seq", (consent_id,))])
+
+    async def export(self, since: str | None, until: str | None) -> list[Record]:
+        sql, args = SELECT + " WHERE 1=1", list[str]()
+        if since:
+            sql, args = sql + " AND ts >= ?", [*args, since]
+        if until:
+            sql, args = sql + " AND ts < ?", [*args, until]
+        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(
+            sql + " ORDER BY ts, chain_id, seq", args)])
+
+    async def all_by_chain(self) -> list[Record]:
+        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(
+            SELECT + " ORDER BY chain_id, seq")])
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        return await self._read(lambda conn: [Checkpoint(*row) for row in conn.execute(
+            "SELECT chain_id, seq, mac, ts, signature FROM consent_checkpoints")])
+
+    async def purge(self, before: str, sign: Callable[[str, int, str, str], str]) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                purged = 0
+                for chain_id, seq in conn.execute(
+                        "SELECT chain_id, MAX(seq) FROM consent_log WHERE ts < ? GROUP BY chain_id",
+                        (before,)).fetchall():
+                    mac = conn.execute("SELECT mac FROM consent_log WHERE chain_id = ? AND seq = ?",
+                                       (chain_id, seq)).fetchone()[0]
+                    purged += conn.execute("DELETE FROM consent_log WHERE chain_id = ? AND seq <= ?",
+                                           (chain_id, seq)).rowcount
+                    ts = now_iso()
+                    conn.execute("INSERT OR REPLACE INTO consent_checkpoints VALUES (?, ?, ?, ?, ?)",
+                                 (chain_id, seq, mac, ts, sign(chain_id, seq, mac, ts)))
+                conn.execute("COMMIT")
+                return purged
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        return await self._write(tx)
+
+    async def stats(self) -> dict[str, Any]:
+        def q(conn: sqlite3.Connection) -> dict[str, Any]:
+            rows = conn.execute("SELECT substr(ts, 1, 10), action, granted, device, browser, gpc, COUNT(*) "
+                                "FROM consent_log GROUP BY 1, 2, 3, 4, 5, 6").fetchall()
+            chains = conn.execute("SELECT COUNT(DISTINCT chain_id) FROM consent_log").fetchone()[0]
+            return {"groups": [(d, a, json.loads(g), dev, b, bool(gpc), n) for d, a, g, dev, b, gpc, n in rows],
+                    "chains": chains}
+
+        return await self._read(q)
+
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+        ts = now_iso()
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO cookie_inventory VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, source) "
+                "DO UPDATE SET count = count + excluded.count, label = excluded.label, last_seen = excluded.last_seen",
+                [(name, label, source, n, ts) for name, label, source, n in rows])
+
+        await self._write(tx)
+
+    async def inventory(self) -> list[tuple[str, str, str, int, str]]:
+        return await self._read(lambda conn: [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            "SELECT name, label, source, count, last_seen FROM cookie_inventory ORDER BY count DESC")])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.ledger.chain import GENESIS, derive_key, seal, verify_chains
-from tests.ledger.test_sqlite import decision
+from tests.ledger.conftest import decision
 
 KEY = derive_key("k" * 20)
 

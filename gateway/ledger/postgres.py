@@ -1,0 +1,180 @@
+"""PostgreSQL store: one log shared by many gateway instances, each with its own chain.
+
+asyncpg with a small pool. The schema is migrated on start, idempotently, under an advisory lock
+so that instances starting together do not race. Inserts are idempotent on record_id, which is
+what makes spool replay exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from gateway.ledger import Checkpoint, Decision, Record
+from gateway.ledger.sqlite import COLUMNS, now_iso
+
+MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS consent_log (
+        record_id TEXT PRIMARY KEY,
+        chain_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        ts TEXT NOT NULL,
+        consent_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        granted TEXT NOT NULL,
+        denied TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        path TEXT NOT NULL,
+        ip_prefix TEXT NOT NULL,
+        browser TEXT NOT NULL,
+        os TEXT NOT NULL,
+        device TEXT NOT NULL,
+        is_bot BOOLEAN NOT NULL,
+        gpc BOOLEAN NOT NULL,
+        prev_mac TEXT NOT NULL,
+        mac TEXT NOT NULL,
+        UNIQUE (chain_id, seq)
+    );
+    CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
+    CREATE INDEX IF NOT EXISTS consent_log_ts ON consent_log (ts);
+    CREATE TABLE IF NOT EXISTS consent_checkpoints (
+        chain_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, mac TEXT NOT NULL, ts TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS cookie_inventory (
+        name TEXT NOT NULL, label TEXT NOT NULL, source TEXT NOT NULL, count BIGINT NOT NULL,
+        last_seen TEXT NOT NULL, PRIMARY KEY (name, source)
+    );
+    """,
+]
+LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
+PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+INSERT = (f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({PLACEHOLDERS}) "  # noqa: S608
+          "ON CONFLICT (record_id) DO NOTHING")
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
+TIMEOUT = 5.0  # a database that hangs must not hang decisions: they go to the spool instead
+
+
+def row_to_record(row: Any) -> Record:
+    d = dict(row)
+    decision = Decision(
+        record_id=d["record_id"], ts=d["ts"], consent_id=d["consent_id"], action=d["action"],
+        granted=tuple(json.loads(d["granted"])), denied=tuple(json.loads(d["denied"])),
+        policy_version=d["policy_version"], locale=d["locale"], path=d["path"], ip_prefix=d["ip_prefix"],
+        browser=d["browser"], os=d["os"], device=d["device"], is_bot=d["is_bot"], gpc=d["gpc"],
+    )
+    return Record(decision, d["chain_id"], int(d["seq"]), d["prev_mac"], d["mac"])
+
+
+def record_to_row(r: Record) -> tuple[Any, ...]:
+    d = r.decision
+    return (d.record_id, r.chain_id, r.seq, d.ts, d.consent_id, d.action, json.dumps(list(d.granted)),
+            json.dumps(list(d.denied)), d.policy_version, d.locale, d.path, d.ip_prefix, d.browser, d.os,
+            d.device, d.is_bot, d.gpc, r.prev_mac, r.mac)
+
+
+class PostgresStore:
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgres://", "postgresql://", 1)
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, command_timeout=TIMEOUT,
+                                                   timeout=TIMEOUT)
+        async with self._pool.acquire(timeout=TIMEOUT) as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_ID)
+            await conn.execute("CREATE TABLE IF NOT EXISTS consent_schema (version INT NOT NULL)")
+            version = await conn.fetchval("SELECT max(version) FROM consent_schema") or 0
+            for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO consent_schema VALUES ($1)", i)
+
+    def _p(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ConnectionError("consent log database is not connected")
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), TIMEOUT)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                pool.terminate()  # the server is gone: drop the connections without a goodbye
+
+    async def head(self, chain_id: str) -> tuple[int, str] | None:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            row = await conn.fetchrow("SELECT seq, mac FROM consent_log WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
+                                      chain_id)
+            if row is None:
+                row = await conn.fetchrow("SELECT seq, mac FROM consent_checkpoints WHERE chain_id = $1", chain_id)
+        return (int(row["seq"]), str(row["mac"])) if row else None
+
+    async def insert(self, records: list[Record]) -> None:
+        async with self._p().acquire(timeout=TIMEOUT) as conn, conn.transaction():
+            await conn.executemany(INSERT, [record_to_row(r) for r in records], timeout=TIMEOUT)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Record]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            return [row_to_record(r) for r in await conn.fetch(sql, *args)]
+
+    async def history(self, consent_id: str) -> list[Record]:
+        return await self._fetch(SELECT + " WHERE consent_id = $1 ORDER BY ts, chain_id, seq", consent_id)
+
+    async def export(self, since: str | None, until: str | None) -> list[Record]:
+        return await self._fetch(SELECT + " WHERE ($1::text IS NULL OR ts >= $1) AND ($2::text IS NULL OR ts < $2)"
+                                 " ORDER BY ts, chain_id, seq", since, until)
+
+    async def all_by_chain(self) -> list[Record]:
+        return await self._fetch(SELECT + " ORDER BY chain_id, seq")
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            rows = await conn.fetch("SELECT chain_id, seq, mac, ts, signature FROM consent_checkpoints")
+        return [Checkpoint(r["chain_id"], int(r["seq"]), r["mac"], r["ts"], r["signature"]) for r in rows]
+
+    async def purge(self, before: str, sign: Callable[[str, int, str, str], str]) -> int:
+        purged = 0
+        async with self._p().acquire(timeout=TIMEOUT) as conn, conn.transaction():
+            for row in await conn.fetch("SELECT chain_id, max(seq) AS seq FROM consent_log WHERE ts < $1 "
+                                        "GROUP BY chain_id", before):
+                chain_id, seq = row["chain_id"], int(row["seq"])
+                mac = await conn.fetchval("SELECT mac FROM consent_log WHERE chain_id = $1 AND seq = $2", chain_id, seq)
+                status = await conn.execute("DELETE FROM consent_log WHERE chain_id = $1 AND seq <= $2", chain_id, seq)
+                purged += int(status.split()[-1])
+                ts = now_iso()
+                await conn.execute(
+                    "INSERT INTO consent_checkpoints VALUES ($1, $2, $3, $4, $5) ON CONFLICT (chain_id) DO UPDATE "
+                    "SET seq = excluded.seq, mac = excluded.mac, ts = excluded.ts, signature = excluded.signature",
+                    chain_id, seq, mac, ts, sign(chain_id, seq, mac, ts))
+        return purged
+
+    async def stats(self) -> dict[str, Any]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            rows = await conn.fetch("SELECT substr(ts, 1, 10) AS day, action, granted, device, browser, gpc, "
+                                    "count(*) AS n FROM consent_log GROUP BY 1, 2, 3, 4, 5, 6")
+            chains = await conn.fetchval("SELECT count(DISTINCT chain_id) FROM consent_log")
+        return {"groups": [(r["day"], r["action"], json.loads(r["granted"]), r["device"], r["browser"], r["gpc"],
+                            int(r["n"])) for r in rows], "chains": int(chains)}
+
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+        ts = now_iso()
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            await conn.executemany(
+                "INSERT INTO cookie_inventory VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, source) DO UPDATE SET "
+                "count = cookie_inventory.count + excluded.count, label = excluded.label, "
+                "last_seen = excluded.last_seen",
+                [(name, label, source, n, ts) for name, label, source, n in rows])
+
+    async def inventory(self) -> list[tuple[str, str, str, int, str]]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            rows = await conn.fetch("SELECT name, label, source, count, last_seen FROM cookie_inventory "
+                                    "ORDER BY count DESC")
+        return [(r["name"], r["label"], r["source"], int(r["count"]), r["last_seen"]) for r in rows]
