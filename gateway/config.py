@@ -96,6 +96,7 @@ class LogSettings:
     chain_key: str = ""
     instance_id: str = ""
     spool_dir: str = ""
+    group_commit: bool = True  # off only to measure what it saves (bench/decisions_bench.py)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class _Builder:
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode",
         },
-        "log": {"url", "chain_key", "instance_id", "spool_dir"},
+        "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown"},
         "admin": {"enabled", "token", "username", "password"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
@@ -435,7 +436,8 @@ class _Builder:
             parts = urlsplit(url)
             if not parts.hostname and not parts.path.strip("/"):
                 raise self.fail("postgresql url needs a host or a database", "log", "url")
-        return LogSettings(url=url, chain_key=chain_key, instance_id=instance, spool_dir=spool)
+        return LogSettings(url=url, chain_key=chain_key, instance_id=instance, spool_dir=spool,
+                           group_commit=self.typed("log", c, "group_commit", bool, True))
 
     def build_admin(self) -> AdminSettings:
         c = self.table("admin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gateway.config import GatewaySettings
 from gateway.types import Scope
@@ -86,6 +87,7 @@ class ForwardedResolver:
         return info.origin if info.host else None
 
 
+@lru_cache(maxsize=4096)
 def truncate_ip(ip: str) -> str:
     """IPv4 to its /24, IPv6 to its /48: enough for abuse statistics, not enough to identify."""
     try:

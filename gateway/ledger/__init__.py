@@ -193,7 +193,8 @@ class Ledger:
         assert self._queue is not None
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
+            limit = MAX_BATCH if self.settings.group_commit else 1
+            while len(batch) < limit and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             records = []
             seq, head = self._seq, self._head

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
 
 from gateway.ledger import Checkpoint, Decision, Record, VerifyResult
 
@@ -25,12 +24,14 @@ def derive_key(chain_key: str) -> bytes:
     return hashlib.sha256(b"consent-gateway.ledger.v1\x00" + chain_key.encode("utf-8")).digest()
 
 
+_FIELDS = tuple(Decision.__dataclass_fields__)
+
+
 def canonical(decision: Decision, chain_id: str, seq: int, prev_mac: str) -> bytes:
-    d = asdict(decision)
-    d["granted"] = list(decision.granted)
-    d["denied"] = list(decision.denied)
-    d.update(chain_id=chain_id, seq=seq, prev_mac=prev_mac)
-    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    """A JSON array in a fixed field order: cheaper than a sorted dict, and as unambiguous."""
+    values = [list(v) if isinstance(v, tuple) else v for v in (getattr(decision, f) for f in _FIELDS)]
+    values += [chain_id, seq, prev_mac]
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def seal(key: bytes, decision: Decision, chain_id: str, seq: int, prev_mac: str) -> Record:
