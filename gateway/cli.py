@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -207,39 +206,10 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarize_stats(raw: dict[str, Any], category_ids: tuple[str, ...]) -> dict[str, Any]:
-    by_action: Counter[str] = Counter()
-    by_device: Counter[str] = Counter()
-    by_browser: Counter[str] = Counter()
-    granted: Counter[str] = Counter()
-    per_day: dict[str, Counter[str]] = {}
-    total = gpc = 0
-    for day, action, cats, device, browser, is_gpc, n in raw["groups"]:
-        total += n
-        by_action[action] += n
-        by_device[device] += n
-        by_browser[browser] += n
-        gpc += n if is_gpc else 0
-        day_counts = per_day.setdefault(day, Counter())
-        day_counts["_total"] += n
-        for c in cats:
-            granted[c] += n
-            day_counts[c] += n
-    return {
-        "decisions": total,
-        "chains": raw["chains"],
-        "by_action": dict(by_action.most_common()),
-        "opt_in_rate": {c: round(granted[c] / total, 4) if total else None for c in category_ids},
-        "by_device": dict(by_device.most_common()),
-        "by_browser": dict(by_browser.most_common(10)),
-        "gpc_decisions": gpc,
-        "per_day": {d: {c: round(v[c] / v["_total"], 4) for c in category_ids} | {"decisions": v["_total"]}
-                    for d, v in sorted(per_day.items())},
-    }
-
-
 def cmd_log_stats(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    from gateway.admin import summarize_stats
+
     raw = _with_store(config, lambda s: s.stats())
     print(json.dumps(summarize_stats(raw, config.category_ids), indent=2, ensure_ascii=False))
     return 0

@@ -32,6 +32,7 @@ log = logging.getLogger("consent_gateway.endpoints")
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
 CHALLENGE = (b"www-authenticate", b'Basic realm="consent-gateway"')
+ADMIN_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
 
 
@@ -78,6 +79,7 @@ class Endpoints:
             ("GET", PREFIX + "/banner"): self.banner_fragment,
             ("GET", PREFIX + "/health"): self.health,
             ("GET", PREFIX + "/metrics"): self.metrics_page,
+            ("GET", PREFIX + "/admin"): self.admin_page,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
@@ -275,6 +277,26 @@ class Endpoints:
             await send_text(send, 401, "credential required\n", [CHALLENGE])
             return
         await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
+
+    async def admin_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        from gateway.admin import dashboard_context, summarize_stats
+
+        if not self.config.admin.enabled:
+            await send_text(send, 404, "not found\n")
+            return
+        if not self._admin_ok(ctx):
+            await send_text(send, 401, "credential required\n", [CHALLENGE])
+            return
+        store = self.ledger.store
+        try:
+            stats = summarize_stats(await store.stats(), self.config.category_ids)
+            inventory = await store.inventory()
+        except Exception as e:  # noqa: BLE001 - the log is down: say so, plainly
+            await send_text(send, 503, f"the consent log is unavailable ({type(e).__name__})\n")
+            return
+        html = self.banner.render("admin.html", **dashboard_context(
+            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version))
+        await send_html(send, 200, html, [ADMIN_CSP])
 
     def _admin_ok(self, ctx: RequestContext) -> bool:
         """The operator surface: a bearer token or HTTP Basic; a visitor's cookies never count."""

@@ -28,7 +28,16 @@ class UvicornThread:
                                     lifespan="auto", access_log=False, proxy_headers=False)
         opts.update(kwargs)
         self.server = uvicorn.Server(uvicorn.Config(app, **opts))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve())
+
+    def call(self, coro: Any, timeout: float = 10) -> Any:
+        """Run a coroutine in the server's own loop (e.g. to reach into the app) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     @property
     def url(self) -> str:
