@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -136,8 +137,10 @@ class Proxy:
         filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
         head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header)
         body = _request_body(receive) if has_body else None
+        started = time.perf_counter()
         try:
             response = await self.pool.request(scope["method"].encode("ascii"), head, body, chunked)
+            self.metrics.upstream_latency.observe(time.perf_counter() - started)
         except GatewayError as e:
             self.metrics.upstream_error(type(e).__name__)
             await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -13,6 +16,7 @@ from tests.support.servers import UvicornThread
 from tests.support.site import create_app
 
 SECRET = "test-secret-key-0123456789abcdef"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def config_text(upstream: str, db: Path, extra: str = "", consent: str = "", gateway: str = "",
@@ -100,3 +104,20 @@ def make_gateway(tmp_path: Path, site: UvicornThread) -> Iterator[Callable[..., 
 @pytest.fixture
 def gateway(make_gateway: Callable[..., RunningGateway]) -> RunningGateway:
     return make_gateway()
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server, dropped afterwards."""
+    name = "cg_test_" + uuid.uuid4().hex[:12]
+    asyncio.run(_admin(f"CREATE DATABASE {name}"))
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -20,23 +20,6 @@ def decision(i: int, consent_id: str = "cid", ts: str | None = None) -> Decision
                     consent_id=consent_id, action="save", granted=("identity",), denied=("personalization",),
                     policy_version="2024-10", locale="en", path="/p", ip_prefix="127.0.0.0/24", browser="Chrome",
                     os="Linux", device="desktop", is_bot=False, gpc=i % 2 == 0)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the real PostgreSQL server, dropped afterwards."""
-    name = "cg_test_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(f"CREATE DATABASE {name}"))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
