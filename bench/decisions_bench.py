@@ -32,7 +32,8 @@ secret_keys = ["bench-secret-key-0123456789abcdef"]
 policy_version = "2024-10"
 
 [log]
-url = "sqlite:///{db}"
+url = "{url}"
+spool_dir = "{spool}"
 chain_key = "bench-chain-key-0123456789"
 group_commit = {group}
 
@@ -54,11 +55,52 @@ wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 
 """
 
 
-def run_once(tmp: Path, group: bool, seconds: int, connections: int) -> tuple[float, float, int, int]:
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pg(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def count_stored(url: str) -> int:
+    if url.startswith("sqlite:"):
+        return int(sqlite3.connect(url[len("sqlite:///"):]).execute("SELECT count(*) FROM consent_log").fetchone()[0])
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM consent_log"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def run_once(tmp: Path, group: bool, seconds: int, connections: int,
+             postgres: bool = False) -> tuple[float, float, int, int]:
     port = free_port()
-    db = tmp / f"log-{group}-{time.monotonic_ns()}.db"
+    stamp = time.monotonic_ns()
+    if postgres:
+        pg(f"CREATE DATABASE cg_bench_{stamp}")
+        url = f"postgresql://postgres@127.0.0.1:5432/cg_bench_{stamp}"
+    else:
+        url = f"sqlite:///{tmp}/log-{group}-{stamp}.db"
     cfg = tmp / "gw.toml"
-    cfg.write_text(CONFIG.format(port=port, db=db, group="true" if group else "false"))
+    cfg.write_text(CONFIG.format(port=port, url=url, spool=tmp / f"spool-{stamp}", group="true" if group else "false"))
     (tmp / "post.lua").write_text(LUA.format(port=port))
     exe = Path(sys.executable).with_name("consent-gateway")
     proc = subprocess.Popen(["taskset", "-c", "0", str(exe), "serve", "--config", str(cfg)],
@@ -77,11 +119,13 @@ def run_once(tmp: Path, group: bool, seconds: int, connections: int) -> tuple[fl
     errors = int(m.group(1)) if m else 0
     p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out)
     p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else float("nan")
-    stored = sqlite3.connect(db).execute("SELECT count(*) FROM consent_log").fetchone()[0]
+    stored = count_stored(url)
     # wrk counts requests it sent; the ones cut off by the end of the run may not be answered
     assert stored >= total - errors - connections, (stored, total, errors)
     verify = subprocess.run([str(exe), "log", "verify", "--config", str(cfg)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
+    if postgres:
+        pg(f"DROP DATABASE cg_bench_{stamp} WITH (FORCE)")
     return rps, p99_ms, stored, errors
 
 
@@ -91,21 +135,26 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
-    results: dict[str, list[tuple[float, float, int, int]]] = {"group commit": [], "one fsync per decision": []}
+    results: dict[str, list[tuple[float, float, int, int]]] = {
+        "SQLite, group commit": [], "SQLite, fsync each": [], "PostgreSQL, group commit": []}
     with tempfile.TemporaryDirectory(prefix="cg-dbench-") as d:
         for _ in range(args.rounds):
-            results["group commit"].append(run_once(Path(d), True, args.seconds, args.connections))
-            results["one fsync per decision"].append(run_once(Path(d), False, args.seconds, args.connections))
-    print(f"\nPOST /_consent, wrk -t1 -c{args.connections} -d{args.seconds}s, SQLite (WAL, synchronous=FULL), "
-          f"one worker; median of {args.rounds}")
+            results["SQLite, group commit"].append(run_once(Path(d), True, args.seconds, args.connections))
+            results["SQLite, fsync each"].append(run_once(Path(d), False, args.seconds, args.connections))
+            results["PostgreSQL, group commit"].append(
+                run_once(Path(d), True, args.seconds, args.connections, postgres=True))
+    print(f"\nPOST /_consent, wrk -t1 -c{args.connections} -d{args.seconds}s, one gateway worker on one core; "
+          f"SQLite in WAL with synchronous=FULL; median of {args.rounds}")
     print(f"{'mode':<26}{'decisions/s':>12}{'p99 ms':>9}{'stored':>9}{'non-2xx':>9}   all rounds")
     med = {}
     for name, rows in results.items():
         med[name] = statistics.median(r[0] for r in rows)
-        print(f"{name:<26}{med[name]:>12.0f}{statistics.median(r[1] for r in rows):>9.1f}"
+        print(f"{name:<28}{med[name]:>12.0f}{statistics.median(r[1] for r in rows):>9.1f}"
               f"{sum(r[2] for r in rows):>9}{sum(r[3] for r in rows):>9}   "
               + ", ".join(f"{r[0]:.0f}" for r in rows))
-    print(f"\ngroup commit / one fsync each = {med['group commit'] / med['one fsync per decision']:.2f}")
+    print(f"\nSQLite group commit / fsync each = {med['SQLite, group commit'] / med['SQLite, fsync each']:.2f}")
+    print(f"PostgreSQL / SQLite (group commit) = "
+          f"{med['PostgreSQL, group commit'] / med['SQLite, group commit']:.2f}")
     return 0
 
 

@@ -74,6 +74,12 @@ http {{
 ORIGIN = """
     server {{
         listen 127.0.0.1:{port};
+        location = /data.json {{
+            root {dir};
+            default_type application/json;
+            add_header Set-Cookie "_ga=GA1.2.3; Path=/; Max-Age=3600";
+            add_header Set-Cookie "sid=abc; Path=/; HttpOnly";
+        }}
         location = /page.html {{
             root {dir};
             default_type text/html;
@@ -140,11 +146,24 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def wrk(port: int, seconds: int, connections: int) -> tuple[float, float, float]:
+# The ceiling for anything served by uvicorn on one core: an ASGI app that returns the page.
+BARE_APP = """
+from pathlib import Path
+PAGE = Path({page!r}).read_bytes()
+HEAD = [(b"content-type", b"text/html"), (b"content-length", str(len(PAGE)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({{"type": "http.response.start", "status": 200, "headers": HEAD}})
+    await send({{"type": "http.response.body", "body": PAGE}})
+"""
+
+
+def wrk(port: int, seconds: int, connections: int, path: str = "/page.html") -> tuple[float, float, float]:
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-H", "Cookie: _ga=GA1.2.3; sid=abc; csrftoken=t; other=1",
-         "-H", "Accept-Language: en", "-H", f"User-Agent: {BROWSER}", f"http://127.0.0.1:{port}/page.html"],
+         "-H", "Accept-Language: en", "-H", f"User-Agent: {BROWSER}", f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -173,7 +192,9 @@ def main() -> int:
         tmp = Path(d)
         os.chmod(tmp, 0o755)
         (tmp / "page.html").write_bytes(page_12k())
-        origin, proxy, gw = free_port(), free_port(), free_port()
+        (tmp / "data.json").write_bytes(b'{"items": [' + b", ".join(b'{"id": %d}' % i for i in range(900)) + b"]}")
+        (tmp / "bare_app.py").write_text(BARE_APP.format(page=str(tmp / "page.html")))
+        origin, proxy, gw, bare = free_port(), free_port(), free_port(), free_port()
         try:
             procs.append(start_nginx(tmp, "origin", ORIGIN.format(port=origin, dir=tmp), cpu=1))
             procs.append(start_nginx(tmp, "proxy", PROXY.format(port=proxy, origin=origin), cpu=0))
@@ -181,7 +202,12 @@ def main() -> int:
             exe = Path(sys.executable).with_name("consent-gateway")
             procs.append(subprocess.Popen(["taskset", "-c", "0", str(exe), "serve", "--config",
                                            str(tmp / "gateway.toml")], stderr=subprocess.DEVNULL))
-            for p in (origin, proxy, gw):
+            procs.append(subprocess.Popen(
+                ["taskset", "-c", "0", str(Path(sys.executable).with_name("uvicorn")), "bare_app:app",
+                 "--port", str(bare),
+                 "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"],
+                cwd=tmp, stderr=subprocess.DEVNULL))
+            for p in (origin, proxy, gw, bare):
                 wait_port(p)
             # the gateway really rewrites: check one response before timing anything
             import urllib.request
@@ -191,13 +217,16 @@ def main() -> int:
                 body = r.read()
                 assert b'id="consent-banner"' in body and b'data-consent-category="personalization"' in body
                 assert not [c for c in r.headers.get_all("set-cookie") or [] if "Max-Age=0" not in c]
-            targets = {"nginx direct": origin, "nginx proxy_pass": proxy, "consent-gateway": gw}
-            for port in targets.values():
-                wrk(port, 2, args.connections)  # warm-up
+            targets = {"nginx direct": (origin, "/page.html"), "nginx proxy_pass": (proxy, "/page.html"),
+                       "consent-gateway": (gw, "/page.html"),
+                       "uvicorn bare app": (bare, "/page.html"),
+                       "gateway, JSON": (gw, "/data.json")}
+            for port, path in targets.values():
+                wrk(port, 2, args.connections, path)  # warm-up
             results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in targets}
             for _ in range(args.rounds):
-                for name, port in targets.items():
-                    results[name].append(wrk(port, args.seconds, args.connections))
+                for name, (port, path) in targets.items():
+                    results[name].append(wrk(port, args.seconds, args.connections, path))
         finally:
             for p in procs:
                 p.terminate()
@@ -215,6 +244,11 @@ def main() -> int:
         print(f"{name:<20}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}   {rounds}")
     ratio = med["consent-gateway"][0] / med["nginx proxy_pass"][0]
     print(f"\ngateway / nginx proxy_pass = {ratio:.2f}  (goal >= 0.35)")
+    print(f"uvicorn bare app / nginx proxy_pass = {med['uvicorn bare app'][0] / med['nginx proxy_pass'][0]:.2f}"
+          "  (the ceiling for one uvicorn process)")
+    print(f"gateway / uvicorn bare app = {med['consent-gateway'][0] / med['uvicorn bare app'][0]:.2f}")
+    print(f"gateway JSON (cookie filtering, no HTML rewrite) / nginx proxy_pass = "
+          f"{med['gateway, JSON'][0] / med['nginx proxy_pass'][0]:.2f}")
     return 0
 
 

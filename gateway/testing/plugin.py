@@ -198,13 +198,14 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
 
     def make(*, locale: str = "zh-CN", javascript: bool = True, gpc: bool = False,
              viewport: dict[str, int] | None = None, user_agent: str | None = None, mobile: bool = False,
-             base_url: str | None = None, reduced_motion: str = "reduce") -> ConsentPage:
+             base_url: str | None = None, reduced_motion: str = "reduce",
+             color_scheme: str = "light") -> ConsentPage:
         headers = {"Accept-Language": f"{locale},{locale.split('-')[0]};q=0.9"}
         if gpc:
             headers["Sec-GPC"] = "1"
         options: dict[str, Any] = dict(locale=locale, java_script_enabled=javascript, extra_http_headers=headers,
                                        viewport=viewport or {"width": 1280, "height": 800},
-                                       reduced_motion=reduced_motion)
+                                       reduced_motion=reduced_motion, color_scheme=color_scheme)
         if user_agent:
             options["user_agent"] = user_agent
         if mobile:

@@ -236,8 +236,8 @@ def test_no_layout_shift(consent_page: ConsentPage) -> None:
 def test_axe_no_serious_violations(new_consent_page: Factory) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
-    for locale in ("zh-CN", "en"):
-        p = new_consent_page(locale=locale)
+    for locale, scheme in (("zh-CN", "light"), ("en", "light"), ("en", "dark")):
+        p = new_consent_page(locale=locale, color_scheme=scheme)
         p.goto("/")
         results = Axe().run(p.page, context="#consent-banner")
         bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
