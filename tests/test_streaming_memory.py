@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.testing.servers import UvicornThread, free_port
+from gateway.testing.servers import UvicornThread, free_port, wait_http
 from tests.conftest import config_text
 
 GB = 1024 * 1024 * 1024
@@ -39,13 +39,7 @@ def test_one_gigabyte_each_way_with_flat_memory(tmp_path: Path, site: UvicornThr
             time.sleep(0.05)
 
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(url + "/_consent/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_http(url + "/_consent/health")
         for _ in range(20):  # warm up: pools, caches, first allocations
             httpx.get(url + "/page")
         baseline = rss_mb(proc.pid)

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from gateway.ledger import Checkpoint, Decision, Record
-from gateway.ledger.sqlite import COLUMNS, now_iso
+from gateway.ledger import Checkpoint, Record
+from gateway.ledger.sqlite import COLUMNS, now_iso, record_from_row, record_to_row
 
 MIGRATIONS = [
     """
@@ -62,21 +62,7 @@ TIMEOUT = 5.0  # a database that hangs must not hang decisions: they go to the s
 
 
 def row_to_record(row: Any) -> Record:
-    d = dict(row)
-    decision = Decision(
-        record_id=d["record_id"], ts=d["ts"], consent_id=d["consent_id"], action=d["action"],
-        granted=tuple(json.loads(d["granted"])), denied=tuple(json.loads(d["denied"])),
-        policy_version=d["policy_version"], locale=d["locale"], path=d["path"], ip_prefix=d["ip_prefix"],
-        browser=d["browser"], os=d["os"], device=d["device"], is_bot=d["is_bot"], gpc=d["gpc"],
-    )
-    return Record(decision, d["chain_id"], int(d["seq"]), d["prev_mac"], d["mac"])
-
-
-def record_to_row(r: Record) -> tuple[Any, ...]:
-    d = r.decision
-    return (d.record_id, r.chain_id, r.seq, d.ts, d.consent_id, d.action, json.dumps(list(d.granted)),
-            json.dumps(list(d.denied)), d.policy_version, d.locale, d.path, d.ip_prefix, d.browser, d.os,
-            d.device, d.is_bot, d.gpc, r.prev_mac, r.mac)
+    return record_from_row(dict(row))
 
 
 class PostgresStore:

@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,8 +74,8 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///"):])
 
 
-def row_to_record(row: Any) -> Record:
-    d = dict(zip(COLUMNS, row, strict=True))
+def record_from_row(d: Mapping[str, Any]) -> Record:
+    """A stored row (both stores use the same columns) back to a Record."""
     decision = Decision(
         record_id=d["record_id"], ts=d["ts"], consent_id=d["consent_id"], action=d["action"],
         granted=tuple(json.loads(d["granted"])), denied=tuple(json.loads(d["denied"])),
@@ -86,10 +86,15 @@ def row_to_record(row: Any) -> Record:
 
 
 def record_to_row(r: Record) -> tuple[Any, ...]:
+    """A Record as the values of COLUMNS, in order."""
     d = r.decision
     return (d.record_id, r.chain_id, r.seq, d.ts, d.consent_id, d.action, json.dumps(list(d.granted)),
             json.dumps(list(d.denied)), d.policy_version, d.locale, d.path, d.ip_prefix, d.browser, d.os,
-            d.device, int(d.is_bot), int(d.gpc), r.prev_mac, r.mac)
+            d.device, d.is_bot, d.gpc, r.prev_mac, r.mac)
+
+
+def row_to_record(row: Any) -> Record:
+    return record_from_row(dict(zip(COLUMNS, row, strict=True)))
 
 
 def now_iso() -> str:

@@ -13,6 +13,21 @@ from typing import Any
 import uvicorn
 
 
+def wait_http(url: str, timeout: float = 30) -> None:
+    """Until `url` answers 200 (self-signed TLS accepted: loopback only)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, verify=False, timeout=1).status_code == 200:  # noqa: S501
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout} s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from gateway.demo.site import create_site
-from gateway.testing.servers import UvicornThread, free_port
+from gateway.testing.servers import UvicornThread, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = "/usr/sbin/nginx"
@@ -111,8 +111,8 @@ def deployment(tmp_path: Path, pg_url: str) -> Iterator[dict[str, object]]:
     nginx = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"])
     try:
         for port in (g1, g2):
-            _wait(f"http://127.0.0.1:{port}/_consent/health")
-        _wait(f"https://127.0.0.1:{https}/_consent/health")
+            wait_http(f"http://127.0.0.1:{port}/_consent/health")
+        wait_http(f"https://127.0.0.1:{https}/_consent/health")
         yield {"https": https, "http": http, "ports": {"a": g1, "b": g2}, "gateways": gateways, "configs": configs,
                "nginx_t": test, "tmp": tmp_path, "pg": pg_url, "exe": exe}
     finally:
@@ -123,18 +123,6 @@ def deployment(tmp_path: Path, pg_url: str) -> Iterator[dict[str, object]]:
                 p.terminate()
                 p.wait(30)
         site.stop()
-
-
-def _wait(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, verify=False, timeout=1).status_code == 200:  # noqa: S501 - self-signed, loopback
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def _client(d: dict[str, object]) -> httpx.Client:

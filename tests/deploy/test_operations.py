@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.testing.servers import UvicornThread, free_port
+from gateway.testing.servers import UvicornThread, free_port, wait_http
 from tests.conftest import config_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +29,7 @@ def start(tmp_path: Path, site: UvicornThread, *extra: str) -> tuple[subprocess.
     proc = subprocess.Popen([str(EXE), "serve", "--config", str(cfg), "--port", str(port), *extra],
                             stderr=open(tmp_path / "err.log", "wb"))  # noqa: SIM115
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/_consent/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    wait_http(url + "/_consent/health")
     return proc, url, cfg, db
 
 

@@ -278,3 +278,15 @@ def test_receipt_page(consent_page: ConsentPage) -> None:
     with p.page.expect_navigation():
         p.page.locator('#consent-banner [data-consent-action="withdraw"]').click()
     assert p.state()["categories"]["identity"] is False
+
+
+@pytest.mark.local_gateway
+def test_gpc_from_javascript_is_logged(new_consent_page: Factory, local_demo: LocalDemo) -> None:
+    p = new_consent_page(locale="en")
+    p.page.add_init_script("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})")
+    p.goto("/")
+    p.accept_all()
+    consent_id = p.state()["consent_id"]
+    row = sqlite3.connect(local_demo.state_dir / "consent.db").execute(
+        "SELECT gpc FROM consent_log WHERE consent_id = ?", (consent_id,)).fetchone()
+    assert row == (1,)
