@@ -129,8 +129,10 @@ class Endpoints:
             granted = frozenset(asked)
         else:
             granted = frozenset()
-        state = self.codec.decide(granted, previous=ctx.state, gpc=ctx.gpc)
-        decision = self._decision(state, action, next_path, ctx)
+        # GPC from the header, or from the page's script (navigator.globalPrivacyControl)
+        gpc = ctx.gpc or _one(form, "gpc") == "1"
+        state = self.codec.decide(granted, previous=ctx.state, gpc=gpc)
+        decision = self._decision(state, action, next_path, ctx, gpc)
         try:
             await self.ledger.append(decision)
         except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
@@ -150,7 +152,8 @@ class Endpoints:
     def _secure(self, ctx: RequestContext) -> bool:
         return self.secure_cookies or ctx.client.scheme == "https"
 
-    def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext) -> Decision:
+    def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext,
+                  gpc: bool) -> Decision:
         agent = summarize(ctx.user_agent)
         ids = self.config.category_ids
         assert state.consent_id is not None
@@ -169,7 +172,7 @@ class Endpoints:
             os=agent.os,
             device=agent.device,
             is_bot=agent.is_bot,
-            gpc=ctx.gpc,
+            gpc=gpc,  # the signal as sent, whether or not the config honours it
         )
 
     def _same_origin(self, ctx: RequestContext) -> bool:
@@ -331,7 +334,7 @@ def _json_form(body: bytes) -> dict[str, list[str]]:
     if not isinstance(data, dict):
         raise BadRequest("JSON body must be an object")
     form: dict[str, list[str]] = {}
-    for key in ("action", "next"):
+    for key in ("action", "next", "gpc"):
         if key in data:
             if not isinstance(data[key], str):
                 raise BadRequest(f"{key} must be a string")

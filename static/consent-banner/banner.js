@@ -47,11 +47,11 @@
     }
     var before = Object.keys(cfg.grantedMap);
     // getAttribute: the buttons named "action" shadow form.action
-    var headers = { "Accept": "application/json" };
-    // A browser with GPC on may not send Sec-GPC on every request: say it, so the log records it.
-    if (navigator.globalPrivacyControl === true) headers["Sec-GPC"] = "1";
+    // GPC seen by the browser but not sent as Sec-GPC (scripts may not set Sec- headers): say it,
+    // so the decision is logged as made under GPC.
+    if (navigator.globalPrivacyControl === true) body.append("gpc", "1");
     return fetch(form.getAttribute("action"), {
-      method: "POST", credentials: "same-origin", body: body, headers: headers
+      method: "POST", credentials: "same-origin", body: body, headers: { "Accept": "application/json" }
     }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
