@@ -86,12 +86,14 @@ class ConsentCodec:
         self.honor_gpc = settings.honor_gpc
         self._cache: OrderedDict[str, _Payload | None] = OrderedDict()
         self._cache_size = cache_size
+        # most requests come from visitors who have not decided: two immutable answers, built once
+        self._undecided = {g: ConsentState(False, self.required, self.policy_version, None, None, frozenset(), g)
+                           for g in (False, True)}
 
     # --- reading --------------------------------------------------------------------------
 
     def undecided(self, gpc: bool) -> ConsentState:
-        return ConsentState(False, self.required, self.policy_version, None, None, frozenset(),
-                            gpc and self.honor_gpc)
+        return self._undecided[gpc and self.honor_gpc]
 
     def state_from_cookie(self, value: str | None, *, gpc: bool, now: float | None = None) -> ConsentState:
         if not value:

@@ -51,12 +51,23 @@ def parse_cookie_header(value: bytes) -> list[RequestCookie]:
 
 def parse_set_cookie(value: bytes) -> SetCookie:
     """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises."""
-    parts = value.split(b";")
-    first = parts[0]
+    first, _, attrs = value.partition(b";")
     eq = first.find(b"=")
     name = first[:eq].strip(b" \t").decode("latin-1") if eq >= 0 else ""
+    scope = _SCOPE_CACHE.get(attrs)
+    if scope is None:
+        scope = _parse_scope(attrs)
+        if len(_SCOPE_CACHE) < 1024:  # sites repeat a few attribute strings; values change, these don't
+            _SCOPE_CACHE[attrs] = scope
+    return SetCookie(name, *scope)
+
+
+_SCOPE_CACHE: dict[bytes, tuple[str | None, str | None]] = {}
+
+
+def _parse_scope(attrs: bytes) -> tuple[str | None, str | None]:
     path = domain = None
-    for attr in parts[1:]:
+    for attr in attrs.split(b";"):
         key, _, val = attr.partition(b"=")
         key = key.strip(b" \t").lower()
         if key == b"path":
@@ -65,7 +76,7 @@ def parse_set_cookie(value: bytes) -> SetCookie:
         elif key == b"domain":
             v = val.strip(b" \t").lstrip(b".").lower().decode("latin-1")
             domain = v if v and _printable(v) and re.match(r"^[a-z0-9.-]+$", v) else None
-    return SetCookie(name, path, domain)
+    return path, domain
 
 
 def _printable(text: str) -> bool:
@@ -77,6 +88,7 @@ class CookieRules:
 
     def __init__(self, config: Config) -> None:
         self.unknown: str | None = None if config.cookies.unknown == "block" else config.cookies.unknown
+        self.own = config.consent.cookie_name  # the gateway's: never forwarded, never set by the site
         self.required = frozenset(c.id for c in config.categories if c.required)
         self._exact: dict[str, str] = {}
         self._globs: list[tuple[re.Pattern[str], str]] = []
@@ -150,6 +162,8 @@ def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
     kept: list[bytes] = []
     stripped: list[RequestCookie] = []
     for cookie in cookies:
+        if cookie.name == rules.own:
+            continue  # the site learns the decision from X-Consent-Categories, not our token
         if rules.allowed(cookie.name, granted):
             kept.append(cookie.raw)
         else:
@@ -195,7 +209,7 @@ def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozens
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)
-            if not rules.allowed(cookie.name, granted):
+            if cookie.name == rules.own or not rules.allowed(cookie.name, granted):
                 dropped.append(cookie.name)
                 continue
         out.append((name, value))

@@ -30,6 +30,7 @@ class ForwardedResolver:
         self.trusted = settings.trusted_proxies
         self.public_origin = settings.public_origin
         self._trust_cache: dict[str, bool] = {}
+        self._good_hosts: set[str] = set()
 
     def is_trusted(self, ip: str) -> bool:
         if not self.trusted:
@@ -65,8 +66,11 @@ class ForwardedResolver:
             xff = headers.get(b"x-forwarded-for")
             if xff:
                 ip = self._client_from_xff(xff.decode("latin-1"), peer)
-        if not _HOST.match(host):
-            host = ""
+        if host not in self._good_hosts:
+            if not _HOST.match(host):
+                host = ""
+            elif len(self._good_hosts) < 256:
+                self._good_hosts.add(host)
         return ClientInfo(ip, scheme, host, trusted)
 
     def _client_from_xff(self, value: str, peer: str) -> str:

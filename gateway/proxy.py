@@ -43,7 +43,8 @@ CHANGED_BODY_DROPS = frozenset({
     b"content-length", b"etag", b"content-encoding", b"accept-ranges", b"content-md5", b"digest",
     b"cache-control", b"last-modified",
 })
-HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+# Not application/xhtml+xml: an XML parser would reject the banner's HTML and blank the page.
+HTML_TYPES = (b"text/html",)
 NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -159,10 +160,11 @@ class Proxy:
                 content_type = v
             elif n == b"content-encoding":
                 encoding = v
+        # Error pages carry tracker tags too: every HTML body is rewritten, except partial ones.
         rewrite = (
             content_type.split(b";")[0].strip().lower() in HTML_TYPES
             and scope["method"] != "HEAD"
-            and 200 <= response.status < 300 and response.status not in (204, 206)
+            and response.status >= 200 and response.status not in (204, 206, 304)
         )
         decoder = make_decoder(encoding, self.max_html) if rewrite else None
         if decoder is None:

@@ -45,7 +45,7 @@ class TestRequestSide:
         cookie = seen_headers(r)["cookie"][0]
         assert 'sid="quoted value"' in cookie and "remember_me=%E4%B8%AD" in cookie
         assert "_ga" not in names(cookie.split("; "))
-        assert "consent_gateway" in names(cookie.split("; "))  # our own cookie is necessary
+        assert "consent_gateway" not in names(cookie.split("; "))  # ours: never forwarded  # our own cookie is necessary
 
     def test_consent_header_overwrites_client_value(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
@@ -180,6 +180,16 @@ class TestHtml:
             body = c.get("/fragment").text
         assert body.startswith("<script id=\"consent-gateway-config\"") or "<p>fragment" in body
         assert 'id="consent-banner"' in body
+
+    def test_error_pages_are_rewritten_too(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/status/404")
+        assert r.status_code == 404 and 'id="consent-banner"' in r.text
+
+    def test_site_cannot_set_the_consent_cookie(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/set-own-cookie")
+        assert r.status_code == 200 and r.headers.get_list("set-cookie") == []
 
     @pytest.mark.parametrize("code", [204, 206, 304])
     def test_no_injection_in_bodiless_or_partial(self, gateway: RunningGateway, code: int) -> None:

@@ -27,4 +27,4 @@ def test_echo_with_filtered_handshake_cookies(gateway: RunningGateway) -> None:
     assert echo == "ping ✓"
     assert hello["categories"] == "identity"
     names = [p.split("=")[0] for p in hello["cookie"].split("; ")]
-    assert names == ["consent_gateway", "sid"]
+    assert names == ["sid"]

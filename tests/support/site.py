@@ -136,6 +136,12 @@ async def no_body_tag(request: Request) -> Response:
     return HTMLResponse("<p>fragment without html, head or body")
 
 
+async def set_own_cookie(request: Request) -> Response:
+    resp = Response("ok")
+    resp.set_cookie("consent_gateway", "forged-by-the-site", path="/")
+    return resp
+
+
 async def ws_echo(ws: WebSocket) -> None:
     await ws.accept()
     await ws.send_json({"cookie": ws.headers.get("cookie", ""), "categories": ws.headers.get("x-consent-categories")})
@@ -161,5 +167,6 @@ def create_app() -> Starlette:
         Route("/slow", slow),
         Route("/chunked-html", chunked_html),
         Route("/fragment", no_body_tag),
+        Route("/set-own-cookie", set_own_cookie),
         WebSocketRoute("/ws", ws_echo),
     ])
