@@ -45,7 +45,8 @@ class TestRequestSide:
         cookie = seen_headers(r)["cookie"][0]
         assert 'sid="quoted value"' in cookie and "remember_me=%E4%B8%AD" in cookie
         assert "_ga" not in names(cookie.split("; "))
-        assert "consent_gateway" not in names(cookie.split("; "))  # ours: never forwarded  # our own cookie is necessary
+        # ours is never forwarded: the site learns the decision from X-Consent-Categories
+        assert "consent_gateway" not in names(cookie.split("; "))  # our own cookie is necessary
 
     def test_consent_header_overwrites_client_value(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
