@@ -46,7 +46,7 @@ class TestRequestSide:
         assert 'sid="quoted value"' in cookie and "remember_me=%E4%B8%AD" in cookie
         assert "_ga" not in names(cookie.split("; "))
         # ours is never forwarded: the site learns the decision from X-Consent-Categories
-        assert "consent_gateway" not in names(cookie.split("; "))  # our own cookie is necessary
+        assert "consent_gateway" not in names(cookie.split("; "))
 
     def test_consent_header_overwrites_client_value(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
