@@ -103,9 +103,6 @@ class IdentityDecoder:
         return []
 
 
-SUPPORTED = frozenset({b"gzip", b"x-gzip", b"deflate", b"br", b"identity", b""})
-
-
 def make_decoder(content_encoding: bytes, limit: int) -> Decoder | None:
     """A decoder for the (single) content coding, or None when we cannot decode it."""
     coding = content_encoding.strip().lower()

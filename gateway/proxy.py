@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from gateway.agents import is_bot
 from gateway.banner import Banner
@@ -45,14 +44,6 @@ CHANGED_BODY_DROPS = frozenset({
 })
 # Not application/xhtml+xml: an XML parser would reject the banner's HTML and blank the page.
 HTML_TYPES = (b"text/html",)
-NO_BODY_STATUS = frozenset({204, 304})
-
-
-@dataclass
-class ProxyResult:
-    stripped: list[str]
-    dropped: list[str]
-    expired: list[str]
 
 
 class Proxy:

@@ -58,7 +58,11 @@ def test_postgres_outage_loses_and_duplicates_nothing(pg_url: str, tmp_path: Pat
         during = [decide(gw) for _ in range(20)]  # acknowledged from the spool
         with gw.client() as c:
             health = c.get("/_consent/health").json()
+            r = c.post("/_consent", data={"action": "reject_all"}, headers={"Origin": gw.origin})
+            receipt = c.get("/_consent/receipt")  # the visitor's history, from the spool meanwhile
+            during.append(c.get("/_consent").json()["consent_id"])
         assert health["log"] == "spooling" and health["spool_backlog"] >= 20
+        assert receipt.status_code == 200 and receipt.text.count("<tr><td><time") == 1
         assert count_rows(pg_url) == (5, 5)
         proxy.restore()
         deadline = time.monotonic() + 30
@@ -67,10 +71,10 @@ def test_postgres_outage_loses_and_duplicates_nothing(pg_url: str, tmp_path: Pat
         after = [decide(gw) for _ in range(5)]
         assert app.ledger.backlog == 0
         total, distinct = count_rows(pg_url)
-        assert total == distinct == len(set(before + during + after)) == 30
+        assert total == distinct == len(set(before + during + after)) == 31
         r = subprocess.run([sys.executable, "-m", "gateway.cli", "log", "verify", "--config",
                             str(_write(tmp_path, text))], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0 and "30 records" in r.stdout, r.stderr
+        assert r.returncode == 0 and "31 records" in r.stdout, r.stderr
     finally:
         server.stop()
         proxy.cut()
