@@ -73,7 +73,8 @@ class Proxy:
             self._categories_header[granted] = value
         return value
 
-    def upstream_head(self, scope: Scope, ctx: RequestContext, cookie: bytes | None) -> tuple[bytes, bool, bool]:
+    def upstream_head(self, scope: Scope, ctx: RequestContext, cookie: bytes | None,
+                      granted: frozenset[str]) -> tuple[bytes, bool, bool]:
         """Serialise the request head for the site. Returns (head, has_body, chunked)."""
         method: bytes = scope["method"].encode("ascii")
         target = scope.get("raw_path") or scope["path"].encode("utf-8")
@@ -107,7 +108,7 @@ class Proxy:
                   b"x-forwarded-proto: ", client.scheme.encode("ascii"), b"\r\n"]
         if client.host:
             lines += [b"x-forwarded-host: ", client.host.encode("latin-1"), b"\r\n"]
-        lines += [b"x-consent-categories: ", self._consent_header(ctx.state.granted), b"\r\n"]
+        lines += [b"x-consent-categories: ", self._consent_header(granted), b"\r\n"]
         has_body = False
         if chunked:
             lines.append(b"transfer-encoding: chunked\r\n")
@@ -127,7 +128,7 @@ class Proxy:
         if bot:
             granted = self.rules.required  # crawlers get no optional cookies, whatever they send
         filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
-        head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header)
+        head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header, granted)
         body = _request_body(receive) if has_body else None
         started = time.perf_counter()
         try:

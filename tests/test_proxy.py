@@ -215,6 +215,10 @@ class TestHtml:
         assert "consent-banner" not in r.text
         assert sorted(names(set_cookies(r))) == ["csrftoken"]
         assert 'data-consent-category="personalization"' in r.text
+        with gateway.client() as c:
+            gateway.decide(c, "accept_all")
+            r = c.get("/echo", headers={"User-Agent": ua})
+        assert seen_headers(r)["x-consent-categories"] == [""]  # what the site is told matches what it gets
 
 
 class TestUpstreamFailures:
