@@ -27,8 +27,11 @@ class Spool:
 
     def _append(self, records: list[Record]) -> None:
         data = "".join(json.dumps(r.as_dict(), separators=(",", ":")) + "\n" for r in records).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a torn last line from a crash: never glue a record onto it
             os.write(fd, data)
             os.fsync(fd)
         finally:
