@@ -332,7 +332,8 @@ class HtmlRewriter:
                 self._raw_name = b"script"
                 return None
         else:
-            if b"&" not in tag and not any(p in tag.lower() for p in self._patterns):
+            low = tag.lower()
+            if b"&" not in tag and not any(p in low for p in self._patterns):
                 return tag  # the common case, decided without parsing attributes
             src = attrs.get(b"src")
             if src is None:
