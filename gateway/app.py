@@ -43,6 +43,9 @@ class ConsentGateway:
                                    self.metrics, self.proxy.scopes, self.readiness)
         self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver)
         self.metrics.spool_backlog.set_function(lambda: self.ledger.backlog)
+        # /metrics is the site's unless the operator turned the admin surface on (then it is ours,
+        # behind the credential, as Prometheus expects); /_consent/metrics always works.
+        self.metrics_alias = config.admin.enabled
         self.started = False
         self._inventory_task: asyncio.Task[None] | None = None
 
@@ -72,6 +75,8 @@ class ConsentGateway:
             path: str = scope["path"]
             if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
                 await self.endpoints(scope, receive, send, ctx)
+            elif path == "/metrics" and self.metrics_alias:
+                await self.endpoints.metrics_page(scope, receive, send, ctx)
             else:
                 await self.proxy(scope, receive, send, ctx)
         elif kind == "websocket":

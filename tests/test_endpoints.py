@@ -188,6 +188,14 @@ def test_metrics_need_a_credential(make_gateway: Callable[..., RunningGateway]) 
         r = c.get("/_consent/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
         assert r.status_code == 200
         assert 'consent_set_cookies_dropped_total{category="personalization"}' in r.text
+        assert c.get("/metrics").status_code == 401
+        r = c.get("/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
+        assert r.status_code == 200 and "consent_banners_shown_total" in r.text
+
+
+def test_metrics_path_belongs_to_the_site_without_admin(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        assert c.get("/metrics").status_code == 404  # proxied: the test site has no /metrics
 
 
 def test_safe_next_unit() -> None:
