@@ -37,11 +37,11 @@ class ConsentGateway:
         self.metrics = Metrics()
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
-                                 size=g.pool_size)
+                                 size=g.pool_size, ca_file=g.upstream_ca)
         self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
         self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
                                    self.metrics, self.proxy.scopes, self.readiness)
-        self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver)
+        self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver, self.pool.ssl)
         self.metrics.spool_backlog.set_function(lambda: self.ledger.backlog)
         # /metrics is the site's unless the operator turned the admin surface on (then it is ours,
         # behind the credential, as Prometheus expects); /_consent/metrics always works.

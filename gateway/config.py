@@ -66,6 +66,7 @@ class GatewaySettings:
     read_timeout: float = 30.0
     max_html_bytes: int = 32 * 1024 * 1024
     pool_size: int = 64
+    upstream_ca: str | None = None  # CA bundle for an https upstream (default: the system's)
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class _Builder:
     KNOWN = {
         "gateway": {
             "upstream", "host", "port", "public_origin", "trusted_proxies", "preserve_host",
-            "connect_timeout", "read_timeout", "max_html_bytes", "pool_size",
+            "connect_timeout", "read_timeout", "max_html_bytes", "pool_size", "upstream_ca",
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
@@ -296,6 +297,9 @@ class _Builder:
         pool = self.typed("gateway", g, "pool_size", int, 64)
         if not 1 <= pool <= 10_000:
             raise self.fail("pool_size must be 1-10000", "gateway", "pool_size")
+        ca = self.typed("gateway", g, "upstream_ca", str)
+        if ca is not None and not os.path.isfile(ca):
+            raise self.fail(f"upstream_ca {ca!r} is not a readable file", "gateway", "upstream_ca")
         return GatewaySettings(
             upstream=upstream,
             host=self.typed("gateway", g, "host", str, "127.0.0.1"),
@@ -307,6 +311,7 @@ class _Builder:
             read_timeout=timeouts["read_timeout"],
             max_html_bytes=max_html,
             pool_size=pool,
+            upstream_ca=ca,
         )
 
     def build_categories(self) -> tuple[Category, ...]:
@@ -458,15 +463,15 @@ class _Builder:
 def parse_upstream(value: str, builder: _Builder | None = None, table: str = "gateway") -> Upstream:
     parts = urlsplit(value)
     problem = None
-    if parts.scheme != "http":
-        problem = "upstream must be an http:// URL (TLS to the site is not supported yet)"
+    if parts.scheme not in ("http", "https"):
+        problem = "upstream must be an http:// or https:// URL"
     elif not parts.hostname:
         problem = "upstream needs a host"
     elif parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         problem = "upstream must be scheme://host:port with no path, query or credentials"
     else:
         try:
-            port = parts.port or 80
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             problem = "upstream port is not a number in 1-65535"
     if problem:

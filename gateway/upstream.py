@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,8 @@ def map_error(exc: BaseException, *, phase: str) -> GatewayError:
         return exc
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream timed out during {phase}")
+    if isinstance(exc, ssl.SSLError):
+        return UpstreamUnavailable(f"TLS to the upstream failed during {phase}")
     if isinstance(exc, httptools.HttpParserError):
         return UpstreamUnavailable(f"upstream sent an invalid response during {phase}")
     if isinstance(exc, ConnectionRefusedError):
@@ -249,8 +252,13 @@ class UpstreamResponse:
 
 class UpstreamPool:
     def __init__(self, upstream: Upstream, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 size: int = 64) -> None:
+                 size: int = 64, ca_file: str | None = None) -> None:
         self.upstream = upstream
+        # An https site: verified against the system CAs (or the configured bundle), SNI and
+        # hostname checked against the upstream's host. Built once; handshakes only on new connections.
+        self.ssl: ssl.SSLContext | None = None
+        if upstream.scheme == "https":
+            self.ssl = ssl.create_default_context(cafile=ca_file)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.size = size
@@ -267,7 +275,8 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         # create_connection is a coroutine; asyncio.wait_for is fine here, connects are rare.
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(loop), self.upstream.host, self.upstream.port),
+            loop.create_connection(lambda: _Connection(loop), self.upstream.host, self.upstream.port,
+                                   ssl=self.ssl, server_hostname=self.upstream.host if self.ssl else None),
             self.connect_timeout,
         )
         return conn

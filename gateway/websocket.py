@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -33,7 +34,8 @@ HANDSHAKE_OWN = frozenset({
 
 class WebSocketProxy:
     def __init__(self, config: Config, codec: ConsentCodec, rules: CookieRules,
-                 resolver: ForwardedResolver) -> None:
+                 resolver: ForwardedResolver, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl = ssl_context
         self.config = config
         self.codec = codec
         self.rules = rules
@@ -60,7 +62,8 @@ class WebSocketProxy:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        uri = f"ws://{self.upstream.authority}{target.decode('latin-1')}"
+        scheme = "wss" if self.upstream.scheme == "https" else "ws"
+        uri = f"{scheme}://{self.upstream.authority}{target.decode('latin-1')}"
         origin = ctx.first.get(b"origin")
         try:
             upstream = await connect(
@@ -73,6 +76,7 @@ class WebSocketProxy:
                 proxy=None,
                 open_timeout=self.config.gateway.connect_timeout,
                 max_size=16 * 1024 * 1024,
+                ssl=self.ssl,  # None for ws://
             )
         except (OSError, InvalidHandshake, TimeoutError) as e:
             log.info("websocket upstream refused: %s", type(e).__name__)
