@@ -30,6 +30,7 @@ port = {port}
 [consent]
 secret_keys = ["bench-secret-key-0123456789abcdef"]
 policy_version = "2024-10"
+decisions_per_minute = 0  # one load generator, one address: the flood limit would stop it
 
 [log]
 url = "{url}"

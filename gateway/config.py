@@ -89,6 +89,7 @@ class ConsentSettings:
     default_locale: str = "zh-CN"
     privacy_policy_url: str = "/privacy"
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
+    decisions_per_minute: int = 60  # per client network (/24, /48); 0 turns the limit off
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class _Builder:
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
-            "default_locale", "privacy_policy_url", "consent_mode",
+            "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown"},
@@ -399,7 +400,11 @@ class _Builder:
                                     f"{sorted(GCM_SIGNALS)}", "consent", "consent_mode")
                 mode[cid] = tuple(signals)
         mode = {k: v for k, v in mode.items() if k in {cat.id for cat in categories}}
+        per_minute = self.typed("consent", c, "decisions_per_minute", int, 60)
+        if not 0 <= per_minute <= 1_000_000:
+            raise self.fail("decisions_per_minute must be 0 (off) to 1000000", "consent", "decisions_per_minute")
         return ConsentSettings(
+            decisions_per_minute=per_minute,
             secret_keys=keys,
             policy_version=version,
             max_age_days=max_age,

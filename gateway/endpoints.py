@@ -24,6 +24,7 @@ from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
 from gateway.metrics import Metrics
+from gateway.ratelimit import RateLimiter
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -70,6 +71,7 @@ class Endpoints:
         self.metrics = metrics
         self.scopes = scopes
         self.ready = ready
+        self.limiter = RateLimiter(config.consent.decisions_per_minute)
         self.secure_cookies = (config.gateway.public_origin or "").startswith("https://")
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
@@ -112,6 +114,11 @@ class Endpoints:
     async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._same_origin(ctx):
             await send_text(send, 403, "cross-origin request refused: Origin or Referer must be this site\n")
+            return
+        wait = self.limiter.allow(truncate_ip(ctx.client.ip))
+        if wait:
+            await send_text(send, 429, "too many decisions from this network; nothing was changed\n",
+                            [(b"retry-after", str(int(wait) + 1).encode())])
             return
         form = await self._read_form(receive, ctx)
         action = _one(form, "action")

@@ -43,6 +43,7 @@ def config_text(upstream: str, db: Path, extra: str = "", consent: str = "", gat
         secret_keys = ["{SECRET}"]
         policy_version = "2024-10"
         max_age_days = 180
+        {"" if "decisions_per_minute" in consent else "decisions_per_minute = 0"}
         {textwrap.dedent(consent) or 'default_locale = "en"'}
 
         [log]

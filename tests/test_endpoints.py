@@ -203,3 +203,25 @@ def test_safe_next_unit() -> None:
     for bad in ("//x", "http://x", "/\\x", "x", "/\x00", "/" + "a" * 3000):
         with pytest.raises(BadRequest):
             safe_next(bad)
+
+
+def test_decision_flood_is_limited_per_network(make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(consent='default_locale = "en"\ndecisions_per_minute = 6')
+    with gw.client() as c:
+        codes = [post(gw, c, {"action": "reject_all"}, json_accept=True).status_code for _ in range(4)]
+        assert codes == [200, 200, 429, 429]  # burst of 2 (a third of the minute's 6), then wait
+        r = post(gw, c, {"action": "accept_all"}, json_accept=True)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert c.get("/_consent").json()["categories"]["personalization"] is False  # nothing changed
+
+
+def test_rate_limiter_refills_and_forgets() -> None:
+    from gateway.ratelimit import RateLimiter
+
+    limiter = RateLimiter(per_minute=60, burst=2, max_keys=3)
+    assert [limiter.allow("a", now=0.0) for _ in range(3)] == [0.0, 0.0, 1.0]
+    assert limiter.allow("a", now=1.0) == 0.0  # one token per second
+    for key in "bcde":
+        limiter.allow(key, now=2.0)
+    assert "a" not in limiter._buckets and len(limiter._buckets) == 3
+    assert RateLimiter(per_minute=0).allow("x") == 0.0
