@@ -73,13 +73,18 @@
     return setAttr.apply(this, arguments);
   };
   // Backstop for markup inserted as HTML strings (innerHTML, document.write of a parsed page).
+  function check(n) {
+    if (!TAGS[n.tagName] || n.getAttribute("data-consent-category")) return;
+    var src = n.getAttribute("src");
+    var c = src && cfg.blockedCategory(src);
+    if (c) { n.removeAttribute("src"); hold(n, src, c); }
+  }
   new MutationObserver(function (records) {
     records.forEach(function (r) {
       r.addedNodes.forEach(function (n) {
-        if (!TAGS[n.tagName] || n.getAttribute("data-consent-category")) return;
-        var src = n.getAttribute("src");
-        var c = src && cfg.blockedCategory(src);
-        if (c) { n.removeAttribute("src"); hold(n, src, c); }
+        if (n.nodeType !== 1) return;
+        check(n);
+        if (n.firstElementChild) n.querySelectorAll("script[src],iframe[src],img[src]").forEach(check);
       });
     });
   }).observe(document.documentElement, { childList: true, subtree: true });

@@ -255,6 +255,9 @@ def test_guard_blocks_dynamic_trackers_and_cookie_writes(consent_page: ConsentPa
       const s = document.createElement('script');
       s.src = '/static/demo-tracker.js?late=1';
       document.head.appendChild(s);
+      const box = document.createElement('div');
+      box.innerHTML = '<p><iframe src="/static/demo-tracker.js?frame=1"></iframe></p>';
+      document.body.appendChild(box);
       document.cookie = '_ga_LATE=1; path=/';
       document.cookie = 'unrelated_ok=1; path=/';
     }""")
@@ -262,6 +265,8 @@ def test_guard_blocks_dynamic_trackers_and_cookie_writes(consent_page: ConsentPa
     assert tracker_runs(p) == 0
     held = p.page.locator('script[data-src*="late=1"]')
     assert held.get_attribute("type") == "text/plain"
+    frame = p.page.locator('iframe[data-src*="frame=1"]')  # nested in inserted HTML
+    assert frame.get_attribute("src") is None and frame.get_attribute("data-consent-category") == "personalization"
     jar = p.browser_cookies()
     assert "_ga_LATE" not in jar
     p.accept_all()
