@@ -91,6 +91,13 @@ class ForwardedResolver:
         return info.origin if info.host else None
 
 
+def forwarded_for(info: ClientInfo, peer: str, sent: bytes | None) -> bytes:
+    """The X-Forwarded-For to send on: each proxy appends the address it was connected from, and a
+    chain is kept only when it came from a trusted proxy."""
+    chain = sent if info.trusted_peer and sent else None
+    return (chain + b", " if chain else b"") + peer.encode("ascii", "replace")
+
+
 @lru_cache(maxsize=4096)
 def truncate_ip(ip: str) -> str:
     """IPv4 to its /24, IPv6 to its /48: enough for abuse statistics, not enough to identify."""

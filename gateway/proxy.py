@@ -20,6 +20,7 @@ from gateway.context import RequestContext
 from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
 from gateway.decoding import make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
+from gateway.forwarded import forwarded_for
 from gateway.metrics import Metrics
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
@@ -100,11 +101,8 @@ class Proxy:
         if cookie is not None:
             lines += [b"cookie: ", cookie, b"\r\n"]
         client = ctx.client
-        peer = (scope.get("client") or ("",))[0]
-        # Each proxy appends the address it was connected from; a chain is kept only from a trusted one.
-        xff = ctx.first.get(b"x-forwarded-for") if client.trusted_peer else None
-        forwarded_for = (xff + b", " if xff else b"") + peer.encode("ascii", "replace")
-        lines += [b"x-forwarded-for: ", forwarded_for, b"\r\n",
+        xff = forwarded_for(client, (scope.get("client") or ("",))[0], ctx.first.get(b"x-forwarded-for"))
+        lines += [b"x-forwarded-for: ", xff, b"\r\n",
                   b"x-forwarded-proto: ", client.scheme.encode("ascii"), b"\r\n"]
         if client.host:
             lines += [b"x-forwarded-host: ", client.host.encode("latin-1"), b"\r\n"]

@@ -18,7 +18,7 @@ from gateway.config import Config
 from gateway.consent import ConsentCodec
 from gateway.context import read_request
 from gateway.cookies import CookieRules, strip_request_cookies
-from gateway.forwarded import ForwardedResolver
+from gateway.forwarded import ForwardedResolver, forwarded_for
 from gateway.types import Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.websocket")
@@ -55,7 +55,9 @@ class WebSocketProxy:
             headers.append(("Cookie", filtered.cookie_header.decode("latin-1")))
         headers.append(("X-Consent-Categories",
                         ",".join(c for c in self.config.category_ids if c in ctx.state.granted)))
-        headers.append(("X-Forwarded-For", ctx.client.ip))
+        peer = (scope.get("client") or ("",))[0]
+        headers.append(("X-Forwarded-For", forwarded_for(ctx.client, peer, ctx.first.get(b"x-forwarded-for"))
+                        .decode("latin-1")))
         headers.append(("X-Forwarded-Proto", "https" if ctx.client.scheme == "https" else "http"))
         if ctx.client.host:
             headers.append(("X-Forwarded-Host", ctx.client.host))
