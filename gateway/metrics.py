@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 if TYPE_CHECKING:
     from gateway.cookies import CookieRules, RequestCookie
@@ -26,37 +27,27 @@ class Metrics:
         self.decision_categories = Counter("consent_decision_categories",
                                            "Categories granted or denied in decisions",
                                            ["category", "outcome"], registry=r)
-        self.stripped = Counter("consent_cookies_stripped", "Request cookies stripped, by category",
-                                ["category"], registry=r)
-        self.dropped = Counter("consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category",
-                               ["category"], registry=r)
-        self.neutralised = Counter("consent_scripts_neutralised", "Tracker tags neutralised, by category",
-                                   ["category"], registry=r)
-        self.banners = Counter("consent_banners_shown", "Pages that carried the first-layer banner", registry=r)
+        # Counted on every request: plain tallies (no lock, no label lookup), read at scrape time.
+        self.stripped: TallyCounter[str] = TallyCounter()
+        self.dropped: TallyCounter[str] = TallyCounter()
+        self.neutralised: TallyCounter[str] = TallyCounter()
+        self.banners = 0
+        r.register(_Tallies(self))
         self.upstream_errors = Counter("consent_upstream_errors", "Upstream failures", ["kind"], registry=r)
         self.upstream_latency = Histogram("consent_upstream_latency_seconds", "Upstream time to response head",
                                           registry=r)
         self.spool_backlog = Gauge("consent_log_spool_backlog", "Decisions waiting in the spool", registry=r)
         # name -> (label, count): what the gateway has seen in real traffic
         self.inventory: TallyCounter[tuple[str, str, str]] = TallyCounter()
-        # labels() is a locked dict lookup; the hot path uses children bound once per label
-        self._children: dict[tuple[int, str], Any] = {}
-
-    def _child(self, metric: Counter, label: str) -> Any:
-        key = (id(metric), label)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(label)
-        return child
 
     def cookies(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
         for c in stripped:
             label = rules.label_of(c.name)
-            self._child(self.stripped, label).inc()
+            self.stripped[label] += 1
             self._inventory(c.name, label, "request")
         for name in dropped:
             label = rules.label_of(name)
-            self._child(self.dropped, label).inc()
+            self.dropped[label] += 1
             self._inventory(name, label, "set-cookie")
 
     def seen(self, names: Iterable[str], rules: CookieRules, where: str) -> None:
@@ -76,10 +67,10 @@ class Metrics:
 
     def rewritten(self, stats: RewriteStats) -> None:
         for category, n in stats.neutralised.items():
-            self._child(self.neutralised, category).inc(n)
+            self.neutralised[category] += n
 
     def banner_shown(self) -> None:
-        self.banners.inc()
+        self.banners += 1
 
     def upstream_error(self, kind: str) -> None:
         self.upstream_errors.labels(kind).inc()
@@ -93,3 +84,26 @@ class Metrics:
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class _Tallies:
+    """Exposes the hot-path tallies as Prometheus counters when scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        for name, doc, tally in (
+            ("consent_cookies_stripped", "Request cookies stripped, by category", self.m.stripped),
+            ("consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", self.m.dropped),
+            ("consent_scripts_neutralised", "Tracker tags neutralised, by category", self.m.neutralised),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["category"])
+            for label, n in sorted(tally.items()):
+                family.add_metric([label], n)
+            yield family
+        yield CounterMetricFamily("consent_banners_shown", "Pages that carried the first-layer banner",
+                                  value=self.m.banners)
