@@ -159,12 +159,21 @@ def cmd_log_export(args: argparse.Namespace) -> int:
 
 
 def cmd_log_verify(args: argparse.Namespace) -> int:
-    from gateway.ledger.chain import derive_key, verify_chains
+    from gateway.ledger import spool_dir
+    from gateway.ledger.chain import check_heads, derive_key, verify_chains
 
     config = _load(args.config)
+    heads = Path(args.heads) if args.heads else spool_dir(config.log)
+    key = derive_key(config.log.chain_key)
 
     async def verify(store: RecordStore) -> VerifyResult:
-        return verify_chains(derive_key(config.log.chain_key), await store.all_by_chain(), await store.checkpoints())
+        records, checkpoints = await store.all_by_chain(), await store.checkpoints()
+        result = verify_chains(key, records, checkpoints)
+        if result.ok and heads.is_dir():
+            problem = check_heads(key, heads, records, checkpoints)
+            if problem:
+                return VerifyResult(False, result.records, result.chains, problem)
+        return result
 
     result = _with_store(config, verify)
     if result.ok:
@@ -258,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--since")
     e.add_argument("--until")
     e.set_defaults(func=cmd_log_export)
-    v = lg.add_parser("verify")
+    v = lg.add_parser("verify", help="check every chain; and that the log reaches this host's chain heads")
     v.add_argument("--config", required=True)
+    v.add_argument("--heads", help="directory of head files (default: the spool directory)")
     v.set_defaults(func=cmd_log_verify)
     sh = lg.add_parser("show", help="one visitor's history (access requests)")
     sh.add_argument("consent_id")

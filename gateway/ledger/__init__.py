@@ -202,7 +202,7 @@ class Ledger:
                 head = record.mac
                 records.append(record)
             try:
-                await self._persist(records)
+                stored = await self._persist(records)
             except Exception as e:  # noqa: BLE001 - nothing durable: tell every waiter
                 log.error("consent decisions could not be made durable: %s", e)
                 for _, fut in batch:
@@ -211,21 +211,33 @@ class Ledger:
                 continue
             self._seq, self._head = seq, head
             self.commits += 1
+            if stored:  # a spooled record is not in the log yet: the witness waits for the replay
+                self._record_head(seq, head)
             for (_, fut), record in zip(batch, records, strict=True):
                 if not fut.done():
                     fut.set_result(record)
 
-    async def _persist(self, records: list[Record]) -> None:
+    def _record_head(self, seq: int, mac: str) -> None:
+        from gateway.ledger.chain import write_head
+
+        try:
+            write_head(self.key, self.spool.path.parent, self.chain_id, seq, mac)
+        except OSError as e:  # the witness is best effort; the decision is already durable
+            log.warning("could not write the chain head file: %s", e)
+
+    async def _persist(self, records: list[Record]) -> bool:
+        """True when the records are in the store, False when they wait in the spool."""
         if self.spool.count == 0:  # keep order: while anything waits in the spool, append behind it
             try:
                 await self.store.insert(records)
                 self.store_ok = True
-                return
+                return True
             except Exception as e:  # noqa: BLE001 - any store failure: fall back to the spool
                 if self.store_ok:
                     log.warning("consent log store failed (%s: %s); spooling", type(e).__name__, e)
                 self.store_ok = False
         await asyncio.to_thread(self.spool.append, records)
+        return False
 
     async def _replay_loop(self) -> None:
         while True:
@@ -248,6 +260,9 @@ class Ledger:
             self.store_ok = False
             return 0
         await asyncio.to_thread(self.spool.remove_first, len(records))
+        mine = [r for r in records if r.chain_id == self.chain_id]
+        if mine:
+            self._record_head(mine[-1].seq, mine[-1].mac)
         self.store_ok = True
         log.info("replayed %d spooled consent decisions", len(records))
         return len(records)
@@ -284,10 +299,17 @@ class Ledger:
                    if r.decision.consent_id == consent_id and r.decision.record_id not in seen]
         return sorted(stored + spooled, key=lambda r: (r.decision.ts, r.chain_id, r.seq))
 
-    async def verify(self) -> VerifyResult:
-        from gateway.ledger.chain import verify_chains
+    async def verify(self, heads: Path | None = None) -> VerifyResult:
+        from gateway.ledger.chain import check_heads, verify_chains
 
-        return verify_chains(self.key, await self.store.all_by_chain(), await self.store.checkpoints())
+        records = await self.store.all_by_chain()
+        checkpoints = await self.store.checkpoints()
+        result = verify_chains(self.key, records, checkpoints)
+        if result.ok and heads is not None and heads.is_dir():
+            problem = check_heads(self.key, heads, records, checkpoints)
+            if problem:
+                return VerifyResult(False, result.records, result.chains, problem)
+        return result
 
 
 def claim_chain(lock_dir: Path, instance_id: str) -> tuple[str, int]:

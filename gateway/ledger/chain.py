@@ -4,8 +4,9 @@ Each record's MAC covers its content and the previous record's MAC, under a key 
 the database. Whoever can write the database but not read the key cannot alter, insert or delete
 a record without `verify` noticing. Retention purges the oldest records of a chain and leaves a
 signed checkpoint (the last purged seq and MAC), so the rest still verifies. Cutting records off
-the *end* of a chain is the one edit a chain alone cannot show; backups and the counts in
-`log stats` are the check for that.
+the *end* of a chain is the one edit a chain alone cannot show: each host therefore keeps a signed
+head file of its chains on its own disk (`write_head`), and `log verify` checks that the log
+reaches every head it is given (`check_heads`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from gateway.ledger import Checkpoint, Decision, Record, VerifyResult
 
@@ -42,6 +45,45 @@ def seal(key: bytes, decision: Decision, chain_id: str, seq: int, prev_mac: str)
 def sign_checkpoint(key: bytes, chain_id: str, seq: int, mac: str, ts: str) -> str:
     msg = f"checkpoint\x00{chain_id}\x00{seq}\x00{mac}\x00{ts}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def sign_head(key: bytes, chain_id: str, seq: int, mac: str) -> str:
+    return hmac.new(key, f"head\x00{chain_id}\x00{seq}\x00{mac}".encode(), hashlib.sha256).hexdigest()
+
+
+def write_head(key: bytes, directory: Path, chain_id: str, seq: int, mac: str) -> None:
+    """Where this host's chain has reached, kept on the gateway's disk, outside the database.
+
+    Cutting records off the end of a chain leaves every remaining MAC valid; only a witness kept
+    elsewhere shows it. The file may lag the database (it is written after the commit, not
+    fsynced), so it is a lower bound: the chain must reach at least this record.
+    """
+    data = json.dumps({"chain_id": chain_id, "seq": seq, "mac": mac, "sig": sign_head(key, chain_id, seq, mac)})
+    tmp = directory / f".head-{chain_id}.tmp"
+    tmp.write_text(data)
+    os.replace(tmp, directory / f"head-{chain_id}.json")
+
+
+def check_heads(key: bytes, directory: Path, records: Iterable[Record],
+                checkpoints: Iterable[Checkpoint] = ()) -> str | None:
+    """The first head file the log does not reach, described; None when all are reached."""
+    macs = {(r.chain_id, r.seq): r.mac for r in records}
+    purged = {cp.chain_id: cp.seq for cp in checkpoints}
+    for path in sorted(directory.glob("head-*.json")):
+        try:
+            head = json.loads(path.read_text())
+            chain_id, seq, mac = str(head["chain_id"]), int(head["seq"]), str(head["mac"])
+        except (ValueError, KeyError, TypeError):
+            return f"{path.name}: unreadable head file"
+        if not hmac.compare_digest(sign_head(key, chain_id, seq, mac), str(head.get("sig", ""))):
+            return f"{path.name}: head file signature is wrong (forged or another key)"
+        if seq <= purged.get(chain_id, 0):
+            continue  # that part of the chain was purged under a signed checkpoint
+        if macs.get((chain_id, seq)) != mac:
+            last = max((s for c, s in macs if c == chain_id), default=0)
+            return (f"chain {chain_id!r} ends at seq {last} but this host recorded seq {seq}: "
+                    "records were cut off the end of the chain")
+    return None
 
 
 def verify_chains(key: bytes, records: Iterable[Record], checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:

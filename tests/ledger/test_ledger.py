@@ -181,3 +181,25 @@ def test_spool_when_store_is_down_at_start_then_replay(backend: str, log_setting
     assert backlog == 7 and remaining == 0
     result = asyncio.run(verify(log_settings))
     assert result.ok and result.records == 8  # type: ignore[attr-defined]
+
+
+def test_cutting_the_end_of_a_chain_is_caught_by_the_head_file(log_settings: LogSettings, tamper: Tamper) -> None:
+    asyncio.run(fill(log_settings, 8, chain_id="main"))
+    heads = Path(log_settings.spool_dir)
+    assert (heads / "head-main.json").exists()
+
+    async def check() -> object:
+        ledger = Ledger(log_settings, chain_id="reader")
+        await ledger.store.open()
+        try:
+            return await ledger.verify(heads)
+        finally:
+            await ledger.store.close()
+
+    assert asyncio.run(check()).ok  # type: ignore[attr-defined]
+    tamper("DELETE FROM consent_log WHERE seq >= 7")  # no gap, every MAC still valid
+    assert asyncio.run(verify(log_settings)).ok  # type: ignore[attr-defined]  # the chain alone cannot tell
+    result = asyncio.run(check())
+    assert not result.ok and "cut off the end" in result.problem  # type: ignore[attr-defined]
+    (heads / "head-main.json").write_text('{"chain_id": "main", "seq": 6, "mac": "00", "sig": "00"}')
+    assert "signature is wrong" in asyncio.run(check()).problem  # type: ignore[attr-defined]
