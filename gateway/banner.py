@@ -166,7 +166,8 @@ class Banner:
                  "cookies": [glob_to_js(p) for p in c.cookies]}
                 for c in cfg.categories
             ],
-            "necessary": [glob_to_js(p) for p in (*cfg.cookies.necessary, cfg.consent.cookie_name)],
+            "necessary": [glob_to_js(p) for p in (*cfg.cookies.necessary, cfg.consent.cookie_name,
+                                                   "__Host-" + cfg.consent.cookie_name)],
             "unknown": cfg.cookies.unknown,
             "consentMode": {k: list(v) for k, v in cfg.consent.consent_mode.items()},
             "banner": self.asset_url.get("banner.js", ""),

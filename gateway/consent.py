@@ -78,6 +78,9 @@ class ConsentCodec:
         # itsdangerous signs with the last key and verifies with all of them: rotation.
         self._serializer = _Serializer(list(settings.secret_keys), salt=SALT)
         self.cookie_name = settings.cookie_name
+        # Over https the cookie is __Host- prefixed: Secure, Path=/, no Domain, so a sibling
+        # subdomain cannot plant its own decision on the visitor ("cookie tossing").
+        self.secure_cookie_name = "__Host-" + settings.cookie_name
         self.policy_version = settings.policy_version
         self.max_age = settings.max_age_days * 86400
         self.category_ids = config.category_ids
@@ -153,8 +156,12 @@ class ConsentCodec:
                 sorted(state.known)]
         return str(self._serializer.dumps(data))
 
+    def name_for(self, secure: bool) -> str:
+        return self.secure_cookie_name if secure else self.cookie_name
+
     def set_cookie_header(self, state: ConsentState, *, secure: bool) -> bytes:
-        value = f"{self.cookie_name}={self.encode(state)}; Max-Age={self.max_age}; Path=/; HttpOnly; SameSite=Lax"
+        name = self.name_for(secure)
+        value = f"{name}={self.encode(state)}; Max-Age={self.max_age}; Path=/; HttpOnly; SameSite=Lax"
         if secure:
             value += "; Secure"
         return value.encode("ascii")

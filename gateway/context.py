@@ -21,6 +21,7 @@ class RequestContext:
     client: ClientInfo
     state: ConsentState
     gpc: bool
+    secure: bool  # the browser talks to us over https: cookies get Secure and the __Host- name
 
     @property
     def user_agent(self) -> str:
@@ -37,12 +38,15 @@ def read_request(scope: Scope, codec: ConsentCodec, resolver: ForwardedResolver)
         elif name not in first:
             first[name] = value
     cookies = parse_cookie_headers(cookie_values) if cookie_values else []
+    client = resolver.resolve(scope, first)
     consent_value = None
-    own = codec.cookie_name
+    # over https only the __Host- cookie counts: a plain one may have been planted by a subdomain
+    secure = resolver.secure(client)
+    own = codec.name_for(secure)
     for cookie in cookies:
         if cookie.name == own:
             consent_value = cookie.raw[len(own) + 1:].decode("latin-1").strip('"')
             break  # browsers send the most specific (longest path) first
     gpc = first.get(b"sec-gpc", b"").strip() == b"1"
     state = codec.state_from_cookie(consent_value, gpc=gpc)
-    return RequestContext(headers, first, cookies, resolver.resolve(scope, first), state, gpc)
+    return RequestContext(headers, first, cookies, client, state, gpc, secure)

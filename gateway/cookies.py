@@ -88,11 +88,13 @@ class CookieRules:
 
     def __init__(self, config: Config) -> None:
         self.unknown: str | None = None if config.cookies.unknown == "block" else config.cookies.unknown
-        self.own = config.consent.cookie_name  # the gateway's: never forwarded, never set by the site
+        # the gateway's own cookie, plain and __Host-: never forwarded, never set by the site
+        self.own = frozenset({config.consent.cookie_name, "__Host-" + config.consent.cookie_name})
         self.required = frozenset(c.id for c in config.categories if c.required)
         self._exact: dict[str, str] = {}
         self._globs: list[tuple[re.Pattern[str], str]] = []
-        self._add(config.consent.cookie_name, NECESSARY)
+        for own in self.own:
+            self._add(own, NECESSARY)
         for pattern in config.cookies.necessary:
             self._add(pattern, NECESSARY)
         for cat in config.categories:
@@ -162,7 +164,7 @@ def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
     kept: list[bytes] = []
     stripped: list[RequestCookie] = []
     for cookie in cookies:
-        if cookie.name == rules.own:
+        if cookie.name in rules.own:
             continue  # the site learns the decision from X-Consent-Categories, not our token
         if rules.allowed(cookie.name, granted):
             kept.append(cookie.raw)
@@ -209,7 +211,7 @@ def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozens
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)
-            if cookie.name == rules.own or not rules.allowed(cookie.name, granted):
+            if cookie.name in rules.own or not rules.allowed(cookie.name, granted):
                 dropped.append(cookie.name)
                 continue
         out.append((name, value))

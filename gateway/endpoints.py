@@ -72,7 +72,6 @@ class Endpoints:
         self.scopes = scopes
         self.ready = ready
         self.limiter = RateLimiter(config.consent.decisions_per_minute)
-        self.secure_cookies = (config.gateway.public_origin or "").startswith("https://")
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
             ("HEAD", PREFIX): self.get_state,
@@ -147,17 +146,14 @@ class Endpoints:
             await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
             return
         self.metrics.decision(action, decision.granted, decision.denied)
-        headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=self._secure(ctx)))]
+        headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
-        headers += expiry_headers(held, self.scopes, secure=self._secure(ctx))
+        headers += expiry_headers(held, self.scopes, secure=ctx.secure)
         if _wants_json(ctx):
             await send_json(send, 200, state.as_json(self.config.category_ids), headers)
         else:
             headers += [(b"location", location_header(next_path)), NO_STORE]
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8", headers)
-
-    def _secure(self, ctx: RequestContext) -> bool:
-        return self.secure_cookies or ctx.client.scheme == "https"
 
     def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext,
                   gpc: bool) -> Decision:

@@ -85,6 +85,10 @@ class ForwardedResolver:
                 return hop
         return hops[0] if hops else peer
 
+    def secure(self, info: ClientInfo) -> bool:
+        """Whether the browser talks to us over https (cookies get Secure and __Host-)."""
+        return (self.public_origin or "").startswith("https://") or info.scheme == "https"
+
     def own_origin(self, info: ClientInfo) -> str | None:
         if self.public_origin:
             return self.public_origin

@@ -58,7 +58,6 @@ class Proxy:
         self.scopes = CookieScopes()
         self.upstream_host = config.gateway.upstream.authority.encode("ascii")
         self.preserve_host = config.gateway.preserve_host
-        self.secure_cookies = (config.gateway.public_origin or "").startswith("https://")
         self.max_html = config.gateway.max_html_bytes
         self._categories_header: dict[frozenset[str], bytes] = {}
         # (pattern, category) for each category, to pick the non-granted ones per request
@@ -140,7 +139,7 @@ class Proxy:
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
         if held:
-            headers += expiry_headers(held, self.scopes, secure=self.secure_cookies or ctx.client.scheme == "https")
+            headers += expiry_headers(held, self.scopes, secure=ctx.secure)
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
 
         content_type = b""

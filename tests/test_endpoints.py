@@ -225,3 +225,20 @@ def test_rate_limiter_refills_and_forgets() -> None:
         limiter.allow(key, now=2.0)
     assert "a" not in limiter._buckets and len(limiter._buckets) == 3
     assert RateLimiter(per_minute=0).allow("x") == 0.0
+
+
+def test_https_uses_a_host_prefixed_cookie_and_ignores_a_planted_plain_one(
+        make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(gateway='public_origin = "https://shop.example"')
+    with gw.client() as c:
+        r = c.post("/_consent", data={"action": "save", "categories": "identity"},
+                   headers={"Origin": "https://shop.example", "Accept": "application/json"})
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("__Host-consent_gateway=") and "; Secure" in cookie and "Domain" not in cookie
+        token = cookie.split(";")[0].split("=", 1)[1]
+    with gw.client() as c:
+        # a sibling subdomain planted a plain-named cookie (from its own accept-all visit): ignored
+        planted = c.get("/_consent", headers={"Cookie": f"consent_gateway={token}"}).json()
+        assert planted["decided"] is False
+        real = c.get("/_consent", headers={"Cookie": f"__Host-consent_gateway={token}"}).json()
+        assert real["categories"] == {"identity": True, "personalization": False}

@@ -162,10 +162,12 @@ def test_deployment(deployment: dict[str, object]) -> None:
         r = _decide(c, origin)
         assert r.status_code == 200, r.text
         cookie = r.headers["set-cookie"]
-        assert "Secure" in cookie  # the gateway saw https through X-Forwarded-Proto
-        consent = c.cookies["consent_gateway"]
-    for name, port in ports.items():
-        state = httpx.get(f"http://127.0.0.1:{port}/_consent", cookies={"consent_gateway": consent}).json()
+        # the gateway saw https through X-Forwarded-Proto: Secure, and the __Host- name
+        assert cookie.startswith("__Host-consent_gateway=") and "Secure" in cookie and "Domain" not in cookie
+        consent = c.cookies["__Host-consent_gateway"]
+    for name, port in ports.items():  # each instance directly, as nginx reaches it
+        state = httpx.get(f"http://127.0.0.1:{port}/_consent", headers={
+            "Cookie": f"__Host-consent_gateway={consent}", "X-Forwarded-Proto": "https"}).json()
         assert state["categories"] == {"identity": True, "personalization": False}, name
 
     # Round-robin puts decisions on both instances; one log, one chain each, verified
