@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from gateway.app import ConsentGateway
 from gateway.config import Config, parse_config
-from tests.support.servers import UvicornThread
+from tests.support.servers import RawFactory, RawServer, UvicornThread
 from tests.support.site import create_app
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -100,6 +101,20 @@ def make_gateway(tmp_path: Path, site: UvicornThread) -> Iterator[Callable[..., 
     yield make
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawFactory]:
+    """Misbehaving upstreams: each handler gets the connection and the request head; closed after."""
+    servers: list[RawServer] = []
+
+    def make(handler: Callable[[socket.socket, bytes], None]) -> RawServer:
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningGateway
-from tests.support.servers import RawServer, raw_request, reset
+from tests.support.servers import RawFactory, raw_request, reset
 
 
 def set_cookies(r: httpx.Response) -> list[str]:
@@ -240,64 +240,55 @@ class TestUpstreamFailures:
         assert r.status_code == 504
         assert time.monotonic() - t < 4.5
 
-    def test_reset_mid_body_is_not_a_complete_response(self, make_gateway: Callable[..., RunningGateway]) -> None:
+    def test_reset_mid_body_is_not_a_complete_response(self, make_gateway: Callable[..., RunningGateway],
+                                                        raw_server: RawFactory) -> None:
         def handler(conn: socket.socket, request: bytes) -> None:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                          b"Content-Length: 100000\r\n\r\n" + b"x" * 1000)
             time.sleep(0.05)
             reset(conn)
 
-        raw = RawServer(handler)
-        try:
-            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
-            with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
-                c.get("/file")
-            # and the gateway is still serving
-            with gw.client() as c:
-                assert c.get("/_consent").status_code == 200
-        finally:
-            raw.close()
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
+            c.get("/file")
+        # and the gateway is still serving
+        with gw.client() as c:
+            assert c.get("/_consent").status_code == 200
 
-    def test_reset_mid_html_body(self, make_gateway: Callable[..., RunningGateway]) -> None:
+    def test_reset_mid_html_body(self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
         def handler(conn: socket.socket, request: bytes) -> None:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
                          b"20\r\n<html><body>" + b"y" * 20 + b"\r\n")
             time.sleep(0.05)
             reset(conn)
 
-        raw = RawServer(handler)
-        try:
-            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
-            with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
-                c.get("/page")
-        finally:
-            raw.close()
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        with gw.client() as c, pytest.raises(httpx.RemoteProtocolError):
+            c.get("/page")
 
-    def test_garbage_from_upstream_is_502(self, make_gateway: Callable[..., RunningGateway]) -> None:
-        raw = RawServer(lambda conn, req: conn.sendall(b"SPDY/9 banana\r\n\r\n"))
-        try:
-            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
-            with gw.client() as c:
-                assert c.get("/").status_code == 502
-        finally:
-            raw.close()
+    def test_garbage_from_upstream_is_502(self, make_gateway: Callable[..., RunningGateway],
+                                          raw_server: RawFactory) -> None:
+        raw = raw_server(lambda conn, req: conn.sendall(b"SPDY/9 banana\r\n\r\n"))
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        with gw.client() as c:
+            assert c.get("/").status_code == 502
 
-    def test_stale_keepalive_connection_is_retried(self, make_gateway: Callable[..., RunningGateway]) -> None:
+    def test_stale_keepalive_connection_is_retried(self, make_gateway: Callable[..., RunningGateway],
+                                                   raw_server: RawFactory) -> None:
         # The site answers one request per connection but claims keep-alive, then closes.
         def handler(conn: socket.socket, request: bytes) -> None:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
             time.sleep(0.05)
 
-        raw = RawServer(handler)
-        try:
-            gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
-            with gw.client() as c:
-                for _ in range(5):
-                    r = c.get("/x")
-                    assert r.status_code == 200 and r.text == "ok"
-                    time.sleep(0.1)
-        finally:
-            raw.close()
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        with gw.client() as c:
+            for _ in range(5):
+                r = c.get("/x")
+                assert r.status_code == 200 and r.text == "ok"
+                time.sleep(0.1)
 
 
 class TestStreaming:

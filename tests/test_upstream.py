@@ -11,7 +11,7 @@ import pytest
 from gateway.config import Upstream
 from gateway.errors import UpstreamBodyError, UpstreamUnavailable
 from gateway.upstream import UpstreamPool
-from tests.support.servers import RawServer, UvicornThread
+from tests.support.servers import RawFactory, UvicornThread
 
 
 def get(path: str) -> bytes:
@@ -64,37 +64,31 @@ def test_chunked_upload(site: UvicornThread) -> None:
     assert asyncio.run(run()) == b'{"received":1000000}'
 
 
-def test_interim_response_is_skipped_and_eof_ends_a_body() -> None:
+def test_interim_response_is_skipped_and_eof_ends_a_body(raw_server: RawFactory) -> None:
     def handler(conn: socket.socket, request: bytes) -> None:
         conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
                      b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nuntil the end")
 
-    raw = RawServer(handler)
-    try:
-        async def run() -> tuple[int, bytes]:
-            pool = UpstreamPool(Upstream("http", "127.0.0.1", raw.port))
-            result = await fetch(pool, get("/"))
-            assert not pool._idle  # "Connection: close" is never pooled
-            return result
+    raw = raw_server(handler)
+    async def run() -> tuple[int, bytes]:
+        pool = UpstreamPool(Upstream("http", "127.0.0.1", raw.port))
+        result = await fetch(pool, get("/"))
+        assert not pool._idle  # "Connection: close" is never pooled
+        return result
 
-        assert asyncio.run(run()) == (200, b"until the end")
-    finally:
-        raw.close()
+    assert asyncio.run(run()) == (200, b"until the end")
 
 
-def test_short_body_is_an_error() -> None:
-    raw = RawServer(lambda conn, req: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"))
-    try:
-        async def run() -> None:
-            pool = UpstreamPool(Upstream("http", "127.0.0.1", raw.port))
-            r = await pool.request(b"GET", get("/"), None, False)
-            with pytest.raises(UpstreamBodyError):
-                async for _ in r.iter_body():
-                    pass
+def test_short_body_is_an_error(raw_server: RawFactory) -> None:
+    raw = raw_server(lambda conn, req: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"))
+    async def run() -> None:
+        pool = UpstreamPool(Upstream("http", "127.0.0.1", raw.port))
+        r = await pool.request(b"GET", get("/"), None, False)
+        with pytest.raises(UpstreamBodyError):
+            async for _ in r.iter_body():
+                pass
 
-        asyncio.run(run())
-    finally:
-        raw.close()
+    asyncio.run(run())
 
 
 def test_refused_connection_is_mapped() -> None:
