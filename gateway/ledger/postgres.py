@@ -15,49 +15,14 @@ from typing import Any
 import asyncpg
 
 from gateway.ledger import Checkpoint, Record
-from gateway.ledger.sqlite import COLUMNS, now_iso, record_from_row, record_to_row
+from gateway.ledger.schema import COLUMNS, SELECT, insert_sql, now_iso, record_from_row, record_to_row, schema
 
+# Applied in order, once each; a schema change is a new entry here, never an edit of an old one.
 MIGRATIONS = [
-    """
-    CREATE TABLE IF NOT EXISTS consent_log (
-        record_id TEXT PRIMARY KEY,
-        chain_id TEXT NOT NULL,
-        seq BIGINT NOT NULL,
-        ts TEXT NOT NULL,
-        consent_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        granted TEXT NOT NULL,
-        denied TEXT NOT NULL,
-        policy_version TEXT NOT NULL,
-        locale TEXT NOT NULL,
-        path TEXT NOT NULL,
-        ip_prefix TEXT NOT NULL,
-        browser TEXT NOT NULL,
-        os TEXT NOT NULL,
-        device TEXT NOT NULL,
-        is_bot BOOLEAN NOT NULL,
-        gpc BOOLEAN NOT NULL,
-        prev_mac TEXT NOT NULL,
-        mac TEXT NOT NULL,
-        UNIQUE (chain_id, seq)
-    );
-    CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
-    CREATE INDEX IF NOT EXISTS consent_log_ts ON consent_log (ts);
-    CREATE TABLE IF NOT EXISTS consent_checkpoints (
-        chain_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, mac TEXT NOT NULL, ts TEXT NOT NULL,
-        signature TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS cookie_inventory (
-        name TEXT NOT NULL, label TEXT NOT NULL, source TEXT NOT NULL, count BIGINT NOT NULL,
-        last_seen TEXT NOT NULL, PRIMARY KEY (name, source)
-    );
-    """,
+    schema("BIGINT", "BOOLEAN"),
 ]
 LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
-PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
-INSERT = (f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({PLACEHOLDERS}) "  # noqa: S608
-          "ON CONFLICT (record_id) DO NOTHING")
-SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
+INSERT = insert_sql([f"${i}" for i in range(1, len(COLUMNS) + 1)])
 TIMEOUT = 5.0  # a database that hangs must not hang decisions: they go to the spool instead
 
 

@@ -7,66 +7,20 @@ and the ledger hands it whole batches (group commit). Reads open their own conne
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.ledger import Checkpoint, Decision, Record
+from gateway.ledger import Checkpoint, Record
+from gateway.ledger.schema import COLUMNS, SELECT, insert_sql, now_iso, record_from_row, record_to_row, schema
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS consent_log (
-    record_id TEXT PRIMARY KEY,
-    chain_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ts TEXT NOT NULL,
-    consent_id TEXT NOT NULL,
-    action TEXT NOT NULL,
-    granted TEXT NOT NULL,
-    denied TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    locale TEXT NOT NULL,
-    path TEXT NOT NULL,
-    ip_prefix TEXT NOT NULL,
-    browser TEXT NOT NULL,
-    os TEXT NOT NULL,
-    device TEXT NOT NULL,
-    is_bot INTEGER NOT NULL,
-    gpc INTEGER NOT NULL,
-    prev_mac TEXT NOT NULL,
-    mac TEXT NOT NULL,
-    UNIQUE (chain_id, seq)
-);
-CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
-CREATE INDEX IF NOT EXISTS consent_log_ts ON consent_log (ts);
-CREATE TABLE IF NOT EXISTS consent_checkpoints (
-    chain_id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    mac TEXT NOT NULL,
-    ts TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cookie_inventory (
-    name TEXT NOT NULL,
-    label TEXT NOT NULL,
-    source TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    last_seen TEXT NOT NULL,
-    PRIMARY KEY (name, source)
-);
-"""
-COLUMNS = ("record_id", "chain_id", "seq", "ts", "consent_id", "action", "granted", "denied",
-           "policy_version", "locale", "path", "ip_prefix", "browser", "os", "device", "is_bot", "gpc",
-           "prev_mac", "mac")
-# Built from the constant column list above, never from input.
-INSERT = (f"INSERT INTO consent_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "  # noqa: S608
-          "ON CONFLICT (record_id) DO NOTHING")
-SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
+SCHEMA = schema("INTEGER", "INTEGER")
+INSERT = insert_sql(["?"] * len(COLUMNS))
 
 
 def sqlite_path(url: str) -> Path:
@@ -74,31 +28,8 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///"):])
 
 
-def record_from_row(d: Mapping[str, Any]) -> Record:
-    """A stored row (both stores use the same columns) back to a Record."""
-    decision = Decision(
-        record_id=d["record_id"], ts=d["ts"], consent_id=d["consent_id"], action=d["action"],
-        granted=tuple(json.loads(d["granted"])), denied=tuple(json.loads(d["denied"])),
-        policy_version=d["policy_version"], locale=d["locale"], path=d["path"], ip_prefix=d["ip_prefix"],
-        browser=d["browser"], os=d["os"], device=d["device"], is_bot=bool(d["is_bot"]), gpc=bool(d["gpc"]),
-    )
-    return Record(decision, d["chain_id"], int(d["seq"]), d["prev_mac"], d["mac"])
-
-
-def record_to_row(r: Record) -> tuple[Any, ...]:
-    """A Record as the values of COLUMNS, in order."""
-    d = r.decision
-    return (d.record_id, r.chain_id, r.seq, d.ts, d.consent_id, d.action, json.dumps(list(d.granted)),
-            json.dumps(list(d.denied)), d.policy_version, d.locale, d.path, d.ip_prefix, d.browser, d.os,
-            d.device, d.is_bot, d.gpc, r.prev_mac, r.mac)
-
-
 def row_to_record(row: Any) -> Record:
     return record_from_row(dict(zip(COLUMNS, row, strict=True)))
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SQLiteStore:
