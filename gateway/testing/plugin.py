@@ -146,9 +146,21 @@ class ConsentPage:
         if self.javascript:
             with self.page.expect_response(lambda r: r.url.endswith("/_consent") and r.request.method == "POST"):
                 self.click_action(action)
+            self.wait_applied()
         else:
             with self.page.expect_navigation():
                 self.click_action(action)
+
+    def wait_applied(self) -> None:
+        """Wait until the banner script has applied a posted decision.
+
+        The POST's response reaches the page before the script has closed the banner and activated
+        the granted tags, or reloaded the page after a withdrawal. The predicate is re-run in the
+        new document when a reload happens.
+        """
+        self.page.wait_for_function(
+            "() => document.readyState === 'complete' && !!window.consentGateway"
+            " && window.consentGateway.decided === true && !window.consentGateway.busy")
 
     def accept_all(self) -> None:
         self._decide("accept_all")

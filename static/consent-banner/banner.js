@@ -66,6 +66,9 @@
       if (withdrawn) { location.reload(); return; }  // the gateway expires the cookies on reload
       close();
       activate();
+      cfg.busy = false;
+      // for the site's own code and for QA scenarios: the decision is applied, no reload coming
+      document.dispatchEvent(new CustomEvent("consent-gateway:decision", { detail: state }));
     });
   }
 
@@ -120,8 +123,10 @@
         return;
       }
       btn.disabled = true;
+      cfg.busy = true;
       send(form, action).catch(function () {  // fall back to the plain form post
         btn.disabled = false;
+        cfg.busy = false;
         fallback = true;
         form.requestSubmit(btn);
       });
@@ -130,7 +135,8 @@
     form.addEventListener("submit", function (e) {
       if (fallback) return;
       e.preventDefault();  // Enter in a checkbox: save what is ticked
-      send(form, "save").catch(function () { fallback = true; form.requestSubmit(); });
+      cfg.busy = true;
+      send(form, "save").catch(function () { cfg.busy = false; fallback = true; form.requestSubmit(); });
     });
     if (!b.classList.contains("cg-inline")) {
       document.addEventListener("keydown", onKey, true);

@@ -212,6 +212,7 @@ def test_keyboard_only(consent_page: ConsentPage) -> None:
     kb.press("Enter")  # focus is back on the save control: reopen, focus on the first box
     with p.page.expect_response(lambda r: r.url.endswith("/_consent") and r.request.method == "POST"):
         kb.press("Enter")  # Enter in a checkbox saves the ticked boxes, never "accept all"
+    p.wait_applied()
     assert p.state()["categories"] == {"identity": True, "personalization": False}
     assert p.banner.count() == 0
     # reopening is as easy: the settings control is reachable by keyboard
