@@ -10,6 +10,7 @@ import html
 import json
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from gateway.consent import ConsentState
 
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
+_PATH_SLOT_URL = urllib.parse.quote(_PATH_SLOT, safe="/")  # the same slot inside a query string
 _LANG_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
 
 
@@ -192,7 +194,8 @@ class Banner:
             cached = self._render_body(locale, state, show)
             if len(self._body_cache) < 4096:
                 self._body_cache[key] = cached
-        return cached.replace(_PATH_SLOT, html.escape(path, quote=True))
+        return (cached.replace(_PATH_SLOT, html.escape(path, quote=True))
+                .replace(_PATH_SLOT_URL, html.escape(urllib.parse.quote(path, safe="/"), quote=True)))
 
     def banner_context(self, locale: str, state: ConsentState, next_path: str) -> dict[str, Any]:
         t = self.texts(locale)

@@ -48,6 +48,15 @@ def test_body_is_escaped_and_path_filled() -> None:
     assert BANNER.body_html("en", state, "/b", show=True).count('value="/b"') == 1  # cache keeps no path
 
 
+def test_reopen_link_carries_the_page_path() -> None:
+    """Without JavaScript the settings control is a link to the receipt, which links back."""
+    state = CODEC.decide(frozenset(), previous=CODEC.undecided(False), gpc=False)
+    for show in (True, False):
+        html = BANNER.body_html("en", state, "/shop/a b&c", show=show)
+        assert 'href="/_consent/receipt?next=/shop/a%20b%26c"' in html
+        assert "\x00" not in html and "%00" not in html
+
+
 def test_decided_visitor_gets_only_the_settings_control() -> None:
     state = CODEC.decide(frozenset(), previous=CODEC.undecided(False), gpc=False)
     html = BANNER.body_html("en", state, "/", show=False)

@@ -137,6 +137,11 @@ def test_javascript_disabled(new_consent_page: Factory) -> None:
     assert p.page.url.endswith("/products")
     assert p.banner.count() == 0
     assert p.state()["categories"] == {"identity": True, "personalization": True}
+    # the settings control is a plain link to the receipt, which leads back to this page
+    p.page.locator('[data-consent-action="open"]').click()
+    assert "/_consent/receipt" in p.page.url
+    back = p.page.locator('a[href="/products"]')
+    assert back.count() == 1
 
 
 def test_javascript_disabled_custom_choice(new_consent_page: Factory) -> None:
