@@ -71,6 +71,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.serving import GatewayHttpProtocol
+
     config = _load(args.config)
     env = os.environ
     env["CONSENT_GATEWAY_CONFIG"] = str(Path(args.config).resolve())
@@ -89,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         workers=args.workers,
-        http="httptools",
+        http=GatewayHttpProtocol,
         loop=_loop(),
         lifespan="on",
         proxy_headers=False,  # we read X-Forwarded-* ourselves, from trusted proxies only

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from gateway.agents import is_bot
 from gateway.banner import Banner
@@ -157,7 +157,8 @@ class Proxy:
         )
         decoder = make_decoder(encoding, self.max_html) if rewrite else None
         if decoder is None:
-            await self._pass_through(send, response.status, headers, response.iter_body(), receive)
+            await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
+                              receive, sized=False)
             return
         plan = self._plan(ctx, state, granted, bot, scope, content_type)
         rewriter = HtmlRewriter(plan)
@@ -165,18 +166,31 @@ class Proxy:
         headers.append((b"cache-control", b"private, no-cache"))
         headers.append((b"vary", b"Cookie"))
 
-        async def transformed() -> AsyncIterator[bytes]:
-            async for chunk in response.iter_body():
-                pieces = decoder.decode(chunk)
-                out = b"".join(rewriter.feed(p) for p in pieces)
-                if out:
-                    yield out
-            tail = b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
-            self.metrics.rewritten(rewriter.stats)
-            if tail:
-                yield tail
+        ended = False
 
-        await self._pass_through(send, response.status, headers, transformed(), receive)
+        def finish() -> bytes:
+            nonlocal ended
+            ended = True
+            self.metrics.rewritten(rewriter.stats)
+            return b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
+
+        async def transformed() -> AsyncIterator[bytes]:
+            chunks = response.iter_body()
+            try:
+                async for chunk in chunks:
+                    out = b"".join(rewriter.feed(p) for p in decoder.decode(chunk))
+                    if response.drained:
+                        # the common page: the whole body came at once; end it in the same message
+                        yield out + finish()
+                        return
+                    if out:
+                        yield out
+                if not ended:
+                    yield finish()
+            finally:
+                await chunks.aclose()  # gives the connection back now, not when a finalizer runs
+
+        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, sized=True)
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
               scope: Scope, content_type: bytes) -> RewritePlan:
@@ -202,24 +216,39 @@ class Proxy:
 
         return RewritePlan(blocked, banner.head_html(state), body_html, charset)
 
-    async def _pass_through(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
-                            receive: Receive) -> None:
-        """Stream a body to the client; send the head with the first bytes (see module doc)."""
+    async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
+                     at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:
+        """Stream a body to the client; send the head with the first bytes (see module doc).
+
+        `at_end()` says, right after a chunk, that it was the last one. A body that arrives whole
+        then goes out as one message: with a Content-Length when `sized` (a rewritten body has
+        none of its own), so the server writes it without chunked framing and without an extra
+        write for the terminating chunk.
+        """
         started = False
         watcher: asyncio.Task[None] | None = None
         disconnected = asyncio.Event()
         try:
             async for chunk in body:
                 if not started:
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
                     started = True
+                    if at_end():
+                        if sized:
+                            headers.append((b"content-length", b"%d" % len(chunk)))
+                        await send({"type": "http.response.start", "status": status, "headers": headers})
+                        await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                        return
+                    await send({"type": "http.response.start", "status": status, "headers": headers})
                 elif watcher is None:
                     # A long body: notice a client that went away, so we stop reading the site.
                     # Not for the first chunk: most pages are one chunk and the task would cost.
                     watcher = asyncio.ensure_future(_watch_disconnect(receive, disconnected))
                 elif disconnected.is_set():
                     return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                last = at_end()
+                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+                if last:
+                    return
             if not started:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

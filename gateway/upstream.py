@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httptools
@@ -225,7 +225,12 @@ class UpstreamResponse:
         self.headers = conn.headers
         self._released = False
 
-    async def iter_body(self) -> AsyncIterator[bytes]:
+    @property
+    def drained(self) -> bool:
+        """The whole body has been handed out: no more chunks will come."""
+        return self._conn.complete and not self._conn.body
+
+    async def iter_body(self) -> AsyncGenerator[bytes, None]:
         conn = self._conn
         try:
             while True:

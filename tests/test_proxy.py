@@ -176,6 +176,18 @@ class TestHtml:
         assert 'data-src="https://hm.baidu.com/hm.js?x"' in body
         assert body.index('id="consent-banner"') < body.index("</body>")
 
+    def test_framing_follows_how_the_page_arrived(self, gateway: RunningGateway) -> None:
+        """A page that arrives whole leaves as one sized message; a streamed one stays streamed."""
+        with gateway.client() as c:
+            whole = c.get("/page")
+            streamed = c.get("/chunked-html")
+            again = c.get("/page")  # the connection went back to the pool in both cases
+        assert whole.headers["content-length"] == str(len(whole.content))
+        assert "transfer-encoding" not in whole.headers
+        assert streamed.headers.get("transfer-encoding") == "chunked" and "content-length" not in streamed.headers
+        assert again.content == whole.content and streamed.text.rstrip().endswith("</html>")
+        assert len(gateway.app.pool._idle) == 1
+
     def test_page_without_body_tag_gets_banner_at_end(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
             body = c.get("/fragment").text

@@ -10,6 +10,7 @@ import uvicorn
 
 from gateway.app import ConsentGateway
 from gateway.config import LogSettings, Upstream, load_config
+from gateway.serving import GatewayHttpProtocol
 
 
 def demo_config(port: int, site_port: int, state_dir: Path):  # type: ignore[no-untyped-def]
@@ -30,8 +31,8 @@ def run_demo(port: int, site_port: int, state_dir: Path) -> int:
     site = uvicorn.Server(uvicorn.Config(create_site(), host="127.0.0.1", port=site_port, log_level="warning",
                                          access_log=False, lifespan="off"))
     gateway = uvicorn.Server(uvicorn.Config(ConsentGateway(config), host="127.0.0.1", port=port,
-                                            http="httptools", lifespan="on", access_log=False, proxy_headers=False,
-                                            log_config=LOG_CONFIG, server_header=False))
+                                            http=GatewayHttpProtocol, lifespan="on", access_log=False,
+                                            proxy_headers=False, log_config=LOG_CONFIG, server_header=False))
 
     async def main() -> None:
         print(f"demo site (no consent logic) on http://127.0.0.1:{site_port}/", flush=True)

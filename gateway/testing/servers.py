@@ -12,6 +12,9 @@ from typing import Any
 
 import uvicorn
 
+from gateway.app import ConsentGateway
+from gateway.serving import GatewayHttpProtocol
+
 
 def wait_http(url: str, timeout: float = 30) -> None:
     """Until `url` answers 200 (self-signed TLS accepted: loopback only)."""
@@ -39,7 +42,9 @@ class UvicornThread:
 
     def __init__(self, app: Any, port: int | None = None, **kwargs: Any) -> None:
         self.port = port or free_port()
-        opts: dict[str, Any] = dict(host="127.0.0.1", port=self.port, log_level="warning", http="httptools",
+        # the gateway runs on the protocol `serve` gives it; sites and helpers on plain httptools
+        http: Any = GatewayHttpProtocol if isinstance(app, ConsentGateway) else "httptools"
+        opts: dict[str, Any] = dict(host="127.0.0.1", port=self.port, log_level="warning", http=http,
                                     lifespan="auto", access_log=False, proxy_headers=False)
         opts.update(kwargs)
         self.server = uvicorn.Server(uvicorn.Config(app, **opts))
