@@ -7,8 +7,11 @@ textarea, ...), so a `</body>` inside a comment, a script string or an attribute
 the body, and a `<script>` in an attribute value is not a script.
 
 Most of the page is skipped by searching only for the tag names that matter (script, iframe,
-raw-text elements, meta, body, comments); see `_skip_data` for why that stays exact. Images are left to the banner's
-guard script: a server-side check of every <img> cost more than the rest of the page.
+raw-text elements, meta, body, comments); see `_skip_data` for why that stays exact. Elements that
+fetch a URL as the page parses (pixels: img, source, link rel=preload, ...) are not candidates, since
+a page has hundreds; instead the blocked URL substrings themselves are searched for, and only a tag
+that contains one is looked at. The browser's preload scanner fetches those before any script can
+stop it, so this cannot be left to the guard script.
 Possessive quantifiers keep the patterns linear on hostile input.
 """
 
@@ -31,14 +34,31 @@ _TAG_REST = (
 )
 _SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
 _END_SPECIAL = rb"body|html|head"
-_BORING = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?=[^A-Za-z/!?])"
-    rb"|<(?!(?i:" + _SPECIAL + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
-    rb"|</(?!(?i:" + _END_SPECIAL + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
-    rb"|<(?:\?|/(?![A-Za-z])|!(?!--))[^>]*+>"
-    rb")*+"
-)
+
+
+def _boring(stop: bytes) -> re.Pattern[bytes]:
+    """Text and tags up to the next comment, end tag of `_END_SPECIAL`, or start tag named in `stop`."""
+    return re.compile(
+        rb"(?:[^<]++"
+        rb"|<(?=[^A-Za-z/!?])"
+        rb"|<(?!(?i:" + stop + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
+        rb"|</(?!(?i:" + _END_SPECIAL + rb")" + _DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST +
+        rb"|<(?:\?|/(?![A-Za-z])|!(?!--))[^>]*+>"
+        rb")*+"
+    )
+
+
+_BORING = _boring(_SPECIAL)
+# Elements that fetch on parse, and the attributes holding what they fetch.
+_RESOURCE_ATTRS: dict[bytes, tuple[bytes, ...]] = {
+    b"img": (b"src", b"srcset"), b"source": (b"src", b"srcset"), b"video": (b"src", b"poster"),
+    b"audio": (b"src",), b"embed": (b"src",), b"input": (b"src",), b"track": (b"src",),
+    b"object": (b"data",), b"link": (b"href",),
+}
+_RESOURCE = rb"img|source|video|audio|embed|input|track|object|link"
+_RESOURCE_TAG = re.compile(rb"<((?i:" + _RESOURCE + rb"))(?=" + _DELIM + rb")" + _TAG_REST)
+# the exact slow path, stopping at resource tags too when there is something to look for in them
+_BORING_OR_RESOURCE = _boring(_SPECIAL + b"|" + _RESOURCE)
 _INTERESTING = re.compile(
     rb"(<!--)"
     rb"|<((?i:" + _SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST +
@@ -66,6 +86,8 @@ _JS_TYPES = frozenset({
     b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
     b"application/ecmascript", b"application/x-javascript", b"text/jscript", b"text/livescript",
 })
+_SCRIPT_SRC = frozenset({b"src", b"srcset"})
+_SCRIPT_OWN = frozenset({b"src", b"srcset", b"type"})  # data-* names the banner reads on a script/iframe
 _HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"style", b"body", b"head"})
 MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
@@ -114,6 +136,7 @@ class HtmlRewriter:
         self._patterns = tuple(p.encode("latin-1") for p, _ in plan.blocked_scripts)
         self._charset = plan.charset
         self._carry = b""
+        self._hits: list[int] = []
         self._raw_end: re.Pattern[bytes] | None = None  # inside a raw-text element
         self._raw_name = b""
         self._in_comment = False
@@ -152,6 +175,7 @@ class HtmlRewriter:
         pos = 0
         n = len(buf)
         low = buf.lower()  # ASCII only: offsets stay the same
+        self._hits = [-2] * len(self._patterns)  # see _next_hit
         self._carry = b""
         while pos < n:
             if self._plaintext:
@@ -181,6 +205,12 @@ class HtmlRewriter:
             if pos >= n:
                 break
             m = _INTERESTING.match(buf, pos)
+            if m is None and self._patterns:
+                r = _RESOURCE_TAG.match(buf, pos)
+                if r is not None:
+                    out.append(self._resource_tag(r.group(1).lower(), r.group(0)))
+                    pos = r.end()
+                    continue
             if m is None:
                 if final or n - pos > MAX_CARRY:
                     # EOF inside a tag, or a hostile tag longer than we hold: pass the '<' as text.
@@ -215,23 +245,33 @@ class HtmlRewriter:
     def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
         """From `pos` (in the data state), the position of the next token that matters.
 
-        Text and ordinary tags are skipped by searching only for the names that matter. A name
-        found inside an ordinary tag (in an attribute) is not a token; the enclosing tag is found
-        from the nearest '<' before it, which is exact unless an attribute value hides a '<'.
-        `_HIDDEN_LT` detects that, and the exact (slower) `_BORING` regex takes that stretch.
+        Text and ordinary tags are skipped by searching only for the names that matter, and for
+        the blocked URL substrings. A name found inside an ordinary tag (in an attribute) is not a
+        token; the enclosing tag is found from the nearest '<' before it, which is exact unless an
+        attribute value hides a '<'. `_HIDDEN_LT` detects that, and the exact (slower) `_BORING`
+        regex takes that stretch. A blocked URL inside a resource tag makes that tag the token.
         """
         n = len(buf)
         checked = pos
         search_from = pos
+        hit_from = pos
+        m = _CANDIDATE.search(low, search_from)
         while True:
-            m = _CANDIDATE.search(low, search_from)
             limit = m.start() if m else n
-            if limit >= checked:
+            hit = self._next_hit(low, hit_from, limit) if self._patterns else -1
+            at = hit if hit >= 0 else limit
+            if at >= checked:
                 # up to and including the candidate's own '<', which may be the hidden one
-                if _HIDDEN_LT.search(buf, checked, limit + 1):
-                    b = _BORING.match(buf, pos)
+                if _HIDDEN_LT.search(buf, checked, at + 1):
+                    b = (_BORING_OR_RESOURCE if self._patterns else _BORING).match(buf, pos)
                     return b.end() if b else pos
-                checked = limit + 1
+                checked = at + 1
+            if hit >= 0:
+                start, end = _enclosing_tag(buf, pos, hit)
+                if start >= 0 and (end < 0 or _RESOURCE_TAG.match(low, start, end)):
+                    return start  # a resource tag to look at, or one not finished yet
+                hit_from = end if start >= 0 else hit + 1  # in text, or in a tag that fetches nothing
+                continue
             if m is None:
                 return self._data_tail(buf, pos, final)
             start, end = _enclosing_tag(buf, pos, limit)
@@ -239,7 +279,21 @@ class HtmlRewriter:
                 return limit  # a real token
             if end < 0:
                 return start  # inside a tag that has not ended yet: hold it back
-            search_from = end  # the name was inside an attribute: look further
+            search_from = hit_from = end  # the name was inside an attribute: look further
+            m = _CANDIDATE.search(low, search_from)
+
+    def _next_hit(self, low: bytes, start: int, end: int) -> int:
+        """The first blocked URL substring in low[start:end], or -1. Each pattern's next
+        occurrence is remembered for the rest of this buffer, so no byte is searched twice."""
+        first = -1
+        hits = self._hits
+        for i, pattern in enumerate(self._patterns):
+            h = hits[i]
+            if h != -1 and h < start:  # -1: none left in this buffer; below start: search on
+                h = hits[i] = low.find(pattern, start)
+            if 0 <= h < end and (first < 0 or h < first):
+                first = h
+        return first
 
     @staticmethod
     def _data_tail(buf: bytes, pos: int, final: bool) -> int:
@@ -285,7 +339,7 @@ class HtmlRewriter:
         self._held_tag, self._held_body, self._held_len = None, [], 0
         category = self._match(body.decode("latin-1").lower())
         if category is not None:
-            tag = self._neutralise(b"script", tag, category, rename_src=False)
+            tag = self._neutralise(b"script", tag, category, rename=frozenset())
         out.append(tag)
         out.append(body)
 
@@ -341,7 +395,17 @@ class HtmlRewriter:
         category = self._match(html.unescape(src.decode("latin-1")).lower())
         if category is None:
             return tag
-        return self._neutralise(name, tag, category, rename_src=True)
+        return self._neutralise(name, tag, category, rename=_SCRIPT_SRC)
+
+    def _resource_tag(self, name: bytes, tag: bytes) -> bytes:
+        """An img, source, link, ...: neutralised when a URL it would fetch is blocked."""
+        attrs = _attributes(tag, len(name) + 1)
+        fetched = [a for a in _RESOURCE_ATTRS[name] if a in attrs]
+        for attr in fetched:
+            category = self._match(html.unescape(attrs[attr].decode("latin-1")).lower())
+            if category is not None:
+                return self._neutralise(name, tag, category, rename=frozenset(fetched), plain=False)
+        return tag
 
     def _match(self, text: str) -> str | None:
         for pattern, category in self.plan.blocked_scripts:
@@ -349,21 +413,26 @@ class HtmlRewriter:
                 return category
         return None
 
-    def _neutralise(self, name: bytes, tag: bytes, category: str, *, rename_src: bool) -> bytes:
+    def _neutralise(self, name: bytes, tag: bytes, category: str, *, rename: frozenset[bytes],
+                    plain: bool = True) -> bytes:
+        """Move the attributes in `rename` to data-*, so nothing is fetched until the banner puts
+        them back. `plain`: a script or iframe also gets type="text/plain" (its own type is kept
+        as data-type); other elements keep their type, which means something else there."""
         parts = [b"<" + tag[1:len(name) + 1]]
+        ours = {b"data-consent-category"} | {b"data-" + a for a in rename | (_SCRIPT_OWN if plain else set())}
         for m in _ATTR.finditer(tag, len(name) + 1, len(tag) - 1):
             attr = m.group(1).lower()
             raw = m.group(0)
-            if attr in (b"data-consent-category", b"data-src", b"data-srcset", b"data-type"):
+            if attr in ours:
                 continue  # ours win; a site value here would confuse activation
-            if rename_src and attr in (b"src", b"srcset"):
-                raw = b"data-" + raw
-            elif attr == b"type":
+            if attr in rename or (plain and attr == b"type"):
                 raw = b"data-" + raw
             parts.append(raw)
-        parts.append(b'type="text/plain" data-consent-category="' + category.encode("ascii") + b'"')
+        if plain:
+            parts.append(b'type="text/plain"')
+        parts.append(b'data-consent-category="' + category.encode("ascii") + b'"')
         self.stats.neutralised[category] = self.stats.neutralised.get(category, 0) + 1
-        return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name == b"img" else b">")
+        return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name not in (b"script", b"iframe") else b">")
 
     def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
         if name == b"head":

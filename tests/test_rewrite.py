@@ -110,6 +110,54 @@ class TestNeutralise:
         assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html + b"<!--B-->"
 
 
+class TestResources:
+    """Pixels and other tags that fetch as the page parses: the preload scanner beats any script."""
+
+    def test_pixel(self) -> None:
+        out = rewrite(b'<body><img src="https://hm.baidu.com/hm.gif?si=1&amp;x=2" width=1 alt=""></body>')
+        assert out.startswith(b'<!--H--><body><img data-src="https://hm.baidu.com/hm.gif?si=1&amp;x=2" width=1 '
+                              b'alt="" data-consent-category="personalization">')
+        assert b" src=" not in out and b"text/plain" not in out
+
+    def test_each_element_keeps_its_own_type(self) -> None:
+        out = rewrite(b"<picture><source type=image/webp srcset='https://hm.baidu.com/a.webp 2x'>"
+                      b"<img src=/own.png srcset='/own@2x.png 2x'></picture>"
+                      b'<input type="image" src="https://hm.baidu.com/b.png">'
+                      b'<link rel="preload" as="script" href="https://www.googletagmanager.com/gtm.js?id=1">'
+                      b'<video poster="https://hm.baidu.com/p.jpg" src="/own.mp4"></video><br/>'
+                      b'<IMG SRC="HTTPS://HM.BAIDU.COM/C.GIF"/>')
+        assert (b"<source type=image/webp data-srcset='https://hm.baidu.com/a.webp 2x' "
+                b'data-consent-category="personalization">') in out
+        assert b"<img src=/own.png srcset='/own@2x.png 2x'>" in out
+        assert b'<input type="image" data-src="https://hm.baidu.com/b.png" data-consent-category=' in out
+        assert b'<link rel="preload" as="script" data-href="https://www.googletagmanager.com/gtm.js?id=1" ' in out
+        # every URL the element fetches waits, its own ones too: a video is one decision
+        assert b'<video data-poster="https://hm.baidu.com/p.jpg" data-src="/own.mp4" data-consent' in out
+        assert b'<IMG data-SRC="HTTPS://HM.BAIDU.COM/C.GIF" data-consent-category="personalization" />' in out
+
+    def test_only_fetching_attributes_of_fetching_elements(self) -> None:
+        html = (b'<body><a href="https://hm.baidu.com/">link</a><img src=/own.png alt="hm.baidu.com logo">'
+                b"<p>we use hm.baidu.com</p><!-- <img src=https://hm.baidu.com/x.gif> -->"
+                b"<textarea><img src=https://hm.baidu.com/y.gif></textarea></body>")
+        assert rewrite(html) == b"<!--H-->" + html.replace(b"</body>", b"<!--B--></body>")
+
+    def test_a_site_value_cannot_shadow_ours(self) -> None:
+        out = rewrite(b'<img data-src="/decoy.png" data-consent-category="identity" src="https://hm.baidu.com/x">')
+        assert out.startswith(b'<img data-src="https://hm.baidu.com/x" data-consent-category="personalization">')
+
+    def test_split_across_chunks_and_granted(self) -> None:
+        html = b'<body><p>a</p><img alt="x" src="https://hm.baidu.com/hm.gif"></body>'
+        whole = rewrite(html)
+        assert b'data-src="https://hm.baidu.com/hm.gif"' in whole
+        for size in (1, 3, 7, 20):
+            assert rewrite(html, [size]) == whole
+        assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html.replace(b"</body>", b"<!--B--></body>")
+
+    def test_hidden_lt_before_a_pixel_takes_the_exact_path(self) -> None:
+        out = rewrite(b'<body><div title="a<b">x</div><img src="https://hm.baidu.com/p.gif"></body>')
+        assert b'<img data-src="https://hm.baidu.com/p.gif" data-consent-category' in out
+
+
 class TestHostile:
     def test_tag_longer_than_carry_passes_through(self) -> None:
         html = b'<div title="' + b"a" * (MAX_CARRY + 10) + b'">x</div><body></body>'
@@ -132,6 +180,10 @@ FRAGMENTS = st.sampled_from([
     b"<a data-x='<p><script src=https://hm.baidu.com/a></script></body>'>l</a>", b"<a title=x<script>y>",
     b"<div title=\"<!--\">", b"<p class=\"a\" id='b' hidden>", b'<iframe src="/own"></iframe>', b"<body class=x>",
     b"<meta content='text/html; charset=gbk' http-equiv=content-type>", b"</head >", b"< body>", b"<div\n>",
+    b'<img src="https://hm.baidu.com/hm.gif" alt=x>', b"<IMG SRC=https://HM.baidu.com/p width=1/>",
+    b"<picture><source srcset='https://www.googletagmanager.com/a.webp'><img src=/own.png></picture>",
+    b'<a href="https://hm.baidu.com/">hm.baidu.com</a>', b'<img title="<x" src="https://hm.baidu.com/q">',
+    b'<link rel=preload href="https://www.googletagmanager.com/gtm.js">', b"<img alt='hm.baidu.com' src=/o>",
 ])
 
 

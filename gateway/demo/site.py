@@ -1,4 +1,4 @@
-"""The sample site behind the demo: a login cookie, an analytics cookie and a tracker tag.
+"""The sample site behind the demo: a login cookie, an analytics cookie, a tracker tag and a pixel.
 
 It knows nothing about consent, like the sites the gateway is put in front of.
 """
@@ -40,6 +40,7 @@ header {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px soli
 <p class="status" id="login-status">{login}</p>
 <p class="status" id="tracker-status">Tracker: not running</p>
 {body}
+<img src="/static/demo-tracker.gif?id=DEMO-1&amp;page={title}" width="1" height="1" alt="">
 </main>
 </body>
 </html>
@@ -107,6 +108,14 @@ async def tracker(request: Request) -> Response:
     return Response(TRACKER, media_type="text/javascript")
 
 
+# a 1x1 transparent GIF: the tracking pixel a site pastes next to (or instead of) a script
+PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+
+
+async def pixel(request: Request) -> Response:
+    return Response(PIXEL, media_type="image/gif", headers={"cache-control": "no-store"})
+
+
 async def echo(request: Request) -> Response:
     return JSONResponse({"headers": dict(request.headers), "cookies": request.cookies})
 
@@ -136,6 +145,7 @@ def create_site() -> Starlette:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/static/demo-tracker.js", tracker),
+        Route("/static/demo-tracker.gif", pixel),
         Route("/echo", echo, methods=["GET", "POST"]),
         Route("/gbk", gbk),
         WebSocketRoute("/ws", ws_echo),

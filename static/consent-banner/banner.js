@@ -14,6 +14,8 @@
       function (e) { return e.tabIndex >= 0 && e.offsetParent !== null; });
   }
 
+  var URL_ATTRS = ["srcset", "src", "poster", "href", "data"];  // srcset first: one fetch, not two
+
   function activate() {
     var nodes = document.querySelectorAll("[data-consent-category]");
     Array.prototype.forEach.call(nodes, function (old) {
@@ -29,10 +31,17 @@
         if (t) s.setAttribute("type", t);
         if (src) { s.async = old.hasAttribute("async"); s.src = src; } else { s.text = old.text; }
         old.parentNode.replaceChild(s, old);
-      } else if (src) {
+      } else {
+        // iframes and what fetches on parse (img, source, link, ...): put back what the gateway moved
+        var moved = URL_ATTRS.filter(function (a) { return old.hasAttribute("data-" + a); });
+        if (!moved.length) return;
         old.removeAttribute("data-consent-category");
-        old.removeAttribute("type");
-        old.src = src;
+        if (old.getAttribute("type") === "text/plain") old.removeAttribute("type");
+        moved.forEach(function (a) {
+          var v = old.getAttribute("data-" + a);
+          old.removeAttribute("data-" + a);
+          old.setAttribute(a, v);
+        });
       }
     });
   }

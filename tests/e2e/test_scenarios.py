@@ -70,6 +70,23 @@ def test_accept_all_runs_trackers_without_reload(consent_page: ConsentPage) -> N
     assert "_ga" in p.browser_cookies()  # the server's analytics cookie is allowed now
 
 
+def test_tracking_pixel_is_never_fetched_before_consent(consent_page: ConsentPage) -> None:
+    """The preload scanner fetches images before any script runs; only the wire can hold a pixel."""
+    p = consent_page
+    fetched: list[str] = []
+    p.page.on("request", lambda r: fetched.append(r.url))
+    p.goto("/")
+    p.page.wait_for_load_state("networkidle")
+    pixel = p.page.locator('main img[data-consent-category="personalization"]')
+    assert pixel.count() == 1 and pixel.get_attribute("src") is None
+    assert not [u for u in fetched if "demo-tracker.gif" in u]
+    with p.page.expect_response(lambda r: "demo-tracker.gif" in r.url and r.status == 200):
+        p.accept_all()  # granted without a reload: the banner script puts the src back
+    p.page.wait_for_function("() => document.querySelector('main img').naturalWidth === 1")
+    p.goto("/products")  # granted: the gateway leaves it alone
+    assert p.page.locator("main img").get_attribute("src", timeout=2000).startswith("/static/demo-tracker.gif")
+
+
 def test_custom_identity_only(consent_page: ConsentPage) -> None:
     p = consent_page
     p.goto("/")
@@ -229,7 +246,7 @@ def test_keyboard_only(consent_page: ConsentPage) -> None:
 
 def test_no_layout_shift(new_consent_page: Factory) -> None:
     """The banner overlays the page: every page element sits where it sits without a banner."""
-    rects = "() => ['h1', '#login-status', '#tracker-status', 'main p:last-child', 'header']" \
+    rects = "() => ['h1', '#login-status', '#tracker-status', 'main p:last-of-type', 'main img', 'header']" \
             ".map(s => JSON.stringify(document.querySelector(s).getBoundingClientRect()))" \
             ".concat([document.body.getBoundingClientRect().height])  // takes no room in the flow either"
     with_banner = new_consent_page(locale="en")
