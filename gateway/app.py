@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
+from pathlib import Path
 
 from gateway.banner import PREFIX, Banner
 from gateway.config import Config, load_config, parse_upstream
@@ -14,8 +16,8 @@ from gateway.context import read_request
 from gateway.cookies import CookieRules
 from gateway.endpoints import Endpoints
 from gateway.forwarded import ForwardedResolver
-from gateway.ledger import Ledger
-from gateway.metrics import Metrics
+from gateway.ledger import Ledger, spool_dir
+from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
@@ -42,12 +44,12 @@ class ConsentGateway:
         self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
                                    self.metrics, self.proxy.scopes, self.readiness)
         self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver, self.pool.ssl)
-        self.metrics.spool_backlog.set_function(lambda: self.ledger.backlog)
+        self.metrics.backlog = lambda: self.ledger.backlog
         # /metrics is the site's unless the operator turned the admin surface on (then it is ours,
         # behind the credential, as Prometheus expects); /_consent/metrics always works.
         self.metrics_alias = config.admin.enabled
         self.started = False
-        self._inventory_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def readiness(self) -> dict[str, object]:
         durable = self.ledger.healthy()
@@ -67,6 +69,14 @@ class ConsentGateway:
         while True:
             await asyncio.sleep(INVENTORY_INTERVAL)
             await self._flush_inventory()
+
+    async def _snapshot_loop(self, directory: Path, chain_id: str) -> None:
+        while True:
+            try:
+                write_snapshot(directory, chain_id, self.metrics.snapshot())
+            except OSError as e:
+                log.info("metrics snapshot not written: %s", type(e).__name__)
+            await asyncio.sleep(SNAPSHOT_INTERVAL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -100,12 +110,16 @@ class ConsentGateway:
                 gc.collect()
                 gc.freeze()
                 gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
-                self._inventory_task = asyncio.create_task(self._inventory_loop())
+                # sibling workers on the same port: each scrape sums the live ones (see metrics)
+                directory, chain_id = spool_dir(self.config.log), self.ledger.chain_id
+                self.metrics.peers = functools.partial(read_sibling_snapshots, directory, chain_id)
+                self._tasks = [asyncio.create_task(self._inventory_loop()),
+                               asyncio.create_task(self._snapshot_loop(directory, chain_id))]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.started = False
-                if self._inventory_task is not None:
-                    self._inventory_task.cancel()
+                for task in self._tasks:
+                    task.cancel()
                 await self._flush_inventory()
                 await self.pool.close()
                 await self.ledger.close()  # flushes queued decisions before the process ends

@@ -1,16 +1,27 @@
 """Counters for /metrics (Prometheus text format) and the passive cookie inventory.
 
-Each worker process counts for itself; with several workers, scrape each or aggregate upstream.
+Counting is plain Python on the hot path (no locks, no label lookups). Several worker processes
+share one port, so a scrape reaches one of them at random: each worker writes a snapshot of its
+counts next to its log chain every few seconds, and whichever worker answers the scrape adds the
+snapshots of its live siblings to its own. A sibling is live while it holds its chain's lock
+(`ledger.claim_chain`), so a worker that died, or a slot of an earlier run with more workers, is
+not counted.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import fcntl
+import json
+import os
 from collections import Counter as TallyCounter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 if TYPE_CHECKING:
     from gateway.cookies import CookieRules, RequestCookie
@@ -19,37 +30,45 @@ if TYPE_CHECKING:
 # A site next door answers in well under 5 ms; the default buckets would put everything in one.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 INVENTORY_LIMIT = 4096  # distinct cookie names remembered; names are attacker-chosen
+SNAPSHOT_INTERVAL = 2.0  # seconds a sibling worker's figures may lag in a scrape
+
+Snapshot = dict[str, Any]
+# (snapshot key, metric name, help, label names): the labelled counters, in exposition order
+_LABELLED = (
+    ("decisions", "consent_decisions", "Consent decisions by action", ("action",)),
+    ("decision_categories", "consent_decision_categories", "Categories granted or denied in decisions",
+     ("category", "outcome")),
+    ("stripped", "consent_cookies_stripped", "Request cookies stripped, by category", ("category",)),
+    ("dropped", "consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", ("category",)),
+    ("neutralised", "consent_scripts_neutralised", "Tracker tags neutralised, by category", ("category",)),
+    ("upstream_errors", "consent_upstream_errors", "Upstream failures", ("kind",)),
+)
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.decisions = Counter("consent_decisions", "Consent decisions by action", ["action"], registry=r)
-        self.decision_categories = Counter("consent_decision_categories",
-                                           "Categories granted or denied in decisions",
-                                           ["category", "outcome"], registry=r)
-        # Counted on every request: plain tallies (no lock, no label lookup), read at scrape time.
-        self.stripped: TallyCounter[str] = TallyCounter()
-        self.dropped: TallyCounter[str] = TallyCounter()
-        self.neutralised: TallyCounter[str] = TallyCounter()
+        # label values joined by "\x1f" -> count, so a snapshot is plain JSON
+        self.tallies: dict[str, TallyCounter[str]] = {key: TallyCounter() for key, *_ in _LABELLED}
         self.banners = 0
-        r.register(_Tallies(self))
-        self.upstream_errors = Counter("consent_upstream_errors", "Upstream failures", ["kind"], registry=r)
-        self.upstream_latency = Histogram("consent_upstream_latency_seconds", "Upstream time to response head",
-                                          buckets=LATENCY_BUCKETS, registry=r)
-        self.spool_backlog = Gauge("consent_log_spool_backlog", "Decisions waiting in the spool", registry=r)
+        self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.latency_sum = 0.0
+        self.backlog: Callable[[], int] = lambda: 0
+        self.peers: Callable[[], list[Snapshot]] = list  # the live sibling workers' snapshots
         # name -> (label, count): what the gateway has seen in real traffic
         self.inventory: TallyCounter[tuple[str, str, str]] = TallyCounter()
+        self.registry = CollectorRegistry()
+        self.registry.register(_Collector(self))
+
+    # --- counting (hot path) ------------------------------------------------------------
 
     def cookies(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
         for c in stripped:
             label = rules.label_of(c.name)
-            self.stripped[label] += 1
+            self.tallies["stripped"][label] += 1
             self._inventory(c.name, label, "request")
         for name in dropped:
             label = rules.label_of(name)
-            self.dropped[label] += 1
+            self.tallies["dropped"][label] += 1
             self._inventory(name, label, "set-cookie")
 
     def seen(self, names: Iterable[str], rules: CookieRules, where: str) -> None:
@@ -69,27 +88,58 @@ class Metrics:
 
     def rewritten(self, stats: RewriteStats) -> None:
         for category, n in stats.neutralised.items():
-            self.neutralised[category] += n
+            self.tallies["neutralised"][category] += n
 
     def banner_shown(self) -> None:
         self.banners += 1
 
+    def upstream_latency(self, seconds: float) -> None:
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
     def upstream_error(self, kind: str) -> None:
-        self.upstream_errors.labels(kind).inc()
+        self.tallies["upstream_errors"][kind] += 1
 
     def decision(self, action: str, granted: Iterable[str], denied: Iterable[str]) -> None:
-        self.decisions.labels(action).inc()
+        self.tallies["decisions"][action] += 1
         for c in granted:
-            self.decision_categories.labels(c, "granted").inc()
+            self.tallies["decision_categories"][c + "\x1fgranted"] += 1
         for c in denied:
-            self.decision_categories.labels(c, "denied").inc()
+            self.tallies["decision_categories"][c + "\x1fdenied"] += 1
+
+    # --- snapshots and exposition -------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        return {"tallies": {k: dict(v) for k, v in self.tallies.items()}, "banners": self.banners,
+                "latency_buckets": list(self.latency_buckets), "latency_sum": self.latency_sum,
+                "backlog": self.backlog(), "workers": 1}
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
 
 
-class _Tallies:
-    """Exposes the hot-path tallies as Prometheus counters when scraped."""
+def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
+    """Sum the figures of several workers. Malformed pieces of a snapshot are skipped, not fatal."""
+    tallies: dict[str, TallyCounter[str]] = {key: TallyCounter() for key, *_ in _LABELLED}
+    total: Snapshot = {"banners": 0, "latency_buckets": [0] * (len(LATENCY_BUCKETS) + 1), "latency_sum": 0.0,
+                       "backlog": 0, "workers": 0}
+    for snap in snapshots:
+        for key, values in (snap.get("tallies") or {}).items():
+            if key in tallies and isinstance(values, dict):
+                tallies[key].update({k: v for k, v in values.items() if isinstance(v, int)})
+        for key in ("banners", "backlog", "workers", "latency_sum"):
+            value = snap.get(key)
+            if isinstance(value, int | float):
+                total[key] += value
+        buckets = snap.get("latency_buckets")
+        if isinstance(buckets, list) and len(buckets) == len(total["latency_buckets"]):
+            total["latency_buckets"] = [a + b for a, b in zip(total["latency_buckets"], buckets, strict=True)]
+    total["tallies"] = tallies
+    return total
+
+
+class _Collector:
+    """Builds the exposition at scrape time from this worker's figures and its live siblings'."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
@@ -97,15 +147,75 @@ class _Tallies:
     def describe(self) -> list[Any]:
         return []
 
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        for name, doc, tally in (
-            ("consent_cookies_stripped", "Request cookies stripped, by category", self.m.stripped),
-            ("consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", self.m.dropped),
-            ("consent_scripts_neutralised", "Tracker tags neutralised, by category", self.m.neutralised),
-        ):
-            family = CounterMetricFamily(name, doc, labels=["category"])
-            for label, n in sorted(tally.items()):
-                family.add_metric([label], n)
+    def collect(self) -> Iterator[Metric]:
+        merged = merge_snapshots([self.m.snapshot(), *self.m.peers()])
+        for key, name, doc, labels in _LABELLED:
+            family = CounterMetricFamily(name, doc, labels=list(labels))
+            for joined, n in sorted(merged["tallies"][key].items()):
+                values = joined.split("\x1f")
+                if len(values) == len(labels):
+                    family.add_metric(values, n)
             yield family
         yield CounterMetricFamily("consent_banners_shown", "Pages that carried the first-layer banner",
-                                  value=self.m.banners)
+                                  value=merged["banners"])
+        cumulative, buckets = 0, []
+        for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), merged["latency_buckets"], strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily("consent_upstream_latency_seconds", "Upstream time to response head",
+                                    buckets=buckets, sum_value=merged["latency_sum"])
+        yield GaugeMetricFamily("consent_log_spool_backlog", "Decisions waiting in the spool",
+                                value=merged["backlog"])
+        yield GaugeMetricFamily("consent_gateway_workers", "Worker processes whose figures this scrape sums",
+                                value=merged["workers"])
+
+
+# --- sharing between the workers of one instance (I/O) --------------------------------------
+
+def snapshot_path(directory: Path, chain_id: str) -> Path:
+    return directory / f".metrics-{chain_id}.json"
+
+
+def write_snapshot(directory: Path, chain_id: str, snapshot: Snapshot) -> None:
+    path = snapshot_path(directory, chain_id)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(snapshot, separators=(",", ":")))
+    os.replace(tmp, path)  # a reader sees the old file or the new one, never half of one
+
+
+def read_sibling_snapshots(directory: Path, chain_id: str) -> list[Snapshot]:
+    """The snapshots of the other live workers of this instance (same chain base, other slot)."""
+    base, _, _ = chain_id.rpartition("-")
+    prefix = f".metrics-{base}-"
+    out: list[Snapshot] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in names:
+        slot = name[len(prefix):-len(".json")]
+        if not (name.startswith(prefix) and name.endswith(".json") and slot.isdigit()):
+            continue
+        if f"{base}-{slot}" == chain_id or not _slot_is_live(directory / f".chain-{base}-{slot}.lock"):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((directory / name).read_text())
+            if isinstance(data, dict):
+                out.append(data)
+    return out
+
+
+def _slot_is_live(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True  # another process holds it
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -130,7 +130,7 @@ class Proxy:
         started = time.perf_counter()
         try:
             response = await self.pool.request(scope["method"].encode("ascii"), head, body, chunked)
-            self.metrics.upstream_latency.observe(time.perf_counter() - started)
+            self.metrics.upstream_latency(time.perf_counter() - started)
         except GatewayError as e:
             self.metrics.upstream_error(type(e).__name__)
             await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))

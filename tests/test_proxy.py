@@ -186,6 +186,9 @@ class TestHtml:
         assert "transfer-encoding" not in whole.headers
         assert streamed.headers.get("transfer-encoding") == "chunked" and "content-length" not in streamed.headers
         assert again.content == whole.content and streamed.text.rstrip().endswith("</html>")
+        deadline = time.monotonic() + 2  # released just after the last byte is written
+        while len(gateway.app.pool._idle) != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert len(gateway.app.pool._idle) == 1
 
     def test_page_without_body_tag_gets_banner_at_end(self, gateway: RunningGateway) -> None:

@@ -21,11 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("consent-gateway")
 
 
-def start(tmp_path: Path, site: UvicornThread, *extra: str) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
+ADMIN_TOKEN = "operations-admin-token-0123456789"
+
+
+def start(tmp_path: Path, site: UvicornThread, *extra: str,
+          admin: bool = False) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
     port = free_port()
     db = tmp_path / "log.db"
     cfg = tmp_path / "g.toml"
-    cfg.write_text(config_text(site.url, db).replace("read_timeout = 2", "read_timeout = 10"))
+    more = f'\n[admin]\nenabled = true\ntoken = "{ADMIN_TOKEN}"\n' if admin else ""
+    cfg.write_text(config_text(site.url, db, extra=more).replace("read_timeout = 2", "read_timeout = 10"))
     proc = subprocess.Popen([str(EXE), "serve", "--config", str(cfg), "--port", str(port), *extra],
                             stderr=open(tmp_path / "err.log", "wb"))  # noqa: SIM115
     url = f"http://127.0.0.1:{port}"
@@ -41,12 +46,23 @@ def decide(url: str) -> str:
 
 
 def test_workers(tmp_path: Path, site: UvicornThread) -> None:
-    proc, url, cfg, db = start(tmp_path, site, "--workers", "2")
+    proc, url, cfg, db = start(tmp_path, site, "--workers", "2", admin=True)
     try:
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(children) >= 2  # two worker processes (plus, possibly, uvicorn's helper)
         ids = {decide(url) for _ in range(40)}
         assert len(ids) == 40
+        # a scrape reaches either worker and shows both workers' figures (within a snapshot interval)
+        auth = {"Authorization": "Bearer " + ADMIN_TOKEN}
+        deadline = time.monotonic() + 15
+        agreeing = 0
+        while agreeing < 6 and time.monotonic() < deadline:
+            text = httpx.get(url + "/_consent/metrics", headers=auth).text
+            complete = ('consent_decisions_total{action="accept_all"} 40.0' in text
+                        and "consent_gateway_workers 2.0" in text)
+            agreeing = agreeing + 1 if complete else 0
+            time.sleep(0.05)
+        assert agreeing == 6, text
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
