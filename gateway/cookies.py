@@ -218,15 +218,45 @@ def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozens
     return ResponseFilterResult(out, dropped)
 
 
-def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool) -> Headers:
+_HOSTNAME = re.compile(r"^[a-z0-9-]++(?:\.[a-z0-9-]++)++$")
+_DOMAINS_CACHE: dict[str, tuple[str, ...]] = {}
+MAX_PARENT_DOMAINS = 4
+
+
+def cookie_domains(host: str) -> tuple[str, ...]:
+    """The Domain values a cookie the browser sends to `host` may have been set with.
+
+    Scripts set analytics cookies on the site's parent domain (gtag.js: Domain=example.com), and a
+    Set-Cookie deletes a cookie only with its Domain, which the Cookie header does not tell. So we
+    name the host and its parents; the browser ignores a public suffix (co.uk), and an expiry for a
+    cookie it does not hold changes nothing. None for IP literals and single-label hosts.
+    """
+    found = _DOMAINS_CACHE.get(host)
+    if found is not None:
+        return found
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # host[:port]; IPv6 stays whole
+    labels = name.split(".")
+    if not _HOSTNAME.match(name) or labels[-1].isdigit():
+        found = ()
+    else:
+        parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+        found = (name, *parents[-MAX_PARENT_DOMAINS:])  # the host, and the parents nearest the suffix
+    if len(_DOMAINS_CACHE) < 256:  # the Host header is the visitor's; keep the table small
+        _DOMAINS_CACHE[host] = found
+    return found
+
+
+def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str = "") -> Headers:
     """`Set-Cookie` headers that delete cookies the browser holds, HttpOnly ones included.
 
     A cookie is deleted only by a Set-Cookie with its own Path and Domain, so we expire it with the
-    scope the site set it with, and with the defaults too when that differs: the browser may hold
-    either, and expiring a cookie it does not hold is harmless.
+    scope the site set it with, with the defaults, and on the host's parent domains (see
+    `cookie_domains`): the browser may hold any of these, and expiring a cookie it does not hold
+    is harmless.
     """
     out: Headers = []
     seen: set[str] = set()
+    domains = cookie_domains(host) if host else ()
     for name in names:
         if name in seen:
             continue
@@ -237,8 +267,10 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool) 
         prefix_secure = name.startswith(("__Secure-", "__Host-"))
         path, domain = scopes.get(name)
         variants = {(path or "/", domain)}
-        if not name.startswith("__Host-"):
-            variants.add(("/", None))
+        if not name.startswith("__Host-"):  # __Host- cookies exist only as Path=/ without Domain
+            for p in {"/", path or "/"}:
+                variants.add((p, None))
+                variants.update((p, d) for d in domains)
         for p, d in sorted(variants, key=lambda v: (v[0], v[1] or "")):
             if name.startswith("__Host-") and (p != "/" or d):
                 continue

@@ -148,7 +148,7 @@ class Endpoints:
         self.metrics.decision(action, decision.granted, decision.denied)
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
-        headers += expiry_headers(held, self.scopes, secure=ctx.secure)
+        headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
         if _wants_json(ctx):
             await send_json(send, 200, state.as_json(self.config.category_ids), headers)
         else:

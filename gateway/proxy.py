@@ -139,7 +139,7 @@ class Proxy:
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
         if held:
-            headers += expiry_headers(held, self.scopes, secure=ctx.secure)
+            headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
 
         content_type = b""

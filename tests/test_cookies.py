@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -8,6 +10,7 @@ from gateway.cookies import (
     NECESSARY,
     CookieRules,
     CookieScopes,
+    cookie_domains,
     drop_response_cookies,
     expiry_headers,
     parse_cookie_header,
@@ -17,6 +20,7 @@ from gateway.cookies import (
 from tests.conftest import config_text
 
 CONFIG = parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/unused.db")))
+_HOSTNAME_SAFE = re.compile(r"^[a-z0-9.-]+$")
 RULES = CookieRules(CONFIG)
 
 
@@ -116,7 +120,27 @@ class TestExpiry:
         scopes.learn(parse_set_cookie(b"_ga=1; Path=/a; Domain=example.com"))
         got = [v for _, v in expiry_headers(["_ga", "_ga"], scopes, secure=True)]
         assert got == [b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure",
+                       b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/a; Secure",
                        b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/a; Domain=example.com; Secure"]
+
+    def test_parent_domains_of_the_host(self) -> None:
+        """Scripts set analytics cookies on the parent domain; the Cookie header does not say so."""
+        got = [v.split(b"GMT; ")[1] for _, v in expiry_headers(["_gid"], CookieScopes(), secure=False,
+                                                               host="www.shop.example:8443")]
+        assert got == [b"Path=/", b"Path=/; Domain=shop.example", b"Path=/; Domain=www.shop.example"]
+        for host in ("127.0.0.1:8080", "[::1]:80", "localhost", "", "x..y", "a.b\r\n.c"):
+            assert [v.split(b"GMT; ")[1] for _, v in expiry_headers(["_gid"], CookieScopes(), secure=False,
+                                                                    host=host)] == [b"Path=/"]
+
+    @given(st.text(max_size=60))
+    def test_hostile_hosts_never_reach_a_header(self, host: str) -> None:
+        assert all(_HOSTNAME_SAFE.match(d) for d in cookie_domains(host))
+        for _, value in expiry_headers(["_gid"], CookieScopes(), secure=True, host=host):
+            assert all(0x20 <= b < 0x7f for b in value)
+
+    def test_parents_are_bounded_and_keep_the_nearest_to_the_suffix(self) -> None:
+        domains = cookie_domains("a.b.c.d.e.f.example.co.uk")
+        assert domains[0] == "a.b.c.d.e.f.example.co.uk" and "example.co.uk" in domains and len(domains) == 5
 
     def test_host_prefix(self) -> None:
         got = [v for _, v in expiry_headers(["__Host-sid"], CookieScopes(), secure=False)]

@@ -25,8 +25,11 @@ from typing import Any
 
 import pytest
 
+# Names under TEST_DOMAIN resolve to loopback, so scenarios can use real parent-domain cookies.
+TEST_DOMAIN = "consent-gateway.test"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+                 f"--host-resolver-rules=MAP *.{TEST_DOMAIN} 127.0.0.1"]
 ARTIFACTS = Path(os.environ.get("CONSENT_GATEWAY_ARTIFACTS", "test-artifacts"))
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.testing.plugin import ConsentPage, LocalDemo
+from gateway.testing.plugin import TEST_DOMAIN, ConsentPage, LocalDemo
 
 Factory = Callable[..., ConsentPage]
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -114,6 +114,20 @@ def test_withdrawal_deletes_httponly_and_analytics_cookies(consent_page: Consent
         assert gone not in jar, gone
     assert p.state()["decided"] is True and p.state()["categories"]["identity"] is False
     assert "Not signed in" in p.page.locator("#login-status").inner_text()
+
+
+@pytest.mark.local_gateway
+def test_withdrawal_deletes_parent_domain_cookies_set_by_scripts(new_consent_page: Factory, gateway_url: str) -> None:
+    """gtag.js sets its cookies on the parent domain; the Cookie header does not say which."""
+    host = f"www.shop.{TEST_DOMAIN}"
+    p = new_consent_page(base_url=gateway_url.replace("127.0.0.1", host))
+    p.goto("/")
+    p.accept_all()
+    p.page.evaluate(f"() => {{ document.cookie = '_gid=GA1.2.7; domain=shop.{TEST_DOMAIN}; path=/; max-age=3600'; }}")
+    domains = [c["domain"] for c in p.context.cookies(p.base_url) if c["name"] == "_gid"]
+    assert domains == [f".shop.{TEST_DOMAIN}"]
+    p.withdraw()
+    assert [c for c in p.context.cookies(p.base_url) if c["name"] in ("_gid", "_ga", "_ga_DEMO")] == []
 
 
 @pytest.mark.local_gateway
