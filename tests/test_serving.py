@@ -30,6 +30,9 @@ class RecordingTransport:
     def abort(self) -> None:
         self.aborted = True
 
+    def write_eof(self) -> None:
+        self.writes.append(b"<eof>")
+
     def get_extra_info(self, name: str) -> Any:
         return f"info:{name}"
 
@@ -70,6 +73,9 @@ def test_other_writes_pass_and_close_flushes_abort_drops() -> None:
     t.write(HEAD)
     t.abort()
     assert inner.aborted and inner.writes[-1] == HEAD and len(inner.writes) == 3
+    t.write(HEAD)
+    t.write_eof()
+    assert inner.writes[-2:] == [HEAD, b"<eof>"]
     assert t.get_extra_info("peername") == "info:peername"  # everything else is the real transport's
     loop.close()
 
