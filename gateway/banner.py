@@ -19,6 +19,7 @@ import jinja2
 
 from gateway.config import Config
 from gateway.consent import ConsentState
+from gateway.csp import NO_NONCES, Nonces
 
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
@@ -147,12 +148,16 @@ class Banner:
 
     # --- head: config for the page's scripts, before any tag ------------------------------
 
-    def head_html(self, state: ConsentState) -> bytes:
+    def head_html(self, state: ConsentState, nonces: Nonces = NO_NONCES) -> bytes:
         key = (state.granted, state.decided, state.gpc)
         cached = self._head_cache.get(key)
         if cached is None:
             cached = self._render_head(state)
             self._head_cache[key] = cached
+        if nonces.script:  # the site's CSP would block our scripts without its nonce (see csp)
+            cached = cached.replace(b"<script ", b'<script nonce="' + nonces.script.encode("ascii") + b'" ')
+        if nonces.style:
+            cached = cached.replace(b"<link ", b'<link nonce="' + nonces.style.encode("ascii") + b'" ')
         return cached
 
     def page_config(self, state: ConsentState) -> dict[str, Any]:
@@ -187,13 +192,16 @@ class Banner:
 
     # --- body: the banner itself ----------------------------------------------------------
 
-    def body_html(self, locale: str, state: ConsentState, path: str, *, show: bool) -> str:
+    def body_html(self, locale: str, state: ConsentState, path: str, *, show: bool,
+                  nonces: Nonces = NO_NONCES) -> str:
         key = (locale, state.granted, state.decided, state.gpc, show)
         cached = self._body_cache.get(key)
         if cached is None:
             cached = self._render_body(locale, state, show)
             if len(self._body_cache) < 4096:
                 self._body_cache[key] = cached
+        if nonces.script:
+            cached = cached.replace("<script ", f'<script nonce="{nonces.script}" ')
         return (cached.replace(_PATH_SLOT, html.escape(path, quote=True))
                 .replace(_PATH_SLOT_URL, html.escape(urllib.parse.quote(path, safe="/"), quote=True)))
 

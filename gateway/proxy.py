@@ -18,6 +18,7 @@ from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
+from gateway.csp import Nonces, page_nonces
 from gateway.decoding import make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
@@ -160,7 +161,7 @@ class Proxy:
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
                               receive, sized=False)
             return
-        plan = self._plan(ctx, state, granted, bot, scope, content_type)
+        plan = self._plan(ctx, state, granted, bot, scope, content_type, page_nonces(headers))
         rewriter = HtmlRewriter(plan)
         headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
         headers.append((b"cache-control", b"private, no-cache"))
@@ -193,7 +194,7 @@ class Proxy:
         await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, sized=True)
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
-              scope: Scope, content_type: bytes) -> RewritePlan:
+              scope: Scope, content_type: bytes, nonces: Nonces) -> RewritePlan:
         blocked = self._blocked_cache.get(granted)
         if blocked is None:
             blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
@@ -212,9 +213,9 @@ class Proxy:
         def body_html(cs: str) -> bytes:
             if show:
                 self.metrics.banner_shown()
-            return banner.body_html(locale, state, path, show=show).encode(cs, "xmlcharrefreplace")
+            return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")
 
-        return RewritePlan(blocked, banner.head_html(state), body_html, charset)
+        return RewritePlan(blocked, banner.head_html(state, nonces), body_html, charset)
 
     async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
                      at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:

@@ -81,3 +81,15 @@ def test_config_titles_override_builtin() -> None:
 def test_glob_to_js() -> None:
     assert glob_to_js("_ga_*") == "^_ga_.*$"
     assert glob_to_js("a.b?") == "^a\\.b.$"
+
+
+def test_page_nonce_goes_on_every_injected_script_and_stylesheet() -> None:
+    from gateway.csp import Nonces
+
+    state = CODEC.undecided(False)
+    head = BANNER.head_html(state, Nonces(script="abc", style="def")).decode()
+    assert head.count("<script ") == head.count('<script nonce="abc" ') == 2
+    assert head.count('<link nonce="def" rel="stylesheet"') == 1
+    body = BANNER.body_html("en", state, "/", show=True, nonces=Nonces(script="abc"))
+    assert body.count("<script ") == body.count('<script nonce="abc" ') == 1
+    assert "nonce" not in BANNER.head_html(state).decode()  # the cache holds no nonce

@@ -20,15 +20,16 @@ PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Demo Shop</title>
-<style>
+<style{nonce}>
 body {{ font: 16px/1.6 system-ui, "Noto Sans CJK SC", sans-serif; margin: 0; color: #1b1b1b; }}
 header, main {{ max-width: 46rem; margin: 0 auto; padding: 1rem; }}
 header {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #ddd; }}
+.inline {{ display: inline; }}
 .status {{ padding: .5rem .75rem; background: #f2f5f8; border-radius: 6px; }}
 </style>
 <!-- a tracker tag, as a site would paste it -->
-<script async src="/static/demo-tracker.js?id=DEMO-1"></script>
-<script type="text/plain" data-consent-category="personalization">
+<script{nonce} async src="/static/demo-tracker.js?id=DEMO-1"></script>
+<script{nonce} type="text/plain" data-consent-category="personalization">
   window.siteTaggedRan = true;
 </script>
 </head>
@@ -47,13 +48,17 @@ header {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px soli
 """
 
 
-def _page(request: Request, title: str, body: str) -> HTMLResponse:
+def _page(request: Request, title: str, body: str, nonce: str = "") -> HTMLResponse:
     user = request.cookies.get("sid")
-    login = ("Signed in (sid cookie present). <form method=post action=/logout style=display:inline>"
+    login = ("Signed in (sid cookie present). <form method=post action=/logout class=inline>"
              "<button>Sign out</button></form>") if user else (
-        "Not signed in. <form method=post action=/login style=display:inline>"
+        "Not signed in. <form method=post action=/login class=inline>"
         "<button id=login>Sign in as demo</button></form>")
-    resp = HTMLResponse(PAGE.format(title=title, login=login, body=body))
+    resp = HTMLResponse(PAGE.format(title=title, login=login, body=body, nonce=f' nonce="{nonce}"' if nonce else ""))
+    if nonce:
+        resp.headers["content-security-policy"] = (
+            f"script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self' 'nonce-{nonce}'; "
+            "object-src 'none'; base-uri 'none'")
     # Server-side analytics: the site sets these on every page, consent or not.
     if "_ga" not in request.cookies:
         resp.set_cookie("_ga", "GA1.1." + secrets.token_hex(6), max_age=400 * 86400, path="/")
@@ -66,13 +71,19 @@ async def home(request: Request) -> Response:
     body = ("<p>Welcome. This page sets an analytics cookie from the server, loads a tracker script, "
             "and lets you sign in with an HttpOnly session cookie.</p>"
             "<p>Categories the gateway told the site: <code id=seen-categories>"
-            f"{request.headers.get('x-consent-categories', '(none)')}</code></p>")
+            f"{request.headers.get('x-consent-categories') or '(none)'}</code></p>")
     return _page(request, "Home", body)
 
 
 async def products(request: Request) -> Response:
     items = "".join(f"<li>Product {i}</li>" for i in range(1, 13))
     return _page(request, "Products", f"<ul>{items}</ul>")
+
+
+async def strict_csp(request: Request) -> Response:
+    """A page under a nonce-based Content-Security-Policy, as security guides recommend."""
+    return _page(request, "Strict CSP", "<p>This page allows only scripts that carry its nonce.</p>",
+                 nonce=secrets.token_urlsafe(16))
 
 
 async def privacy(request: Request) -> Response:
@@ -142,6 +153,7 @@ def create_site() -> Starlette:
         Route("/", home),
         Route("/products", products),
         Route("/privacy", privacy),
+        Route("/strict-csp", strict_csp),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/static/demo-tracker.js", tracker),

@@ -27,6 +27,7 @@
         Array.prototype.forEach.call(old.attributes, function (a) {
           if (!/^(type|data-src|data-type|data-consent-category)$/.test(a.name)) s.setAttribute(a.name, a.value);
         });
+        if (old.nonce) s.nonce = old.nonce;  // the attribute reads empty once parsed; the property keeps it
         var t = old.getAttribute("data-type");
         if (t) s.setAttribute("type", t);
         if (src) { s.async = old.hasAttribute("async"); s.src = src; } else { s.text = old.text; }

@@ -87,6 +87,21 @@ def test_tracking_pixel_is_never_fetched_before_consent(consent_page: ConsentPag
     assert p.page.locator("main img").get_attribute("src", timeout=2000).startswith("/static/demo-tracker.gif")
 
 
+def test_site_with_a_strict_nonce_csp(consent_page: ConsentPage) -> None:
+    """Our scripts carry the page's nonce, so the site's own policy does not switch them off."""
+    p = consent_page
+    p.page.add_init_script("""document.addEventListener('securitypolicyviolation',
+        e => (window.__cspViolations = window.__cspViolations || [])
+          .push(e.violatedDirective + ' ' + e.blockedURI));""")
+    response = p.goto("/strict-csp")
+    assert "'strict-dynamic'" in response.headers["content-security-policy"]
+    assert p.page.evaluate("() => typeof window.consentGateway.blockedCategory") == "function"  # guard ran
+    assert tracker_runs(p) == 0
+    p.accept_all()  # by fetch, without a reload: the banner script ran too
+    p.page.wait_for_function("() => window.demoTrackerRuns === 1 && window.siteTaggedRan === true")
+    assert p.page.evaluate("() => window.__cspViolations || []") == []
+
+
 def test_custom_identity_only(consent_page: ConsentPage) -> None:
     p = consent_page
     p.goto("/")
