@@ -255,6 +255,7 @@ class HtmlRewriter:
         checked = pos
         search_from = pos
         hit_from = pos
+        known = pos  # a position known to be in the data state: no tag before it can enclose what follows
         m = _CANDIDATE.search(low, search_from)
         while True:
             limit = m.start() if m else n
@@ -267,19 +268,21 @@ class HtmlRewriter:
                     return b.end() if b else pos
                 checked = at + 1
             if hit >= 0:
-                start, end = _enclosing_tag(buf, pos, hit)
+                start, end = _enclosing_tag(buf, known, hit)
                 if start >= 0 and (end < 0 or _RESOURCE_TAG.match(low, start, end)):
                     return start  # a resource tag to look at, or one not finished yet
-                hit_from = end if start >= 0 else hit + 1  # in text, or in a tag that fetches nothing
+                # in text, or in a tag that fetches nothing; either way the data state goes on from
+                # there, so later hits never walk back over this stretch (hits in text are unbounded)
+                known = hit_from = end if start >= 0 else hit + 1
                 continue
             if m is None:
                 return self._data_tail(buf, pos, final)
-            start, end = _enclosing_tag(buf, pos, limit)
+            start, end = _enclosing_tag(buf, known, limit)
             if start < 0:
                 return limit  # a real token
             if end < 0:
                 return start  # inside a tag that has not ended yet: hold it back
-            search_from = hit_from = end  # the name was inside an attribute: look further
+            known = search_from = hit_from = end  # the name was inside an attribute: look further
             m = _CANDIDATE.search(low, search_from)
 
     def _next_hit(self, low: bytes, start: int, end: int) -> int:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,3 +232,22 @@ def test_fast_path_agrees_with_the_exact_scanner(parts: list[bytes], sizes: list
     finally:
         module._HIDDEN_LT = original
     assert fast == exact
+
+
+def test_blocked_urls_in_text_cost_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """User text that repeats a blocked host (a comment, say) must not make each hit rescan the page."""
+    from gateway import rewrite as module
+
+    scanned = 0
+    original = module._enclosing_tag
+
+    def counting(buf: bytes, pos: int, at: int) -> tuple[int, int]:
+        nonlocal scanned
+        scanned += at - pos  # the stretch rfind may walk back over
+        return original(buf, pos, at)
+
+    monkeypatch.setattr(module, "_enclosing_tag", counting)
+    html = b"<body><p>" + b"see hm.baidu.com " * 20_000 + b"</p><img src=https://hm.baidu.com/x.gif></body>"
+    out = rewrite(html)
+    assert b"<img data-src=https://hm.baidu.com/x.gif" in out
+    assert scanned <= 2 * len(html)
