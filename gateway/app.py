@@ -64,11 +64,22 @@ class ConsentGateway:
                 await self.ledger.store.add_inventory(rows)
             except Exception as e:  # noqa: BLE001 - an inventory is best effort, decisions are not
                 log.info("cookie inventory not saved: %s", type(e).__name__)
+        # Cookie scopes: share what this process learned from the site, take what the others did,
+        # so a withheld cookie is expired with its real Path and Domain whichever process sees it.
+        scopes = self.proxy.scopes
+        fresh = scopes.unshared()
+        try:
+            if fresh:
+                await self.ledger.store.add_scopes(fresh)
+                scopes.shared(fresh)
+            scopes.absorb(await self.ledger.store.scopes())
+        except Exception as e:  # noqa: BLE001 - best effort: the defaults and parent domains still apply
+            log.info("cookie scopes not shared: %s", type(e).__name__)
 
     async def _inventory_loop(self) -> None:
         while True:
+            await self._flush_inventory()  # at once too: a new process learns the shared scopes
             await asyncio.sleep(INVENTORY_INTERVAL)
-            await self._flush_inventory()
 
     async def _snapshot_loop(self, directory: Path, chain_id: str) -> None:
         while True:

@@ -183,17 +183,43 @@ class CookieScopes:
     def __init__(self, limit: int = 2048) -> None:
         self._scopes: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._limit = limit
+        self._fresh: dict[str, tuple[str | None, str | None]] = {}  # learned here, not yet shared
 
     def learn(self, cookie: SetCookie) -> None:
         scope = (cookie.path, cookie.domain)
         if self._scopes.get(cookie.name) != scope:
-            self._scopes[cookie.name] = scope
-            self._scopes.move_to_end(cookie.name)
-            if len(self._scopes) > self._limit:
-                self._scopes.popitem(last=False)
+            self._set(cookie.name, scope)
+            if len(self._fresh) < self._limit:
+                self._fresh[cookie.name] = scope
+
+    def _set(self, name: str, scope: tuple[str | None, str | None]) -> None:
+        self._scopes[name] = scope
+        self._scopes.move_to_end(name)
+        if len(self._scopes) > self._limit:
+            self._scopes.popitem(last=False)
 
     def get(self, name: str) -> tuple[str | None, str | None]:
         return self._scopes.get(name, (None, None))
+
+    def unshared(self) -> list[tuple[str, str, str]]:
+        """What this process learned and has not shared yet, for the shared table ("" for none)."""
+        return [(name, path or "", domain or "") for name, (path, domain) in self._fresh.items()]
+
+    def shared(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        for name, path, domain in rows:
+            if self._fresh.get(name) == (path or None, domain or None):
+                del self._fresh[name]
+
+    def absorb(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Scopes other instances learned. Validated again: the table is outside data to us."""
+        for name, path, domain in rows:
+            if name in self._fresh or not isinstance(name, str) or not name:
+                continue  # ours is newer than anything we have not yet shared
+            attrs = (b"; Path=" + path.encode("latin-1", "replace") if path else b"") + (
+                b"; Domain=" + domain.encode("latin-1", "replace") if domain else b"")
+            scope = _parse_scope(attrs)
+            if self._scopes.get(name) != scope:
+                self._set(name[:256], scope)
 
 
 @dataclass

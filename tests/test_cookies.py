@@ -152,6 +152,20 @@ class TestExpiry:
             assert all(0x20 <= b < 0x7f for b in value)
             assert b"\r" not in value and b"\n" not in value
 
+    def test_scopes_are_shared_and_absorbed(self) -> None:
+        a, b = CookieScopes(), CookieScopes()
+        a.learn(parse_set_cookie(b"_ga=1; Path=/shop; Domain=.Example.com"))
+        rows = a.unshared()
+        assert rows == [("_ga", "/shop", "example.com")]
+        a.shared(rows)
+        assert a.unshared() == []
+        b.learn(parse_set_cookie(b"sid=1; Path=/mine"))
+        b.absorb(rows + [("sid", "/theirs", ""), ("x", "no-slash", "bad domain;"), ("", "/", "")])
+        assert b.get("_ga") == ("/shop", "example.com")
+        assert b.get("sid") == ("/mine", None)  # learned here and not shared yet: ours is newer
+        assert b.get("x") == (None, None)  # re-validated: a table row is outside data
+        assert b.unshared() == [("sid", "/mine", "")]
+
     def test_scope_table_is_bounded(self) -> None:
         scopes = CookieScopes(limit=10)
         for i in range(100):

@@ -7,12 +7,15 @@ import json
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RunningGateway
-from tests.support.servers import RawFactory, raw_request, reset
+from gateway.app import ConsentGateway
+from gateway.config import parse_config
+from tests.conftest import RunningGateway, config_text
+from tests.support.servers import RawFactory, UvicornThread, raw_request, reset
 
 
 def set_cookies(r: httpx.Response) -> list[str]:
@@ -335,3 +338,23 @@ def test_gzip_page_compression_roundtrip_sanity() -> None:
     # guards the fixture itself: the page is valid gzip
     assert gzip.decompress(gzip.compress(b"x")) == b"x"
     assert json.loads("{}") == {}
+
+
+def test_cookie_scopes_learned_by_one_instance_serve_another(tmp_path: Path, site: UvicornThread) -> None:
+    """Instance A sees the site set _gid with Path=/shop; instance B, sharing the log, expires it there."""
+    db = tmp_path / "shared.db"
+    apps = [ConsentGateway(parse_config(config_text(site.url, db))) for _ in range(2)]
+    servers = [UvicornThread(app, lifespan="on").start() for app in apps]
+    try:
+        a, b = servers
+        held = {"Cookie": "_gid=GA1.2.5"}
+        before = httpx.get(b.url + "/page", headers=held).headers.get_list("set-cookie")
+        assert not any("Path=/shop" in v for v in before)
+        assert httpx.get(a.url + "/set-path-cookie").headers.get_list("set-cookie") == []  # dropped, learned
+        a.call(apps[0]._flush_inventory())
+        b.call(apps[1]._flush_inventory())
+        after = httpx.get(b.url + "/page", headers=held).headers.get_list("set-cookie")
+        assert any(v.startswith("_gid=;") and "Path=/shop" in v for v in after), after
+    finally:
+        for server in servers:
+            server.stop()

@@ -15,11 +15,22 @@ from typing import Any
 import asyncpg
 
 from gateway.ledger import Checkpoint, Record
-from gateway.ledger.schema import COLUMNS, SELECT, insert_sql, now_iso, record_from_row, record_to_row, schema
+from gateway.ledger.schema import (
+    COLUMNS,
+    COOKIE_SCOPES,
+    MAX_SHARED_SCOPES,
+    SELECT,
+    insert_sql,
+    now_iso,
+    record_from_row,
+    record_to_row,
+    schema,
+)
 
 # Applied in order, once each; a schema change is a new entry here, never an edit of an old one.
 MIGRATIONS = [
     schema("BIGINT", "BOOLEAN"),
+    COOKIE_SCOPES,
 ]
 LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
 INSERT = insert_sql([f"${i}" for i in range(1, len(COLUMNS) + 1)])
@@ -129,3 +140,17 @@ class PostgresStore:
             rows = await conn.fetch("SELECT name, label, source, count, last_seen FROM cookie_inventory "
                                     "ORDER BY count DESC")
         return [(r["name"], r["label"], r["source"], int(r["count"]), r["last_seen"]) for r in rows]
+
+    async def add_scopes(self, rows: list[tuple[str, str, str]]) -> None:
+        ts = now_iso()
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            await conn.executemany(
+                "INSERT INTO cookie_scopes VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET "
+                "path = excluded.path, domain = excluded.domain, updated = excluded.updated",
+                [(name, path, domain, ts) for name, path, domain in rows])
+
+    async def scopes(self) -> list[tuple[str, str, str]]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            rows = await conn.fetch("SELECT name, path, domain FROM cookie_scopes ORDER BY updated DESC LIMIT $1",
+                                    MAX_SHARED_SCOPES)
+        return [(r["name"], r["path"], r["domain"]) for r in rows]

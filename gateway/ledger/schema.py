@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS cookie_inventory (
 """
 
 
+# Where the site set each cookie (Path, Domain; "" for none), learned by any instance from the site's
+# Set-Cookie, so every instance expires a withheld cookie with the scope it really has.
+COOKIE_SCOPES = """
+CREATE TABLE IF NOT EXISTS cookie_scopes (
+    name TEXT PRIMARY KEY, path TEXT NOT NULL, domain TEXT NOT NULL, updated TEXT NOT NULL
+);
+"""
+MAX_SHARED_SCOPES = 2048  # the newest ones; names come from the site and, through it, from visitors
+
+
 # Built from the constant column list above, never from input.
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"  # noqa: S608
 

@@ -15,11 +15,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.ledger import Checkpoint, Record
-from gateway.ledger.schema import COLUMNS, SELECT, insert_sql, now_iso, record_from_row, record_to_row, schema
+from gateway.ledger.schema import (
+    COLUMNS,
+    COOKIE_SCOPES,
+    MAX_SHARED_SCOPES,
+    SELECT,
+    insert_sql,
+    now_iso,
+    record_from_row,
+    record_to_row,
+    schema,
+)
 
 T = TypeVar("T")
 
-SCHEMA = schema("INTEGER", "INTEGER")
+SCHEMA = schema("INTEGER", "INTEGER") + COOKIE_SCOPES
 INSERT = insert_sql(["?"] * len(COLUMNS))
 
 
@@ -170,3 +180,18 @@ class SQLiteStore:
     async def inventory(self) -> list[tuple[str, str, str, int, str]]:
         return await self._read(lambda conn: [tuple(r) for r in conn.execute(  # type: ignore[misc]
             "SELECT name, label, source, count, last_seen FROM cookie_inventory ORDER BY count DESC")])
+
+    async def add_scopes(self, rows: list[tuple[str, str, str]]) -> None:
+        ts = now_iso()
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO cookie_scopes VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET path = excluded.path, domain = excluded.domain, updated = excluded.updated",
+                [(name, path, domain, ts) for name, path, domain in rows])
+
+        await self._write(tx)
+
+    async def scopes(self) -> list[tuple[str, str, str]]:
+        return await self._read(lambda conn: [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            "SELECT name, path, domain FROM cookie_scopes ORDER BY updated DESC LIMIT ?", (MAX_SHARED_SCOPES,))])

@@ -156,6 +156,19 @@ def test_inventory(log_settings: LogSettings) -> None:
     assert [(r[0], r[3]) for r in rows] == [("_ga", 5), ("zz", 1)]
 
 
+def test_shared_cookie_scopes(log_settings: LogSettings) -> None:
+    async def run() -> list[tuple[str, str, str]]:
+        ledger = Ledger(log_settings, chain_id="scopes")
+        await ledger.start()
+        await ledger.store.add_scopes([("_ga", "/shop", "example.com"), ("sid", "/", "")])
+        await ledger.store.add_scopes([("_ga", "/", "example.com")])  # the newest scope wins
+        rows = await ledger.store.scopes()
+        await ledger.close()
+        return rows
+
+    assert sorted(asyncio.run(run())) == [("_ga", "/", "example.com"), ("sid", "/", "")]
+
+
 def test_spool_when_store_is_down_at_start_then_replay(backend: str, log_settings: LogSettings,
                                                        tmp_path: Path) -> None:
     broken = replace(log_settings, url="postgresql://postgres@127.0.0.1:1/none" if backend == "postgres"

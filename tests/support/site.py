@@ -142,6 +142,12 @@ async def set_own_cookie(request: Request) -> Response:
     return resp
 
 
+async def set_path_cookie(request: Request) -> Response:
+    resp = Response("ok")
+    resp.set_cookie("_gid", "GA1.2.5", path="/shop", max_age=60)
+    return resp
+
+
 async def ws_echo(ws: WebSocket) -> None:
     await ws.accept()
     await ws.send_json({"cookie": ws.headers.get("cookie", ""), "categories": ws.headers.get("x-consent-categories")})
@@ -168,5 +174,6 @@ def create_app() -> Starlette:
         Route("/chunked-html", chunked_html),
         Route("/fragment", no_body_tag),
         Route("/set-own-cookie", set_own_cookie),
+        Route("/set-path-cookie", set_path_cookie),
         WebSocketRoute("/ws", ws_echo),
     ])
