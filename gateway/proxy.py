@@ -153,19 +153,20 @@ class Proxy:
         # Error pages carry tracker tags too: every HTML body is rewritten, except partial ones.
         rewrite = (
             content_type.split(b";")[0].strip().lower() in HTML_TYPES
-            and scope["method"] != "HEAD"
             and response.status >= 200 and response.status not in (204, 206, 304)
         )
         decoder = make_decoder(encoding, self.max_html) if rewrite else None
-        if decoder is None:
+        if decoder is not None:
+            # the page we send is another body: other length, no encoding or validators, per visitor
+            headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
+            headers.append((b"cache-control", b"private, no-cache"))
+            headers.append((b"vary", b"Cookie"))
+        if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
                               receive, sized=False)
             return
         plan = self._plan(ctx, state, granted, bot, scope, content_type, page_nonces(headers))
         rewriter = HtmlRewriter(plan)
-        headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
-        headers.append((b"cache-control", b"private, no-cache"))
-        headers.append((b"vary", b"Cookie"))
 
         ended = False
 

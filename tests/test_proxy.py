@@ -222,6 +222,9 @@ class TestHtml:
             r = c.head("/page")
             assert r.status_code == 200 and r.content == b""
             assert names(set_cookies(r)) == ["csrftoken"]
+            # the headers a GET would get: the site's length and validators are not the rewritten page's
+            assert "content-length" not in r.headers and "etag" not in r.headers
+            assert r.headers["cache-control"] == "private, no-cache" and r.headers["vary"] == "Cookie"
             r2 = c.get("/page")  # the pool is still healthy after a HEAD
         assert r2.status_code == 200 and "consent-banner" in r2.text
 
