@@ -36,6 +36,12 @@ DEFAULT_CONSENT_MODE = {
     "personalization": ("analytics_storage", "personalization_storage"),
     "identity": ("functionality_storage",),
 }
+# Browser-level ad and interest APIs (Privacy Sandbox), switched off by a Permissions-Policy
+# header until their category is granted: the site's scripts cannot call them even if they run.
+DEFAULT_BROWSER_FEATURES: dict[str, tuple[str, ...]] = {
+    "personalization": ("browsing-topics", "attribution-reporting", "join-ad-interest-group", "run-ad-auction"),
+}
+FEATURE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class ConsentSettings:
     default_locale: str = "zh-CN"
     privacy_policy_url: str = "/privacy"
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
+    browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
     decisions_per_minute: int = 60  # per client network (/24, /48); 0 turns the limit off
 
 
@@ -182,7 +189,7 @@ class _Builder:
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
-            "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute",
+            "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute", "browser_features",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown"},
@@ -400,6 +407,18 @@ class _Builder:
                                     f"{sorted(GCM_SIGNALS)}", "consent", "consent_mode")
                 mode[cid] = tuple(signals)
         mode = {k: v for k, v in mode.items() if k in {cat.id for cat in categories}}
+        features = dict(DEFAULT_BROWSER_FEATURES)
+        raw_features = self.typed("consent", c, "browser_features", dict, None)
+        if raw_features is not None:
+            features = {}
+            for cid, names in raw_features.items():
+                if cid not in {cat.id for cat in categories}:
+                    raise self.fail(f"browser_features names unknown category {cid!r}", "consent", "browser_features")
+                if not isinstance(names, list) or not all(isinstance(n, str) and FEATURE_NAME.match(n) for n in names):
+                    raise self.fail(f"browser_features.{cid} must list Permissions-Policy feature names "
+                                    "(lower-case letters, digits, '-')", "consent", "browser_features")
+                features[cid] = tuple(names)
+        features = {k: v for k, v in features.items() if k in {cat.id for cat in categories}}
         per_minute = self.typed("consent", c, "decisions_per_minute", int, 60)
         if not 0 <= per_minute <= 1_000_000:
             raise self.fail("decisions_per_minute must be 0 (off) to 1000000", "consent", "decisions_per_minute")
@@ -413,6 +432,7 @@ class _Builder:
             default_locale=locale,
             privacy_policy_url=policy_url,
             consent_mode=mode,
+            browser_features=features,
         )
 
     def build_cookies(self, categories: tuple[Category, ...]) -> CookieSettings:

@@ -64,6 +64,7 @@ class Proxy:
         # (pattern, category) for each category, to pick the non-granted ones per request
         self._script_rules = tuple((p, c.id) for c in config.categories for p in c.scripts)
         self._blocked_cache: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
+        self._features_header: dict[frozenset[str], bytes] = {}
 
     # --- request side -------------------------------------------------------------------
 
@@ -117,6 +118,17 @@ class Proxy:
         lines.append(b"\r\n")
         return b"".join(lines), has_body, chunked
 
+    def _permissions_policy(self, granted: frozenset[str]) -> bytes:
+        """Browser ad and interest APIs off until their category is granted. Sent after the site's
+        own header: in the combined field a repeated feature takes its last value, ours."""
+        value = self._features_header.get(granted)
+        if value is None:
+            denied = dict.fromkeys(f for cid, features in self.config.consent.browser_features.items()
+                                   if cid not in granted for f in features)
+            value = ", ".join(f + "=()" for f in denied).encode("ascii")
+            self._features_header[granted] = value
+        return value
+
     # --- the exchange -------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
@@ -161,6 +173,9 @@ class Proxy:
             headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
             headers.append((b"cache-control", b"private, no-cache"))
             headers.append((b"vary", b"Cookie"))
+            features = self._permissions_policy(granted)
+            if features:
+                headers.append((b"permissions-policy", features))
         if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
                               receive, sized=False)

@@ -43,6 +43,10 @@ def test_env_overrides_keys() -> None:
     ("read_timeout = 2", "read_timeout = -1", "read_timeout", "read_timeout"),
     ("read_timeout = 2", "read_timeout = true", "boolean", "read_timeout"),
     ("read_timeout = 2", "colour = 2", "unknown key 'colour'", "colour"),
+    ('policy_version = "2024-10"', 'policy_version = "2024-10"\nbrowser_features = { ads = ["browsing-topics"] }',
+     "unknown category 'ads'", "browser_features"),
+    ('policy_version = "2024-10"', 'policy_version = "2024-10"\nbrowser_features = { identity = ["x=(); y"] }',
+     "Permissions-Policy feature names", "browser_features"),
 ])
 def test_bad_values_name_the_line(old: str, new: str, message: str, needle: str) -> None:
     text = GOOD.replace(old, new, 1)
@@ -50,6 +54,14 @@ def test_bad_values_name_the_line(old: str, new: str, message: str, needle: str)
     assert message in e.message
     assert e.line == line_of(text, needle)
     assert str(e).startswith(f"t.toml:{e.line}: ")
+
+
+def test_browser_features() -> None:
+    assert parse_config(GOOD, env={}).consent.browser_features == {
+        "personalization": ("browsing-topics", "attribution-reporting", "join-ad-interest-group", "run-ad-auction")}
+    text = GOOD.replace('policy_version = "2024-10"',
+                        'policy_version = "2024-10"\nbrowser_features = { identity = ["browsing-topics"] }')
+    assert parse_config(text, env={}).consent.browser_features == {"identity": ("browsing-topics",)}
 
 
 def test_bad_upstream() -> None:

@@ -135,6 +135,16 @@ class TestHtml:
         assert "etag" not in r.headers and "private" in r.headers["cache-control"]
         assert body.index("consent-gateway-config") < body.index("googletagmanager")
 
+    def test_browser_ad_apis_off_until_consent(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            before = c.get("/page").headers.get("permissions-policy")
+            json_before = c.get("/json-cookies").headers.get("permissions-policy")
+            gateway.decide(c, "accept_all")
+            after = c.get("/page").headers.get("permissions-policy")
+        assert before == ("browsing-topics=(), attribution-reporting=(), join-ad-interest-group=(), "
+                          "run-ad-auction=()")
+        assert json_before is None and after is None  # documents only; nothing to deny once granted
+
     def test_after_consent_tracker_passes_and_banner_is_gone(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
             gateway.decide(c, "accept_all")

@@ -102,6 +102,17 @@ def test_site_with_a_strict_nonce_csp(consent_page: ConsentPage) -> None:
     assert p.page.evaluate("() => window.__cspViolations || []") == []
 
 
+def test_browser_ad_apis_follow_consent(consent_page: ConsentPage) -> None:
+    """The Topics API is off by the page's Permissions-Policy until personalisation is granted."""
+    p = consent_page
+    topics = "() => document.featurePolicy.allowsFeature('browsing-topics')"
+    p.goto("/")
+    assert p.page.evaluate(topics) is False
+    p.accept_all()
+    p.goto("/products")
+    assert p.page.evaluate(topics) is True
+
+
 def test_custom_identity_only(consent_page: ConsentPage) -> None:
     p = consent_page
     p.goto("/")
