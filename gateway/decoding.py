@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import zlib
+from collections.abc import Callable
 from typing import Protocol
 
 import brotli
@@ -115,3 +117,55 @@ def make_decoder(content_encoding: bytes, limit: int) -> Decoder | None:
     if coding in (b"", b"identity"):
         return IdentityDecoder(limit)
     return None
+
+
+UTF16_LABELS = {b"utf-16": "utf-16-le", b"utf-16le": "utf-16-le", b"utf-16be": "utf-16-be"}  # WHATWG
+
+
+class Utf16Transcoder:
+    """Turns a UTF-16 page into UTF-8 after decompression, so the byte-level rewriter can read it.
+
+    Whether the page is UTF-16 is known from its first two bytes (a byte order mark wins over the
+    header, as in browsers) or from the Content-Type label. `on_transcode` is called before the
+    first output, while the response head can still change (it must now say charset=utf-8). Other
+    pages pass through untouched.
+    """
+
+    def __init__(self, inner: Decoder, label: bytes, on_transcode: Callable[[], None]) -> None:
+        self._inner = inner
+        self._label = label.strip().strip(b"\"'").lower()
+        self._on_transcode = on_transcode
+        self._head = b""
+        self._sniffed = False
+        self._codec: codecs.IncrementalDecoder | None = None
+
+    def decode(self, data: bytes) -> list[bytes]:
+        return self._out(self._inner.decode(data), final=False)
+
+    def flush(self) -> list[bytes]:
+        return self._out(self._inner.flush(), final=True)
+
+    def _out(self, pieces: list[bytes], final: bool) -> list[bytes]:
+        if not self._sniffed:
+            self._head += b"".join(pieces)
+            if len(self._head) < 2 and not final:
+                return []
+            pieces, self._head = [self._head], b""
+            self._sniff(pieces[0])
+            if self._codec is not None and pieces[0][:2] in (b"\xff\xfe", b"\xfe\xff"):
+                pieces = [pieces[0][2:]]  # the mark itself; the output carries no BOM
+        if self._codec is None:
+            return pieces
+        out = [self._codec.decode(p).encode("utf-8") for p in pieces]
+        if final:
+            out.append(self._codec.decode(b"", final=True).encode("utf-8"))
+        return [o for o in out if o]
+
+    def _sniff(self, first: bytes) -> None:
+        self._sniffed = True
+        codec = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(first[:2]) or UTF16_LABELS.get(self._label)
+        if first[:3] == b"\xef\xbb\xbf":
+            codec = None  # a UTF-8 mark wins over a UTF-16 label too
+        if codec is not None:
+            self._codec = codecs.getincrementaldecoder(codec)("replace")
+            self._on_transcode()

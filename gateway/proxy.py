@@ -19,7 +19,7 @@ from gateway.consent import ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
 from gateway.csp import Nonces, page_nonces
-from gateway.decoding import make_decoder
+from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
 from gateway.metrics import Metrics
@@ -183,6 +183,13 @@ class Proxy:
         plan = self._plan(ctx, state, granted, bot, scope, content_type, page_nonces(headers))
         rewriter = HtmlRewriter(plan)
 
+        def to_utf8() -> None:  # a UTF-16 page leaves as UTF-8, and says so
+            rewriter.use_charset("utf-8")
+            headers[:] = [(n, v) for n, v in headers if n != b"content-type"]
+            headers.append((b"content-type", b"text/html; charset=utf-8"))
+
+        decoder = Utf16Transcoder(decoder, _charset_label(content_type), to_utf8)
+
         ended = False
 
         def finish() -> bytes:
@@ -215,10 +222,7 @@ class Proxy:
         if blocked is None:
             blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
             self._blocked_cache[granted] = blocked
-        charset = None
-        i = content_type.lower().find(b"charset=")
-        if i >= 0:
-            charset = normalise_charset(content_type[i + 8:].split(b";")[0])
+        charset = normalise_charset(_charset_label(content_type))
         if bot:
             return RewritePlan(blocked, b"", lambda _cs: b"", charset)
         locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
@@ -281,6 +285,11 @@ class Proxy:
                 watcher.cancel()
             if hasattr(body, "aclose"):
                 await body.aclose()
+
+
+def _charset_label(content_type: bytes) -> bytes:
+    i = content_type.lower().find(b"charset=")
+    return content_type[i + 8:].split(b";")[0] if i >= 0 else b""
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

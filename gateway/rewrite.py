@@ -147,6 +147,10 @@ class HtmlRewriter:
 
     # --- public -------------------------------------------------------------------------
 
+    def use_charset(self, charset: str) -> None:
+        """The body was transcoded: the banner is encoded for this, whatever a <meta> says."""
+        self._charset = charset
+
     def feed(self, data: bytes) -> bytes:
         return self._scan(self._carry + data if self._carry else data, final=False)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.decoding import BodyTooLarge, make_decoder
+from gateway.decoding import BodyTooLarge, Utf16Transcoder, make_decoder
 from gateway.errors import UpstreamBodyError
 
 
@@ -50,3 +50,48 @@ def test_corrupt_data_is_a_clear_error(coding: bytes) -> None:
 def test_unknown_coding() -> None:
     assert make_decoder(b"zstd", 1000) is None
     assert make_decoder(b"gzip, br", 1000) is None
+
+
+def transcode(label: bytes, data: bytes, sizes: list[int], coding: bytes = b"") -> tuple[bytes, int]:
+    calls = []
+    inner = make_decoder(coding, 10 * 1024 * 1024)
+    assert inner is not None
+    d = Utf16Transcoder(inner, label, lambda: calls.append(1))
+    out, pos, i = [], 0, 0
+    while pos < len(data):
+        n = sizes[i % len(sizes)]
+        out += d.decode(data[pos:pos + n])
+        pos, i = pos + n, i + 1
+    out += d.flush()
+    return b"".join(out), len(calls)
+
+
+class TestUtf16:
+    PAGE = "<html><body><p>中文 页面 😀</p></body></html>"
+
+    def test_byte_order_marks_and_labels(self) -> None:
+        want = self.PAGE.encode("utf-8")
+        assert transcode(b"", b"\xff\xfe" + self.PAGE.encode("utf-16-le"), [7]) == (want, 1)
+        assert transcode(b"", b"\xfe\xff" + self.PAGE.encode("utf-16-be"), [1]) == (want, 1)
+        assert transcode(b"UTF-16", self.PAGE.encode("utf-16-le"), [3]) == (want, 1)  # WHATWG: LE
+        assert transcode(b'"utf-16be"', self.PAGE.encode("utf-16-be"), [5]) == (want, 1)
+        # the mark wins over the label, as in browsers
+        assert transcode(b"utf-16be", b"\xff\xfe" + self.PAGE.encode("utf-16-le"), [4]) == (want, 1)
+        assert transcode(b"utf-16", b"\xef\xbb\xbf" + want, [4]) == (b"\xef\xbb\xbf" + want, 0)
+
+    def test_other_pages_pass_untouched(self) -> None:
+        for data in (b"", b"<", b"<p>x</p>", "中文".encode("gbk"), b"\xff"):
+            assert transcode(b"utf-8", data, [1]) == (data, 0)
+
+    def test_after_decompression_and_with_broken_tail(self) -> None:
+        data = b"\xff\xfe" + self.PAGE.encode("utf-16-le")
+        assert transcode(b"", gzip.compress(data), [10], b"gzip") == (self.PAGE.encode("utf-8"), 1)
+        out, _ = transcode(b"", data + b"\x00", [10])  # an odd trailing byte: replaced, never raised
+        assert out.startswith(self.PAGE.encode("utf-8")) and out.endswith("\ufffd".encode())
+
+    @given(st.text(max_size=300), st.lists(st.integers(1, 9), min_size=1, max_size=5), st.booleans())
+    def test_any_text_any_chunking(self, text: str, sizes: list[int], big_endian: bool) -> None:
+        codec, bom = ("utf-16-be", b"\xfe\xff") if big_endian else ("utf-16-le", b"\xff\xfe")
+        clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # no lone surrogates
+        out, calls = transcode(b"", bom + clean.encode(codec), sizes)
+        assert out == clean.encode("utf-8") and calls == 1

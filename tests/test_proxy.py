@@ -183,6 +183,15 @@ class TestHtml:
         text = r.content.decode("gbk")
         assert "Cookies on this site" in text
 
+    def test_utf16_page_is_rewritten_as_utf8(self, gateway: RunningGateway) -> None:
+        with gateway.client() as c:
+            r = c.get("/utf16")
+        assert r.headers["content-type"] == "text/html; charset=utf-8"
+        text = r.content.decode("utf-8")  # strict: no UTF-16 bytes and no garbage left
+        assert text.startswith("<!doctype html><html><head><meta charset=\"utf-16\"><title>十六</title>")
+        assert 'data-src="https://hm.baidu.com/hm.js?x"' in text and "<p>中文 😀</p>" in text
+        assert text.index('id="consent-banner"') < text.index("</body>")
+
     def test_streamed_html_split_tags(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:
             body = c.get("/chunked-html").text

@@ -142,6 +142,12 @@ async def set_own_cookie(request: Request) -> Response:
     return resp
 
 
+async def utf16(request: Request) -> Response:
+    html = ('<!doctype html><html><head><meta charset="utf-16"><title>十六</title>'
+            '<script src="https://hm.baidu.com/hm.js?x"></script></head><body><p>中文 😀</p></body></html>')
+    return Response(b"\xff\xfe" + html.encode("utf-16-le"), media_type="text/html")
+
+
 async def set_path_cookie(request: Request) -> Response:
     resp = Response("ok")
     resp.set_cookie("_gid", "GA1.2.5", path="/shop", max_age=60)
@@ -175,5 +181,6 @@ def create_app() -> Starlette:
         Route("/fragment", no_body_tag),
         Route("/set-own-cookie", set_own_cookie),
         Route("/set-path-cookie", set_path_cookie),
+        Route("/utf16", utf16),
         WebSocketRoute("/ws", ws_echo),
     ])
