@@ -77,6 +77,8 @@ _ATTR = re.compile(
     rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
 )
+_SCRIPT_TOKENS = re.compile(rb"<!--|-->|</?(?i:script)(?=" + _DELIM + rb")")
+_SCRIPT_DATA, _SCRIPT_ESCAPED, _SCRIPT_DOUBLE = 0, 1, 2
 _RAW_END = {
     name: re.compile(rb"</(?i:" + name + rb")(?=" + _DELIM + rb")")
     for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
@@ -139,6 +141,7 @@ class HtmlRewriter:
         self._hits: list[int] = []
         self._raw_end: re.Pattern[bytes] | None = None  # inside a raw-text element
         self._raw_name = b""
+        self._script_state = 0  # see _script_end
         self._in_comment = False
         self._plaintext = False
         self._held_tag: bytes | None = None  # start tag of an inline script being inspected
@@ -315,17 +318,57 @@ class HtmlRewriter:
 
     def _scan_raw(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
         assert self._raw_end is not None
-        m = self._raw_end.search(buf, pos)
-        if m is None:
-            keep = 0 if final else min(len(buf) - pos, 10)  # "</noframes" is the longest end
-            cut = len(buf) - keep
+        if self._raw_name == b"script":
+            end, cut = self._script_end(buf, pos, final)
+        else:
+            m = self._raw_end.search(buf, pos)
+            end = m.start() if m else -1
+            cut = len(buf) - (0 if final else min(len(buf) - pos, 10))  # "</noframes" is the longest end
+        if end < 0:
             self._raw_text(buf[pos:cut], out)
             return cut
-        self._raw_text(buf[pos:m.start()], out)
+        self._raw_text(buf[pos:end], out)
         self._raw_end = None
         if self._held_tag is not None:
             self._release_inline_script(out)
-        return m.start()  # the end tag itself is scanned as data
+        return end  # the end tag itself is scanned as data
+
+    def _script_end(self, buf: bytes, pos: int, final: bool) -> tuple[int, int]:
+        """Where a script's text ends, following the tokenizer's script data states: inside
+        `<!--`, a `<script` starts a "double escaped" stretch whose `</script` does not end the
+        element (old `document.write('<script ...></script>')` loaders). Returns (the end tag's
+        position or -1, how far the text is known to be script text)."""
+        n = len(buf)
+        p = pos
+        state = self._script_state
+        while True:
+            m = _SCRIPT_TOKENS.search(buf, p)
+            if m is None:
+                break
+            token = m.group(0).lower()
+            if token == b"<!--":
+                if state == _SCRIPT_DATA:
+                    after = buf[m.end():m.end() + 2]
+                    if len(after) < 2 and not final and after in (b"", b"-"):
+                        self._script_state = state
+                        return -1, m.start()  # "<!-->" or not: the next chunk says
+                    if after[:1] == b">" or after == b"->":  # "<!-->", "<!--->": closed at once
+                        p = m.end() + (1 if after[:1] == b">" else 2)
+                        continue
+                    state = _SCRIPT_ESCAPED  # longer dash runs end at their "-->", found next
+            elif token == b"-->":
+                state = _SCRIPT_DATA
+            elif token.startswith(b"</"):
+                if state != _SCRIPT_DOUBLE:
+                    self._script_state = _SCRIPT_DATA
+                    return m.start(), m.start()
+                state = _SCRIPT_ESCAPED
+            elif state == _SCRIPT_ESCAPED:  # "<script"
+                state = _SCRIPT_DOUBLE
+            p = m.end()
+        self._script_state = state
+        # a token may be cut at the chunk's end: "</script" and its delimiter, or "<!--"
+        return -1, n if final else max(p, n - 9)
 
     def _raw_text(self, text: bytes, out: list[bytes]) -> None:
         if self._held_tag is None:
@@ -374,6 +417,7 @@ class HtmlRewriter:
         if name in _RAW_END:
             self._raw_end = _RAW_END[name]
             self._raw_name = name
+            self._script_state = _SCRIPT_DATA
         out.append(tag)
 
     def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
@@ -391,6 +435,7 @@ class HtmlRewriter:
                 self._held_tag = tag
                 self._raw_end = _RAW_END[b"script"]
                 self._raw_name = b"script"
+                self._script_state = _SCRIPT_DATA
                 return None
         else:
             low = tag.lower()
