@@ -3,12 +3,15 @@
 A site with a nonce-based policy (`script-src 'nonce-…' 'strict-dynamic'`, the strict CSP that
 browsers' security guides recommend) blocks any script without that nonce, same-origin or not;
 our guard and banner scripts must then carry the page's nonce, or the page's own policy disables
-them. Parsing follows CSP3 loosely and never raises: a header we cannot read gives no nonce.
+them. Policies come from the response headers and from a `<meta http-equiv>` the rewriter meets
+before its injection point. Parsing follows CSP3 loosely and never raises: a policy we cannot
+read gives no nonce.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.types import Headers
@@ -29,16 +32,22 @@ class Nonces:
 NO_NONCES = Nonces()
 
 
-def page_nonces(headers: Headers) -> Nonces:
-    """The nonces our injected <script> and <link> elements need to pass every enforced policy."""
-    policies: list[dict[str, list[str]]] = []
-    for name, value in headers:
-        if name == b"content-security-policy":
-            text = value[:MAX_POLICY].decode("latin-1")
-            policies.extend(_parse_policy(p) for p in text.split(","))  # one header may hold several
-    if not policies:
+def header_policies(headers: Headers) -> tuple[str, ...]:
+    """The enforced policies of a response (report-only ones block nothing)."""
+    return tuple(value[:MAX_POLICY].decode("latin-1") for name, value in headers
+                 if name == b"content-security-policy")
+
+
+def nonces_for(policies: Iterable[str]) -> Nonces:
+    """The nonces our injected <script> and <link> elements need to pass every policy given."""
+    parsed = [_parse_policy(p) for text in policies for p in text[:MAX_POLICY].split(",")]  # a field may hold several
+    if not parsed:
         return NO_NONCES
-    return Nonces(_choose(policies, _SCRIPT_DIRECTIVES), _choose(policies, _STYLE_DIRECTIVES))
+    return Nonces(_choose(parsed, _SCRIPT_DIRECTIVES), _choose(parsed, _STYLE_DIRECTIVES))
+
+
+def page_nonces(headers: Headers) -> Nonces:
+    return nonces_for(header_policies(headers))
 
 
 def _parse_policy(text: str) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
 from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
-from gateway.csp import Nonces, page_nonces
+from gateway.csp import Nonces, header_policies, nonces_for
 from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
@@ -180,7 +180,7 @@ class Proxy:
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
                               receive, sized=False)
             return
-        plan = self._plan(ctx, state, granted, bot, scope, content_type, page_nonces(headers))
+        plan = self._plan(ctx, state, granted, bot, scope, content_type, header_policies(headers))
         rewriter = HtmlRewriter(plan)
 
         def to_utf8() -> None:  # a UTF-16 page leaves as UTF-8, and says so
@@ -217,7 +217,7 @@ class Proxy:
         await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, sized=True)
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
-              scope: Scope, content_type: bytes, nonces: Nonces) -> RewritePlan:
+              scope: Scope, content_type: bytes, policies: tuple[str, ...]) -> RewritePlan:
         blocked = self._blocked_cache.get(granted)
         if blocked is None:
             blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
@@ -230,12 +230,16 @@ class Proxy:
         show = not state.decided
         banner = self.banner
 
-        def body_html(cs: str) -> bytes:
-            if show:
-                self.metrics.banner_shown()
-            return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")
+        def with_nonces(nonces: Nonces) -> tuple[bytes, Callable[[str], bytes]]:
+            def body_html(cs: str) -> bytes:
+                if show:
+                    self.metrics.banner_shown()
+                return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")
 
-        return RewritePlan(blocked, banner.head_html(state, nonces), body_html, charset)
+            return banner.head_html(state, nonces), body_html
+
+        head, body = with_nonces(nonces_for(policies))
+        return RewritePlan(blocked, head, body, charset, policies, with_nonces)
 
     async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
                      at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:

@@ -21,7 +21,9 @@ import codecs
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from gateway.csp import Nonces, nonces_for
 
 _DELIM = rb"[\t\n\f\r />]"
 # The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
@@ -122,6 +124,10 @@ class RewritePlan:
     head_html: bytes  # ASCII only, injected before the first script-like tag
     body_html: Callable[[str], bytes]  # banner markup for a charset, injected at the real </body>
     charset: str | None = None  # from Content-Type; the page's <meta> is used otherwise
+    # A <meta http-equiv=Content-Security-Policy> adds its policy to the header ones (`policies`);
+    # `with_nonces` renders head and body again for the nonces all of them need.
+    policies: tuple[str, ...] = ()
+    with_nonces: Callable[[Nonces], tuple[bytes, Callable[[str], bytes]]] | None = None
 
 
 @dataclass
@@ -138,6 +144,7 @@ class HtmlRewriter:
         self._patterns = tuple(p.encode("latin-1") for p, _ in plan.blocked_scripts)
         self._charset = plan.charset
         self._carry = b""
+        self._policies = plan.policies
         self._hits: list[int] = []
         self._raw_end: re.Pattern[bytes] | None = None  # inside a raw-text element
         self._raw_name = b""
@@ -403,6 +410,8 @@ class HtmlRewriter:
                 m = _META_CHARSET.search(tag)
                 if m:
                     self._charset = normalise_charset(m.group(1))
+            if self.plan.with_nonces is not None and b"nonce-" in tag:
+                self._meta_policy(tag)
             out.append(tag)
             return
         if name == b"plaintext":
@@ -419,6 +428,16 @@ class HtmlRewriter:
             self._raw_name = name
             self._script_state = _SCRIPT_DATA
         out.append(tag)
+
+    def _meta_policy(self, tag: bytes) -> None:
+        attrs = _attributes(tag, len(b"meta") + 1)
+        if attrs.get(b"http-equiv", b"").strip().lower() != b"content-security-policy":
+            return
+        assert self.plan.with_nonces is not None
+        policy = html.unescape(attrs.get(b"content", b"").decode("latin-1"))
+        self._policies = (*self._policies, policy)
+        head, body = self.plan.with_nonces(nonces_for(self._policies))
+        self.plan = replace(self.plan, head_html=head, body_html=body)
 
     def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
         if not self.plan.blocked_scripts:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.csp import Nonces
 from gateway.rewrite import MAX_CARRY, HtmlRewriter, RewritePlan, normalise_charset
 
 BLOCKED = (("www.googletagmanager.com", "personalization"), ("hm.baidu.com", "personalization"))
@@ -109,6 +112,39 @@ class TestNeutralise:
     def test_granted_category_passes(self) -> None:
         html = b'<script src="https://hm.baidu.com/hm.js"></script>'
         assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html + b"<!--B-->"
+
+
+class TestMetaPolicy:
+    """A <meta http-equiv=Content-Security-Policy> with a nonce: our injected tags need it too."""
+
+    @staticmethod
+    def nonce_plan(policies: tuple[str, ...] = ()) -> tuple[RewritePlan, list[Nonces]]:
+        seen: list[Nonces] = []
+
+        def with_nonces(n: Nonces) -> tuple[bytes, Callable[[str], bytes]]:
+            seen.append(n)
+            tag = (n.script or "-").encode()
+            return b"<!--H " + tag + b"-->", lambda cs: b"<!--B " + tag + b"-->"
+
+        return RewritePlan((), b"<!--H-->", lambda cs: b"<!--B-->", None, policies, with_nonces), seen
+
+    def test_meta_nonce_reaches_head_and_body(self) -> None:
+        p, seen = self.nonce_plan()
+        html = (b"<head><meta http-equiv=\"Content-Security-Policy\" content=\"script-src &#39;nonce-m1&#39;\">"
+                b"<script src=/own.js></script></head><body></body>")
+        out = rewrite(html, p=p)
+        assert out.count(b"<!--H m1-->") == 1 and out.endswith(b"<!--B m1--></body>")
+        assert seen == [Nonces(script="m1")]
+
+    def test_meta_and_header_policies_together(self) -> None:
+        p, _ = self.nonce_plan(("script-src 'nonce-a' 'nonce-b'",))
+        out = rewrite(b"<meta http-equiv=content-security-policy content=\"script-src 'nonce-b'\"><body></body>", p=p)
+        assert b"<!--H b-->" in out and b"<!--B b-->" in out
+
+    def test_other_metas_change_nothing(self) -> None:
+        p, seen = self.nonce_plan()
+        out = rewrite(b"<meta name=description content=\"'nonce-x'\"><body></body>", p=p)
+        assert out == b"<meta name=description content=\"'nonce-x'\"><!--H--><body><!--B--></body>" and seen == []
 
 
 class TestScriptEscapes:

@@ -18,7 +18,7 @@ PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1">{head_extra}
 <title>{title} · Demo Shop</title>
 <style{nonce}>
 body {{ font: 16px/1.6 system-ui, "Noto Sans CJK SC", sans-serif; margin: 0; color: #1b1b1b; }}
@@ -48,17 +48,19 @@ header {{ display: flex; gap: 1rem; align-items: center; border-bottom: 1px soli
 """
 
 
-def _page(request: Request, title: str, body: str, nonce: str = "") -> HTMLResponse:
+def _page(request: Request, title: str, body: str, nonce: str = "", csp_in_meta: bool = False) -> HTMLResponse:
     user = request.cookies.get("sid")
     login = ("Signed in (sid cookie present). <form method=post action=/logout class=inline>"
              "<button>Sign out</button></form>") if user else (
         "Not signed in. <form method=post action=/login class=inline>"
         "<button id=login>Sign in as demo</button></form>")
-    resp = HTMLResponse(PAGE.format(title=title, login=login, body=body, nonce=f' nonce="{nonce}"' if nonce else ""))
-    if nonce:
-        resp.headers["content-security-policy"] = (
-            f"script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self' 'nonce-{nonce}'; "
-            "object-src 'none'; base-uri 'none'")
+    policy = (f"script-src 'nonce-{nonce}' 'strict-dynamic'; style-src 'self' 'nonce-{nonce}'; "
+              "object-src 'none'; base-uri 'none'") if nonce else ""
+    head_extra = f'\n<meta http-equiv="Content-Security-Policy" content="{policy}">' if csp_in_meta else ""
+    resp = HTMLResponse(PAGE.format(title=title, login=login, body=body, head_extra=head_extra,
+                                    nonce=f' nonce="{nonce}"' if nonce else ""))
+    if nonce and not csp_in_meta:
+        resp.headers["content-security-policy"] = policy
     # Server-side analytics: the site sets these on every page, consent or not.
     if "_ga" not in request.cookies:
         resp.set_cookie("_ga", "GA1.1." + secrets.token_hex(6), max_age=400 * 86400, path="/")
@@ -83,7 +85,7 @@ async def products(request: Request) -> Response:
 async def strict_csp(request: Request) -> Response:
     """A page under a nonce-based Content-Security-Policy, as security guides recommend."""
     return _page(request, "Strict CSP", "<p>This page allows only scripts that carry its nonce.</p>",
-                 nonce=secrets.token_urlsafe(16))
+                 nonce=secrets.token_urlsafe(16), csp_in_meta=request.query_params.get("via") == "meta")
 
 
 async def privacy(request: Request) -> Response:

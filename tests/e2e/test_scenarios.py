@@ -87,14 +87,19 @@ def test_tracking_pixel_is_never_fetched_before_consent(consent_page: ConsentPag
     assert p.page.locator("main img").get_attribute("src", timeout=2000).startswith("/static/demo-tracker.gif")
 
 
-def test_site_with_a_strict_nonce_csp(consent_page: ConsentPage) -> None:
+@pytest.mark.parametrize("via", ["header", "meta"])
+def test_site_with_a_strict_nonce_csp(consent_page: ConsentPage, via: str) -> None:
     """Our scripts carry the page's nonce, so the site's own policy does not switch them off."""
     p = consent_page
     p.page.add_init_script("""document.addEventListener('securitypolicyviolation',
         e => (window.__cspViolations = window.__cspViolations || [])
           .push(e.violatedDirective + ' ' + e.blockedURI));""")
-    response = p.goto("/strict-csp")
-    assert "'strict-dynamic'" in response.headers["content-security-policy"]
+    response = p.goto(f"/strict-csp?via={via}")
+    if via == "header":
+        assert "'strict-dynamic'" in response.headers["content-security-policy"]
+    else:
+        assert "content-security-policy" not in response.headers
+        assert p.page.locator('meta[http-equiv="Content-Security-Policy"]').count() == 1
     assert p.page.evaluate("() => typeof window.consentGateway.blockedCategory") == "function"  # guard ran
     assert tracker_runs(p) == 0
     p.accept_all()  # by fetch, without a reload: the banner script ran too
