@@ -90,6 +90,7 @@ class Banner:
                           for name, f in self.static.items()}
         self._head_cache: dict[tuple[Any, ...], bytes] = {}
         self._body_cache: dict[tuple[Any, ...], str] = {}
+        self._path_cache: dict[str, tuple[str, str]] = {}  # path -> (HTML-escaped, URL-encoded)
         self._lang_cache: dict[bytes, str] = {}
 
     # --- locale ---------------------------------------------------------------------------
@@ -202,8 +203,12 @@ class Banner:
                 self._body_cache[key] = cached
         if nonces.script:
             cached = cached.replace("<script ", f'<script nonce="{nonces.script}" ')
-        return (cached.replace(_PATH_SLOT, html.escape(path, quote=True))
-                .replace(_PATH_SLOT_URL, html.escape(urllib.parse.quote(path, safe="/"), quote=True)))
+        filled = self._path_cache.get(path)
+        if filled is None:
+            filled = (html.escape(path, quote=True), html.escape(urllib.parse.quote(path, safe="/"), quote=True))
+            if len(self._path_cache) < 4096:  # paths are the visitors': bounded
+                self._path_cache[path] = filled
+        return cached.replace(_PATH_SLOT, filled[0]).replace(_PATH_SLOT_URL, filled[1])
 
     def banner_context(self, locale: str, state: ConsentState, next_path: str) -> dict[str, Any]:
         t = self.texts(locale)

@@ -282,28 +282,44 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, 
     """
     out: Headers = []
     seen: set[str] = set()
-    domains = cookie_domains(host) if host else ()
     for name in names:
         if name in seen:
             continue
         seen.add(name)
-        raw = name.encode("latin-1", "replace")
-        if not _SAFE_NAME.match(raw):
-            continue  # never reflect bytes a header cannot carry; the request side still strips it
-        prefix_secure = name.startswith(("__Secure-", "__Host-"))
-        path, domain = scopes.get(name)
-        variants = {(path or "/", domain)}
-        if not name.startswith("__Host-"):  # __Host- cookies exist only as Path=/ without Domain
-            for p in {"/", path or "/"}:
-                variants.add((p, None))
-                variants.update((p, d) for d in domains)
-        for p, d in sorted(variants, key=lambda v: (v[0], v[1] or "")):
-            if name.startswith("__Host-") and (p != "/" or d):
-                continue
-            value = raw + _EXPIRE_TAIL + b"; Path=" + p.encode("latin-1")
-            if d:
-                value += b"; Domain=" + d.encode("latin-1")
-            if secure or prefix_secure:
-                value += b"; Secure"
-            out.append((b"set-cookie", value))
+        scope = scopes.get(name)
+        key = (name, scope, secure, host)
+        lines = _EXPIRY_CACHE.get(key)
+        if lines is None:
+            lines = _expiry_lines(name, scope, secure, cookie_domains(host) if host else ())
+            if len(_EXPIRY_CACHE) < 4096:  # names and hosts come from visitors: bounded
+                _EXPIRY_CACHE[key] = lines
+        out += lines
+    return out
+
+
+_EXPIRY_CACHE: dict[tuple[str, tuple[str | None, str | None], bool, str], Headers] = {}
+
+
+def _expiry_lines(name: str, scope: tuple[str | None, str | None], secure: bool,
+              domains: tuple[str, ...]) -> Headers:
+    out: Headers = []
+    raw = name.encode("latin-1", "replace")
+    if not _SAFE_NAME.match(raw):
+        return out  # never reflect bytes a header cannot carry; the request side still strips it
+    prefix_secure = name.startswith(("__Secure-", "__Host-"))
+    path, domain = scope
+    variants = {(path or "/", domain)}
+    if not name.startswith("__Host-"):  # __Host- cookies exist only as Path=/ without Domain
+        for p in {"/", path or "/"}:
+            variants.add((p, None))
+            variants.update((p, d) for d in domains)
+    for p, d in sorted(variants, key=lambda v: (v[0], v[1] or "")):
+        if name.startswith("__Host-") and (p != "/" or d):
+            continue
+        value = raw + _EXPIRE_TAIL + b"; Path=" + p.encode("latin-1")
+        if d:
+            value += b"; Domain=" + d.encode("latin-1")
+        if secure or prefix_secure:
+            value += b"; Secure"
+        out.append((b"set-cookie", value))
     return out

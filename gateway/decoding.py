@@ -119,6 +119,7 @@ def make_decoder(content_encoding: bytes, limit: int) -> Decoder | None:
     return None
 
 
+_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
 UTF16_LABELS = {b"utf-16": "utf-16-le", b"utf-16le": "utf-16-le", b"utf-16be": "utf-16-be"}  # WHATWG
 
 
@@ -163,9 +164,12 @@ class Utf16Transcoder:
 
     def _sniff(self, first: bytes) -> None:
         self._sniffed = True
-        codec = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}.get(first[:2]) or UTF16_LABELS.get(self._label)
+        codec = _BOMS.get(first[:2]) or UTF16_LABELS.get(self._label)
         if first[:3] == b"\xef\xbb\xbf":
             codec = None  # a UTF-8 mark wins over a UTF-16 label too
         if codec is not None:
             self._codec = codecs.getincrementaldecoder(codec)("replace")
             self._on_transcode()
+        else:  # nearly every page: the rest goes straight to the inner decoder
+            self.decode = self._inner.decode  # type: ignore[method-assign]
+            self.flush = self._inner.flush  # type: ignore[method-assign]
