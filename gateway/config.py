@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -395,30 +396,12 @@ class _Builder:
         if not (policy_url.startswith("/") or policy_url.startswith("https://")
                 or policy_url.startswith("http://")) or any(ch in policy_url for ch in "\r\n\"<>"):
             raise self.fail("privacy_policy_url must be a path or an http(s) URL", "consent", "privacy_policy_url")
-        mode = dict(DEFAULT_CONSENT_MODE)
-        raw_mode = self.typed("consent", c, "consent_mode", dict, None)
-        if raw_mode is not None:
-            mode = {}
-            for cid, signals in raw_mode.items():
-                if cid not in {cat.id for cat in categories}:
-                    raise self.fail(f"consent_mode names unknown category {cid!r}", "consent", "consent_mode")
-                if not isinstance(signals, list) or any(s not in GCM_SIGNALS for s in signals):
-                    raise self.fail(f"consent_mode.{cid} must list Consent Mode signals from "
-                                    f"{sorted(GCM_SIGNALS)}", "consent", "consent_mode")
-                mode[cid] = tuple(signals)
-        mode = {k: v for k, v in mode.items() if k in {cat.id for cat in categories}}
-        features = dict(DEFAULT_BROWSER_FEATURES)
-        raw_features = self.typed("consent", c, "browser_features", dict, None)
-        if raw_features is not None:
-            features = {}
-            for cid, names in raw_features.items():
-                if cid not in {cat.id for cat in categories}:
-                    raise self.fail(f"browser_features names unknown category {cid!r}", "consent", "browser_features")
-                if not isinstance(names, list) or not all(isinstance(n, str) and FEATURE_NAME.match(n) for n in names):
-                    raise self.fail(f"browser_features.{cid} must list Permissions-Policy feature names "
-                                    "(lower-case letters, digits, '-')", "consent", "browser_features")
-                features[cid] = tuple(names)
-        features = {k: v for k, v in features.items() if k in {cat.id for cat in categories}}
+        ids = {cat.id for cat in categories}
+        mode = self.per_category(c, "consent_mode", DEFAULT_CONSENT_MODE, ids, lambda v: v in GCM_SIGNALS,
+                                 f"Consent Mode signals from {sorted(GCM_SIGNALS)}")
+        features = self.per_category(c, "browser_features", DEFAULT_BROWSER_FEATURES, ids,
+                                     lambda v: bool(FEATURE_NAME.match(v)),
+                                     "Permissions-Policy feature names (lower-case letters, digits, '-')")
         per_minute = self.typed("consent", c, "decisions_per_minute", int, 60)
         if not 0 <= per_minute <= 1_000_000:
             raise self.fail("decisions_per_minute must be 0 (off) to 1000000", "consent", "decisions_per_minute")
@@ -434,6 +417,21 @@ class _Builder:
             consent_mode=mode,
             browser_features=features,
         )
+
+    def per_category(self, c: dict[str, Any], key: str, default: dict[str, tuple[str, ...]], ids: set[str],
+                     valid: Callable[[str], bool], what: str) -> dict[str, tuple[str, ...]]:
+        """A `[consent]` table of category id -> list of names (consent_mode, browser_features)."""
+        raw = self.typed("consent", c, key, dict, None)
+        if raw is None:
+            return {k: v for k, v in default.items() if k in ids}
+        out: dict[str, tuple[str, ...]] = {}
+        for cid, names in raw.items():
+            if cid not in ids:
+                raise self.fail(f"{key} names unknown category {cid!r}", "consent", key)
+            if not isinstance(names, list) or not all(isinstance(n, str) and valid(n) for n in names):
+                raise self.fail(f"{key}.{cid} must list {what}", "consent", key)
+            out[cid] = tuple(names)
+        return out
 
     def build_cookies(self, categories: tuple[Category, ...]) -> CookieSettings:
         c = self.table("cookies")
