@@ -46,10 +46,6 @@ def nonces_for(policies: Iterable[str]) -> Nonces:
     return Nonces(_choose(parsed, _SCRIPT_DIRECTIVES), _choose(parsed, _STYLE_DIRECTIVES))
 
 
-def page_nonces(headers: Headers) -> Nonces:
-    return nonces_for(header_policies(headers))
-
-
 def _parse_policy(text: str) -> dict[str, list[str]]:
     directives: dict[str, list[str]] = {}
     for part in text.split(";"):

@@ -3,11 +3,17 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.csp import NO_NONCES, Nonces, page_nonces
+from gateway.csp import NO_NONCES, Nonces, header_policies, nonces_for
+from gateway.types import Headers
 
 
 def csp(*values: str) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"text/html")] + [(b"content-security-policy", v.encode("latin-1")) for v in values]
+
+
+def page_nonces(headers: Headers) -> Nonces:
+    """What the proxy computes for a response: the nonces its enforced policies need."""
+    return nonces_for(header_policies(headers))
 
 
 def test_no_policy_or_no_nonce() -> None:
