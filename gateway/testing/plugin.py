@@ -4,7 +4,7 @@ QA teams get, with `pip install consent-gateway[test]`:
 
 - `--gateway-url URL`: run against a running deployment; without it, a local demo (sample site
   behind a real gateway, on loopback) is started for the session.
-- fixtures `gateway_url`, `browser` (per module), `new_consent_page` (a factory: locale, JS on/off, GPC,
+- fixtures `consent_gateway_url`, `consent_browser` (per module), `consent_new_page` (a factory: locale, JS on/off, GPC,
   viewport, user agent) and `consent_page` (a default one);
 - `ConsentPage` helpers: `accept_all()`, `reject_all()`, `save(...)`, `withdraw()`,
   `browser_cookies()`, `state()`, `banner`, `open_settings()`.
@@ -93,7 +93,7 @@ def start_local_demo(state_dir: Path) -> LocalDemo:
 
 
 @pytest.fixture(scope="session")
-def local_demo(request: Any) -> Iterator[LocalDemo | None]:
+def consent_local_demo(request: Any) -> Iterator[LocalDemo | None]:
     if request.config.getoption("--gateway-url"):
         yield None
         return
@@ -106,20 +106,27 @@ def local_demo(request: Any) -> Iterator[LocalDemo | None]:
 
 
 @pytest.fixture(scope="session")
-def gateway_url(request: Any, local_demo: LocalDemo | None) -> str:
+def consent_gateway_url(request: Any, consent_local_demo: LocalDemo | None) -> str:
     url = request.config.getoption("--gateway-url")
-    return str(url).rstrip("/") if url else local_demo.url  # type: ignore[union-attr]
+    return str(url).rstrip("/") if url else consent_local_demo.url  # type: ignore[union-attr]
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
 # while it lives, which breaks asyncio.run() in any test collected after the browser tests.
+# Beside pytest-playwright, whose `playwright` fixture is one such instance for the whole session,
+# take that one: a second sync_playwright() in the same thread is refused while it lives.
 @pytest.fixture(scope="module")
-def browser(request: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+def consent_browser(request: Any) -> Iterator[Any]:
     path = request.config.getoption("--chromium")
     if path is None and Path("/usr/bin/chromium").exists():
         path = "/usr/bin/chromium"
+    if request.config.pluginmanager.hasplugin("playwright"):
+        b = request.getfixturevalue("playwright").chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+        return
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
@@ -210,7 +217,7 @@ class ConsentPage:
 
 
 @pytest.fixture
-def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., ConsentPage]]:
+def consent_new_page(consent_browser: Any, consent_gateway_url: str) -> Iterator[Callable[..., ConsentPage]]:
     contexts: list[Any] = []
 
     def make(*, locale: str = "zh-CN", javascript: bool = True, gpc: bool = False,
@@ -227,9 +234,9 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
             options["user_agent"] = user_agent
         if mobile:
             options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
-        context = browser.new_context(**options)
+        context = consent_browser.new_context(**options)
         contexts.append(context)
-        return ConsentPage(context, base_url or gateway_url, javascript=javascript)
+        return ConsentPage(context, base_url or consent_gateway_url, javascript=javascript)
 
     yield make
     for c in contexts:
@@ -237,5 +244,5 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
 
 
 @pytest.fixture
-def consent_page(new_consent_page: Callable[..., ConsentPage]) -> ConsentPage:
-    return new_consent_page()
+def consent_page(consent_new_page: Callable[..., ConsentPage]) -> ConsentPage:
+    return consent_new_page()
