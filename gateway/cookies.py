@@ -84,7 +84,13 @@ def _printable(text: str) -> bool:
 
 
 class CookieRules:
-    """Cookie name → category, compiled once from the config. Lookups are cached by name."""
+    """Cookie name → category, compiled once from the config. Lookups are cached by name.
+
+    Precedence, the one rule guard.js follows too (gateway/clientrules.py hands it this table):
+    an exact name beats any glob; among exact names, and then among globs, the first rule wins in
+    this order: the gateway's own cookie, `[cookies] necessary`, then the categories as listed.
+    A name nothing matches takes `[cookies] unknown` (None: blocked).
+    """
 
     def __init__(self, config: Config) -> None:
         self.unknown: str | None = None if config.cookies.unknown == "block" else config.cookies.unknown
@@ -93,6 +99,7 @@ class CookieRules:
         self.required = frozenset(c.id for c in config.categories if c.required)
         self._exact: dict[str, str] = {}
         self._globs: list[tuple[re.Pattern[str], str]] = []
+        self.glob_rules: list[tuple[str, str]] = []  # (glob as written, category), in precedence order
         for own in self.own:
             self._add(own, NECESSARY)
         for pattern in config.cookies.necessary:
@@ -106,8 +113,14 @@ class CookieRules:
     def _add(self, pattern: str, category: str) -> None:
         if "*" in pattern or "?" in pattern or "[" in pattern:
             self._globs.append((re.compile(fnmatch.translate(pattern)), category))
+            self.glob_rules.append((pattern, category))
         else:
             self._exact.setdefault(pattern, category)
+
+    @property
+    def exact_rules(self) -> dict[str, str]:
+        """Exact cookie names → category (the first rule for a name won)."""
+        return dict(self._exact)
 
     def category_of(self, name: str) -> str | None:
         """The category of a cookie name, NECESSARY, or None when unknown cookies are blocked."""
