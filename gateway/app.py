@@ -7,8 +7,10 @@ import functools
 import gc
 import logging
 import os
+import time
 from pathlib import Path
 
+from gateway.accesslog import KIND_CONSENT, AccessLog, CountingSend
 from gateway.banner import PREFIX, Banner
 from gateway.config import Config, load_config, parse_upstream
 from gateway.consent import ConsentCodec
@@ -16,6 +18,7 @@ from gateway.context import read_request
 from gateway.cookies import CookieRules
 from gateway.endpoints import Endpoints
 from gateway.forwarded import ForwardedResolver
+from gateway.health import UpstreamHealth
 from gateway.ledger import Ledger, spool_dir
 from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
@@ -37,10 +40,12 @@ class ConsentGateway:
         self.banner = Banner(config)
         self.resolver = ForwardedResolver(g)
         self.metrics = Metrics()
+        self.access_log = AccessLog(g.access_log)
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
                                  size=g.pool_size, ca_file=g.upstream_ca)
         self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
+        self.upstream_health = UpstreamHealth(g.upstream, self.pool.ssl, g.connect_timeout)
         self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
                                    self.metrics, self.proxy.scopes, self.readiness)
         self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver, self.pool.ssl)
@@ -54,8 +59,10 @@ class ConsentGateway:
     async def readiness(self) -> dict[str, object]:
         durable = self.ledger.healthy()
         log_state = "failing" if not durable else "ok" if self.ledger.store_ok else "spooling"
-        return {"live": True, "ready": self.started and durable, "log": log_state,
-                "spool_backlog": self.ledger.backlog, "policy_version": self.config.consent.policy_version}
+        reachable, how = await self.upstream_health.check()
+        return {"live": True, "ready": self.started and durable and reachable, "log": log_state,
+                "upstream": "ok" if reachable else how, "spool_backlog": self.ledger.backlog,
+                "policy_version": self.config.consent.policy_version}
 
     async def _flush_inventory(self) -> None:
         rows = self.metrics.drain_inventory()
@@ -92,14 +99,29 @@ class ConsentGateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            started = time.perf_counter()
             ctx = read_request(scope, self.codec, self.resolver)
+            record = ctx.access
+            out = CountingSend(send, record)
             path: str = scope["path"]
-            if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
-                await self.endpoints(scope, receive, send, ctx)
-            elif path == "/metrics" and self.metrics_alias:
-                await self.endpoints.metrics_page(scope, receive, send, ctx)
-            else:
-                await self.proxy(scope, receive, send, ctx)
+            try:
+                if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
+                    record.kind = KIND_CONSENT
+                    await self.endpoints(scope, receive, out, ctx)
+                elif path == "/metrics" and self.metrics_alias:
+                    record.kind = KIND_CONSENT
+                    await self.endpoints.metrics_page(scope, receive, out, ctx)
+                else:
+                    await self.proxy(scope, receive, out, ctx)
+            except Exception:
+                if not record.status:
+                    record.status = 500  # what the server answers for an exception before a response
+                raise
+            finally:
+                if record.upstream_seconds is not None:
+                    self.upstream_health.saw_response()
+                self.metrics.request(record.status, record.kind)
+                self.access_log.emit(scope["method"], path, ctx.client.ip, ctx.state.granted, record, started)
         elif kind == "websocket":
             await self.websockets(scope, receive, send)
         elif kind == "lifespan":

@@ -34,7 +34,11 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(data, ensure_ascii=False)
+        fields = getattr(record, "fields", None)  # structured lines (the access log) keep their keys
+        if isinstance(fields, dict):
+            data.update(fields)
+        # ASCII: a path or a header value cannot carry bidi or control characters into a terminal
+        return json.dumps(data, ensure_ascii=True)
 
 
 LOG_CONFIG: dict[str, Any] = {

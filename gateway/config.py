@@ -74,6 +74,7 @@ class GatewaySettings:
     max_html_bytes: int = 32 * 1024 * 1024
     pool_size: int = 64
     upstream_ca: str | None = None  # CA bundle for an https upstream (default: the system's)
+    access_log: str = "on"  # "on" (client /24 or /48), "no-address", "off"
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class _Builder:
         "gateway": {
             "upstream", "host", "port", "public_origin", "trusted_proxies", "preserve_host",
             "connect_timeout", "read_timeout", "max_html_bytes", "pool_size", "upstream_ca",
+            "access_log",
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
@@ -309,6 +311,9 @@ class _Builder:
         ca = self.typed("gateway", g, "upstream_ca", str)
         if ca is not None and not os.path.isfile(ca):
             raise self.fail(f"upstream_ca {ca!r} is not a readable file", "gateway", "upstream_ca")
+        access_log = self.typed("gateway", g, "access_log", str, "on")
+        if access_log not in ("on", "no-address", "off"):
+            raise self.fail('access_log must be "on", "no-address" or "off"', "gateway", "access_log")
         return GatewaySettings(
             upstream=upstream,
             host=self.typed("gateway", g, "host", str, "127.0.0.1"),
@@ -321,6 +326,7 @@ class _Builder:
             max_html_bytes=max_html,
             pool_size=pool,
             upstream_ca=ca,
+            access_log=access_log,
         )
 
     def build_categories(self) -> tuple[Category, ...]:

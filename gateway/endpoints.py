@@ -79,6 +79,11 @@ class Endpoints:
             ("GET", PREFIX + "/receipt"): self.receipt,
             ("GET", PREFIX + "/banner"): self.banner_fragment,
             ("GET", PREFIX + "/health"): self.health,
+            ("HEAD", PREFIX + "/health"): self.health,
+            ("GET", PREFIX + "/health/ready"): self.health,
+            ("HEAD", PREFIX + "/health/ready"): self.health,
+            ("GET", PREFIX + "/health/live"): self.live,
+            ("HEAD", PREFIX + "/health/live"): self.live,
             ("GET", PREFIX + "/metrics"): self.metrics_page,
             ("GET", PREFIX + "/admin"): self.admin_page,
         }
@@ -275,8 +280,12 @@ class Endpoints:
                          [(b"etag", f.etag), (b"cache-control", b"public, max-age=31536000, immutable")])
 
     async def health(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        """Readiness (see health.py): the status code is the answer, the JSON says why."""
         report = await self.ready()
         await send_json(send, 200 if report.get("ready") else 503, report)
+
+    async def live(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        await send_json(send, 200, {"live": True})
 
     async def metrics_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._admin_ok(ctx):

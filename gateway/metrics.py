@@ -13,8 +13,10 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import importlib.metadata
 import json
 import os
+import platform
 from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from gateway.cookies import CookieRules, RequestCookie
     from gateway.rewrite import RewriteStats
 
+try:
+    VERSION = importlib.metadata.version("consent-gateway")
+except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "unknown"
 # A site next door answers in well under 5 ms; the default buckets would put everything in one.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 INVENTORY_LIMIT = 4096  # distinct cookie names remembered; names are attacker-chosen
@@ -42,6 +48,8 @@ _LABELLED = (
     ("dropped", "consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", ("category",)),
     ("neutralised", "consent_scripts_neutralised", "Tracker tags neutralised, by category", ("category",)),
     ("upstream_errors", "consent_upstream_errors", "Upstream failures", ("kind",)),
+    ("requests", "consent_requests", "HTTP requests answered, by status code and kind (html, other, consent)",
+     ("code", "kind")),
 )
 
 
@@ -89,6 +97,9 @@ class Metrics:
     def rewritten(self, stats: RewriteStats) -> None:
         for category, n in stats.neutralised.items():
             self.tallies["neutralised"][category] += n
+
+    def request(self, status: int, kind: str) -> None:
+        self.tallies["requests"][f"{status}\x1f{kind}"] += 1
 
     def banner_shown(self) -> None:
         self.banners += 1
@@ -168,6 +179,10 @@ class _Collector:
                                 value=merged["backlog"])
         yield GaugeMetricFamily("consent_gateway_workers", "Worker processes whose figures this scrape sums",
                                 value=merged["workers"])
+        info = GaugeMetricFamily("consent_gateway_build_info", "The running version (always 1)",
+                                 labels=["version", "python"])
+        info.add_metric([VERSION, platform.python_version()], 1)
+        yield info
 
 
 # --- sharing between the workers of one instance (I/O) --------------------------------------
