@@ -91,7 +91,10 @@
       if (!old.parentNode) { resolve(); return; }
       var src = old.getAttribute("data-src") || old.getAttribute("src");
       var s = fresh(old);
-      var out = { html: "", after: s };
+      // Writes go after this empty marker, which stays put if the script removes itself.
+      var mark = document.createTextNode("");
+      old.parentNode.insertBefore(mark, old.nextSibling);
+      var out = { html: "", after: mark };
       outputs.set(s, out);
       var settled = false, timer = 0;
       var async = !!src && old.hasAttribute("async");

@@ -39,6 +39,8 @@ PAGE = f"""<!doctype html>
 <div id="counter"><script type="text/javascript">{CNZZ_SNIPPET}</script></div>
 <p id="middle">Between the snippets</p>
 <div id="ad"><script>document.write('<script src="https://ads.nested.example/tag.js"><\\/script>');</script></div>
+<div id="gone"><script>/* nested.example */ var me = document.currentScript; me.parentNode.removeChild(me);
+document.write('<p id="self-removed">still in place</p>');</script></div>
 <p id="after">After the ad</p>
 </main>
 </body></html>"""
@@ -98,7 +100,7 @@ def test_accept_runs_document_write_snippets_in_place(shop_gateway: RunningGatew
     p.goto("/")
     p.page.wait_for_load_state("networkidle")
     assert requested == []  # held on the wire before consent
-    assert p.page.evaluate(ORDER) == ["before", "counter", "middle", "ad", "after"]
+    assert p.page.evaluate(ORDER) == ["before", "counter", "middle", "ad", "gone", "after"]
 
     p.accept_all()
     p.page.wait_for_function("() => !!document.getElementById('nested-3') && !!document.getElementById('cnzz-icon')",
@@ -110,7 +112,9 @@ def test_accept_runs_document_write_snippets_in_place(shop_gateway: RunningGatew
     assert p.page.locator(".cg-reopen").count() == 1  # the gateway's own markup survived too
     # written nodes sit where their script stood, nested writes in order
     assert p.page.evaluate(ORDER) == ["before", "counter", "cnzz_stat_icon_1234", "cnzz-link", "cnzz-icon",
-                                      "middle", "ad", "nested-1", "nested-2", "nested-3", "after"]
+                                      "middle", "ad", "nested-1", "nested-2", "nested-3", "gone", "self-removed",
+                                      "after"]
+    assert p.page.evaluate("() => document.getElementById('gone').firstElementChild.id") == "self-removed"
     assert p.page.evaluate("() => document.getElementById('counter').querySelector('span + script + a') !== null")
     assert p.page.evaluate("() => [window.cnzzRuns, window.nestedRuns]") == [1, 1]  # each ran once
     assert any(u.startswith("https://s4.cnzz.com/z_stat.php?id=1234&show=pic") for u in requested)
