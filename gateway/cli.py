@@ -60,8 +60,20 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
+def _refuse_unsafe_keys(config: Config, host: str) -> bool:
+    """Print why the keys may not be used on `host`; True when refused."""
+    from gateway.keycheck import key_problems
+
+    problems = key_problems(config, host)
+    for problem in problems:
+        print(f"consent-gateway: {config.source}: {problem}", file=sys.stderr)
+    return bool(problems)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
+    if _refuse_unsafe_keys(config, config.gateway.host):
+        return 2
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "
           f"policy {config.consent.policy_version}, log {config.log.url.split(':', 1)[0]}")
@@ -85,6 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["CONSENT_GATEWAY_UPSTREAM"] = args.upstream
     host = args.host or config.gateway.host
     port = args.port or config.gateway.port
+    if _refuse_unsafe_keys(config, host):
+        return 2
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,

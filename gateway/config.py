@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
 
+# The start of the development key gateway/default.toml ships: public, so loopback only (keycheck.py).
+SHIPPED_KEY_PREFIX = "dev-only-change-me"
 MAX_AGE_DAYS_LIMIT = 395  # 13 months: the longest consent lifetime regulators accept
 CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 COOKIE_GLOB = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 6265 token chars; '*' for globs
@@ -452,9 +454,11 @@ class _Builder:
         chain_key = self.env.get("CONSENT_GATEWAY_LOG_KEY") or self.typed("log", c, "chain_key", str, "")
         if chain_key and len(chain_key) < 16:
             raise self.fail("chain_key must be at least 16 characters", "log", "chain_key")
-        if not chain_key:
+        if not chain_key and not consent.secret_keys[0].startswith(SHIPPED_KEY_PREFIX):
             # The chain is keyed apart from the database. Without its own key we derive one from the
             # oldest consent key, so rotating consent keys must keep that one listed (see deploy/README).
+            # Loopback only: off loopback `serve` and `check-config` demand a chain_key (keycheck.py).
+            # Never from the shipped key, which is public: then the key stays "" (a development log).
             chain_key = "derived:" + consent.secret_keys[0]
         instance = self.typed("log", c, "instance_id", str, "")
         if instance and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", instance):
