@@ -157,20 +157,20 @@ def _with_store(config: Config, fn: Callable[[RecordStore], Awaitable[T]]) -> T:
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
+    from gateway.ledger.export import csv_row, json_line
+
     records = _with_store(_load(args.config), lambda s: s.export(args.since, args.until))
     out = sys.stdout
     writer = None
     for record in records:
         row = record.as_dict()
         if args.format == "jsonl":
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row) + "\n")
         else:
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row))
                 writer.writeheader()
-            row["granted"] = " ".join(row["granted"])
-            row["denied"] = " ".join(row["denied"])
-            writer.writerow(row)
+            writer.writerow(csv_row(row))
     return 0
 
 
@@ -201,8 +201,10 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 def cmd_log_show(args: argparse.Namespace) -> int:
     records = _with_store(_load(args.config), lambda s: s.history(args.consent_id))
+    from gateway.ledger.export import json_line
+
     for r in records:
-        print(json.dumps(r.as_dict(), ensure_ascii=False))
+        print(json_line(r.as_dict()))
     if not records:
         print(f"no decisions for consent id {args.consent_id!r}", file=sys.stderr)
     return 0 if records else 1
