@@ -19,6 +19,7 @@ from gateway.forwarded import ForwardedResolver
 from gateway.ledger import Ledger, spool_dir
 from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
+from gateway.proxyhints import ProxyHints
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
 from gateway.websocket import WebSocketProxy
@@ -36,6 +37,7 @@ class ConsentGateway:
         self.rules = CookieRules(config)
         self.banner = Banner(config)
         self.resolver = ForwardedResolver(g)
+        self.hints = ProxyHints(g)
         self.metrics = Metrics()
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
@@ -93,6 +95,8 @@ class ConsentGateway:
         kind = scope["type"]
         if kind == "http":
             ctx = read_request(scope, self.codec, self.resolver)
+            if self.hints.pending:  # until a misconfigured proxy has been reported once
+                self.hints.check(ctx)
             path: str = scope["path"]
             if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
                 await self.endpoints(scope, receive, send, ctx)

@@ -99,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or config.gateway.port
     if _refuse_unsafe_keys(config, host):
         return 2
+    _warn_at_start(config)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
@@ -116,6 +117,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_max_size=16 * 1024 * 1024,
     )
     return 0
+
+
+def _warn_at_start(config: Config) -> None:
+    import logging.config
+
+    from gateway.proxyhints import startup_warning
+
+    warning = startup_warning(config.gateway)
+    if warning:
+        logging.config.dictConfig(LOG_CONFIG)
+        logging.getLogger("consent_gateway.proxyhints").warning(warning)
 
 
 def _loop() -> str:

@@ -99,7 +99,8 @@ class ConsentSettings:
     privacy_policy_url: str = "/privacy"
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
     browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
-    decisions_per_minute: int = 60  # per client network (/24, /48); 0 turns the limit off
+    decisions_per_minute: int = 600  # per client address (IPv6: /64), sustained; 0 turns the limit off
+    decision_burst: int = 120  # decisions one address may make at once before the limit applies
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class _Builder:
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute", "browser_features",
+            "decision_burst",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown"},
@@ -404,11 +406,15 @@ class _Builder:
         features = self.per_category(c, "browser_features", DEFAULT_BROWSER_FEATURES, ids,
                                      lambda v: bool(FEATURE_NAME.match(v)),
                                      "Permissions-Policy feature names (lower-case letters, digits, '-')")
-        per_minute = self.typed("consent", c, "decisions_per_minute", int, 60)
+        per_minute = self.typed("consent", c, "decisions_per_minute", int, 600)
         if not 0 <= per_minute <= 1_000_000:
             raise self.fail("decisions_per_minute must be 0 (off) to 1000000", "consent", "decisions_per_minute")
+        burst = self.typed("consent", c, "decision_burst", int, 120)
+        if not 1 <= burst <= 1_000_000:
+            raise self.fail("decision_burst must be 1 to 1000000", "consent", "decision_burst")
         return ConsentSettings(
             decisions_per_minute=per_minute,
+            decision_burst=burst,
             secret_keys=keys,
             policy_version=version,
             max_age_days=max_age,

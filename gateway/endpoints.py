@@ -24,7 +24,8 @@ from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
 from gateway.metrics import Metrics
-from gateway.ratelimit import RateLimiter
+from gateway.proxyhints import forbidden_hint
+from gateway.ratelimit import AggregateReport, RateLimiter, address_key
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -71,7 +72,8 @@ class Endpoints:
         self.metrics = metrics
         self.scopes = scopes
         self.ready = ready
-        self.limiter = RateLimiter(config.consent.decisions_per_minute)
+        self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
+        self.aggregates = AggregateReport()
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
             ("HEAD", PREFIX): self.get_state,
@@ -112,13 +114,8 @@ class Endpoints:
 
     async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._same_origin(ctx):
-            await send_text(send, 403, "cross-origin request refused: Origin or Referer must be this site\n")
-            return
-        wait = self.limiter.allow(truncate_ip(ctx.client.ip))
-        if wait:
-            await send_text(send, 429, "too many decisions from this network; nothing was changed\n",
-                            [(b"retry-after", str(int(wait) + 1).encode())])
-            return
+            hint = forbidden_hint(self.config.gateway, ctx)
+            raise BadRequest("cross-origin request refused: Origin or Referer must be this site." + hint, 403)
         form = await self._read_form(receive, ctx)
         action = _one(form, "action")
         if action not in ACTIONS:
@@ -138,14 +135,28 @@ class Endpoints:
         # GPC from the header, or from the page's script (navigator.globalPrivacyControl)
         gpc = ctx.gpc or _one(form, "gpc") == "1"
         state = self.codec.decide(granted, previous=ctx.state, gpc=gpc)
-        decision = self._decision(state, action, next_path, ctx, gpc)
-        try:
-            await self.ledger.append(decision)
-        except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
-            log.exception("could not record a consent decision")
-            await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
+        # Only a decision that would be recorded counts against the limit (see ratelimit).
+        wait = self.limiter.allow(address_key(ctx.client.ip))
+        if wait and not state.granted <= self.codec.required:
+            # Never grant (or renew a grant of) an optional category without a log record.
+            await self._limited(send, ctx, action, wait)
             return
-        self.metrics.decision(action, decision.granted, decision.denied)
+        if wait:
+            # A refusal or withdrawal always takes effect; under a flood it is counted, not logged.
+            self.metrics.tallies["aggregated"][action] += 1
+            self.aggregates.add(action)
+        else:
+            decision = self._decision(state, action, next_path, ctx, gpc)
+            try:
+                await self.ledger.append(decision)
+            except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
+                log.exception("could not record a consent decision")
+                await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
+                return
+            self.metrics.decision(action, decision.granted, decision.denied)
+        await self._applied(send, ctx, state, next_path)
+
+    async def _applied(self, send: Send, ctx: RequestContext, state: ConsentState, next_path: str) -> None:
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
         headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
@@ -154,6 +165,20 @@ class Endpoints:
         else:
             headers += [(b"location", location_header(next_path)), NO_STORE]
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8", headers)
+
+    async def _limited(self, send: Send, ctx: RequestContext, action: str, wait: float) -> None:
+        self.metrics.tallies["limited"][action] += 1
+        seconds = int(wait) + 1
+        headers: Headers = [(b"retry-after", str(seconds).encode())]
+        if _wants_json(ctx):
+            locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
+            texts = self.banner.texts(locale).get("banner", {})
+            message = texts.get("retrying") or self.banner.texts("en")["banner"]["retrying"]
+            await send_json(send, 429, {"error": "too many decisions from this address; nothing was changed",
+                                        "retry_after": seconds, "message": message, "lang": locale}, headers)
+        else:
+            await send_text(send, 429, "too many decisions from this address; nothing was changed, "
+                                       f"please retry in {seconds} s\n", [*headers, NO_STORE])
 
     def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext,
                   gpc: bool) -> Decision:

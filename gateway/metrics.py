@@ -42,6 +42,12 @@ _LABELLED = (
     ("dropped", "consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", ("category",)),
     ("neutralised", "consent_scripts_neutralised", "Tracker tags neutralised, by category", ("category",)),
     ("upstream_errors", "consent_upstream_errors", "Upstream failures", ("kind",)),
+    ("aggregated", "consent_decisions_aggregated",
+     "Refusals and withdrawals applied over the per-address limit without their own log record", ("action",)),
+    ("limited", "consent_decisions_limited", "Decisions refused with 429 by the per-address limit", ("action",)),
+    ("unexpired", "consent_cookies_not_expired",
+     "Withheld cookies left unexpired because a response reached its expiry cap", ("where",)),
+    ("admin_failures", "consent_admin_auth_failures", "Failed admin credentials", ("outcome",)),
 )
 
 
