@@ -38,7 +38,7 @@ class ConsentGateway:
         self.banner = Banner(config)
         self.resolver = ForwardedResolver(g)
         self.hints = ProxyHints(g)
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.cookies.inventory_names)
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
                                  size=g.pool_size, ca_file=g.upstream_ca)
@@ -63,7 +63,7 @@ class ConsentGateway:
         rows = self.metrics.drain_inventory()
         if rows:
             try:
-                await self.ledger.store.add_inventory(rows)
+                await self.ledger.store.add_inventory(rows, self.config.cookies.inventory_names)
             except Exception as e:  # noqa: BLE001 - an inventory is best effort, decisions are not
                 log.info("cookie inventory not saved: %s", type(e).__name__)
         # Cookie scopes: share what this process learned from the site, take what the others did,

@@ -116,6 +116,8 @@ class LogSettings:
 class CookieSettings:
     necessary: tuple[str, ...] = ()
     unknown: str = "block"
+    inventory_names: int = 500  # distinct names per category label in the inventory; the rest are "(other)"
+    max_expiries: int = 50  # Set-Cookie expiry headers per response; the cookies left over are counted
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ class _Builder:
             "decision_burst",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
-        "cookies": {"necessary", "unknown"},
+        "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
         "admin": {"enabled", "token", "username", "password"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
     }
@@ -447,7 +449,13 @@ class _Builder:
         unknown = self.typed("cookies", c, "unknown", str, "block")
         if unknown != "block" and unknown not in {cat.id for cat in categories}:
             raise self.fail(f"unknown must be \"block\" or a category id, got {unknown!r}", "cookies", "unknown")
-        return CookieSettings(necessary=necessary, unknown=unknown)
+        names = self.typed("cookies", c, "inventory_names", int, 500)
+        if not 1 <= names <= 100_000:
+            raise self.fail("inventory_names must be 1-100000", "cookies", "inventory_names")
+        expiries = self.typed("cookies", c, "max_expiries", int, 50)
+        if not 1 <= expiries <= 1000:
+            raise self.fail("max_expiries must be 1-1000", "cookies", "max_expiries")
+        return CookieSettings(necessary=necessary, unknown=unknown, inventory_names=names, max_expiries=expiries)
 
     def build_log(self, consent: ConsentSettings) -> LogSettings:
         c = self.table("log")

@@ -19,7 +19,7 @@ from gateway.banner import PREFIX, Banner
 from gateway.config import Config, normalise_origin
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import CookieRules, CookieScopes, expiry_headers
+from gateway.cookies import CookieRules, CookieScopes, bounded_expiry_headers
 from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
@@ -159,7 +159,11 @@ class Endpoints:
     async def _applied(self, send: Send, ctx: RequestContext, state: ConsentState, next_path: str) -> None:
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
-        headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
+        expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
+                                                     limit=self.config.cookies.max_expiries)
+        headers += expiries
+        if unexpired:
+            self.metrics.tallies["unexpired"]["decision"] += unexpired
         if _wants_json(ctx):
             await send_json(send, 200, state.as_json(self.config.category_ids), headers)
         else:

@@ -20,6 +20,7 @@ from gateway.ledger.schema import (
     COOKIE_SCOPES,
     MAX_SHARED_SCOPES,
     SELECT,
+    fold_inventory,
     insert_sql,
     now_iso,
     record_from_row,
@@ -33,6 +34,7 @@ MIGRATIONS = [
     COOKIE_SCOPES,
 ]
 LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
+INVENTORY_LOCK_ID = LOCK_ID + 1  # serialises the inventory's bound on distinct names
 INSERT = insert_sql([f"${i}" for i in range(1, len(COLUMNS) + 1)])
 TIMEOUT = 5.0  # a database that hangs must not hang decisions: they go to the spool instead
 
@@ -126,14 +128,18 @@ class PostgresStore:
         return {"groups": [(r["day"], r["action"], json.loads(r["granted"]), r["device"], r["browser"], r["gpc"],
                             int(r["n"])) for r in rows], "chains": int(chains)}
 
-    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]], limit: int = 500) -> None:
         ts = now_iso()
-        async with self._p().acquire(timeout=TIMEOUT) as conn:
+        async with self._p().acquire(timeout=TIMEOUT) as conn, conn.transaction():
+            # instances add at once: the bound counts what the others have stored
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", INVENTORY_LOCK_ID)
+            stored = [(r["name"], r["label"]) for r in
+                      await conn.fetch("SELECT DISTINCT name, label FROM cookie_inventory")]
             await conn.executemany(
                 "INSERT INTO cookie_inventory VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, source) DO UPDATE SET "
                 "count = cookie_inventory.count + excluded.count, label = excluded.label, "
                 "last_seen = excluded.last_seen",
-                [(name, label, source, n, ts) for name, label, source, n in rows])
+                [(name, label, source, n, ts) for name, label, source, n in fold_inventory(rows, stored, limit)])
 
     async def inventory(self) -> list[tuple[str, str, str, int, str]]:
         async with self._p().acquire(timeout=TIMEOUT) as conn:

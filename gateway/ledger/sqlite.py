@@ -20,6 +20,7 @@ from gateway.ledger.schema import (
     COOKIE_SCOPES,
     MAX_SHARED_SCOPES,
     SELECT,
+    fold_inventory,
     insert_sql,
     now_iso,
     record_from_row,
@@ -166,14 +167,21 @@ class SQLiteStore:
 
         return await self._read(q)
 
-    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]], limit: int = 500) -> None:
         ts = now_iso()
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO cookie_inventory VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, source) "
-                "DO UPDATE SET count = count + excluded.count, label = excluded.label, last_seen = excluded.last_seen",
-                [(name, label, source, n, ts) for name, label, source, n in rows])
+            conn.execute("BEGIN IMMEDIATE")  # the bound counts rows other processes may be adding
+            try:
+                stored = conn.execute("SELECT DISTINCT name, label FROM cookie_inventory").fetchall()
+                conn.executemany(
+                    "INSERT INTO cookie_inventory VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, source) DO UPDATE "
+                    "SET count = count + excluded.count, label = excluded.label, last_seen = excluded.last_seen",
+                    [(name, label, source, n, ts) for name, label, source, n in fold_inventory(rows, stored, limit)])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._write(tx)
 

@@ -156,6 +156,23 @@ def test_inventory(log_settings: LogSettings) -> None:
     assert [(r[0], r[3]) for r in rows] == [("_ga", 5), ("zz", 1)]
 
 
+def test_inventory_keeps_a_bounded_number_of_names_per_label(log_settings: LogSettings) -> None:
+    async def run() -> list[tuple[str, str, str, int, str]]:
+        ledger = Ledger(log_settings, chain_id="invbound")
+        await ledger.start()
+        await ledger.store.add_inventory([(f"a{i}", "unknown", "request", 1) for i in range(3)], 4)
+        more = [(f"b{i}", "unknown", "request", 2) for i in range(5)]
+        await ledger.store.add_inventory(more + [("_ga", "personalization", "request", 1),
+                                                 ("a0", "unknown", "request", 1)], 4)
+        rows = await ledger.store.inventory()
+        await ledger.close()
+        return rows
+
+    rows = {(r[0], r[1]): r[3] for r in asyncio.run(run())}
+    assert rows == {("a0", "unknown"): 2, ("a1", "unknown"): 1, ("a2", "unknown"): 1, ("b0", "unknown"): 2,
+                    ("(other)", "unknown"): 8, ("_ga", "personalization"): 1}
+
+
 def test_shared_cookie_scopes(log_settings: LogSettings) -> None:
     async def run() -> list[tuple[str, str, str]]:
         ledger = Ledger(log_settings, chain_id="scopes")
