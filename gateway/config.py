@@ -126,6 +126,8 @@ class AdminSettings:
     token: str = ""
     username: str = ""
     password: str = ""
+    max_failures: int = 10  # wrong credentials per address and minute before it is locked out
+    lockout_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ class _Builder:
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
-        "admin": {"enabled", "token", "username", "password"},
+        "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
     }
 
@@ -498,7 +500,14 @@ class _Builder:
             raise self.fail("admin token must be at least 16 characters", "admin", "token")
         if password and len(password) < 12:
             raise self.fail("admin password must be at least 12 characters", "admin", "password")
-        return AdminSettings(enabled=enabled, token=token, username=username, password=password)
+        failures = self.typed("admin", c, "max_failures", int, 10)
+        if not 1 <= failures <= 10_000:
+            raise self.fail("max_failures must be 1-10000", "admin", "max_failures")
+        lockout = self.typed("admin", c, "lockout_seconds", int, 300)
+        if not 1 <= lockout <= 86_400:
+            raise self.fail("lockout_seconds must be 1-86400", "admin", "lockout_seconds")
+        return AdminSettings(enabled=enabled, token=token, username=username, password=password,
+                             max_failures=failures, lockout_seconds=lockout)
 
 
 def parse_upstream(value: str, builder: _Builder | None = None, table: str = "gateway") -> Upstream:

@@ -84,3 +84,38 @@ class AggregateReport:
                         "consent_decisions_aggregated)", counts)
             self.pending.clear()
         self._last = time.monotonic() if now is None else now
+
+
+class FailureLimiter:
+    """Failed credentials per address: after `limit` in `window` seconds, locked for `lockout` s.
+
+    While locked, nothing is checked (not even a right credential), so guessing stops paying.
+    """
+
+    def __init__(self, limit: int, window: float = 60.0, lockout: float = 300.0, max_keys: int = 65_536) -> None:
+        self.limit = limit
+        self.window = window
+        self.lockout = lockout
+        self.max_keys = max_keys
+        self._state: OrderedDict[str, tuple[float, int, float]] = OrderedDict()  # (start, count, locked until)
+
+    def locked(self, key: str, now: float | None = None) -> float:
+        """Seconds the address stays locked; 0 when it may try."""
+        now = time.monotonic() if now is None else now
+        state = self._state.get(key)
+        return max(0.0, state[2] - now) if state else 0.0
+
+    def failed(self, key: str, now: float | None = None) -> tuple[int, bool]:
+        """Counts a failure: (failures in the current window, whether this one locked the address)."""
+        now = time.monotonic() if now is None else now
+        start, count, until = self._state.pop(key, (now, 0, 0.0))
+        if now - start > self.window:
+            start, count = now, 0
+        count += 1
+        locks = count >= self.limit
+        if locks:
+            until = now + self.lockout
+        self._state[key] = (start, count, until)
+        if len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
+        return count, locks

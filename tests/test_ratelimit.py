@@ -31,3 +31,15 @@ def test_aggregates_are_reported_at_once_then_once_a_minute(caplog: pytest.LogCa
         report.add("reject_all", now=1061.0)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2 and "reject_all=1" in lines[0] and "reject_all=1, withdraw=5" in lines[1]
+
+
+def test_failures_lock_an_address_then_release_it() -> None:
+    from gateway.ratelimit import FailureLimiter
+
+    guard = FailureLimiter(limit=3, window=60, lockout=300)
+    assert guard.failed("a", now=0.0) == (1, False)
+    assert guard.failed("a", now=100.0) == (1, False)  # a new window
+    assert guard.failed("a", now=101.0) == (2, False) and guard.locked("a", now=101.0) == 0.0
+    assert guard.failed("a", now=102.0) == (3, True)
+    assert guard.locked("a", now=103.0) == 299.0 and guard.locked("b", now=103.0) == 0.0
+    assert guard.locked("a", now=402.0) == 0.0
