@@ -7,6 +7,7 @@ import functools
 import gc
 import logging
 import os
+import time
 from pathlib import Path
 
 from gateway.banner import PREFIX, Banner
@@ -20,6 +21,7 @@ from gateway.ledger import Ledger, spool_dir
 from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
 from gateway.proxyhints import ProxyHints
+from gateway.revocation import REVOCATION_INTERVAL
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
 from gateway.websocket import WebSocketProxy
@@ -78,6 +80,25 @@ class ConsentGateway:
         except Exception as e:  # noqa: BLE001 - best effort: the defaults and parent domains still apply
             log.info("cookie scopes not shared: %s", type(e).__name__)
 
+    async def _share_revocations(self) -> None:
+        """Push this process's withdrawals to the log database and pull the other processes'."""
+        revocations = self.codec.revocations
+        fresh = revocations.unshared()
+        try:
+            if fresh:
+                await self.ledger.store.add_revocations(fresh)
+                revocations.shared(fresh)
+            oldest = int(time.time()) - self.codec.max_age  # older cookies have expired anyway
+            rows, revocations.cursor = await self.ledger.store.revocations(revocations.cursor, oldest)
+            revocations.absorb(rows)
+        except Exception as e:  # noqa: BLE001 - this process still refuses what it revoked itself
+            log.info("consent revocations not shared: %s", type(e).__name__)
+
+    async def _revocation_loop(self) -> None:
+        while True:
+            await self._share_revocations()
+            await asyncio.sleep(REVOCATION_INTERVAL)
+
     async def _inventory_loop(self) -> None:
         while True:
             await self._flush_inventory()  # at once too: a new process learns the shared scopes
@@ -129,6 +150,7 @@ class ConsentGateway:
                 directory, chain_id = spool_dir(self.config.log), self.ledger.chain_id
                 self.metrics.peers = functools.partial(read_sibling_snapshots, directory, chain_id)
                 self._tasks = [asyncio.create_task(self._inventory_loop()),
+                               asyncio.create_task(self._revocation_loop()),
                                asyncio.create_task(self._snapshot_loop(directory, chain_id))]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -136,6 +158,7 @@ class ConsentGateway:
                 for task in self._tasks:
                     task.cancel()
                 await self._flush_inventory()
+                await self._share_revocations()
                 await self.pool.close()
                 await self.ledger.close()  # flushes queued decisions before the process ends
                 await send({"type": "lifespan.shutdown.complete"})

@@ -159,6 +159,9 @@ class Endpoints:
         await self._applied(send, ctx, state, next_path)
 
     async def _applied(self, send: Send, ctx: RequestContext, state: ConsentState, next_path: str) -> None:
+        if ctx.state.consent_id is not None and state.issued_at is not None:
+            # this decision replaces every earlier cookie of the id, wherever it was copied
+            self.codec.revocations.revoke(ctx.state.consent_id, state.issued_at)
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
         expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,

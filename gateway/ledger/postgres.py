@@ -18,7 +18,10 @@ from gateway.ledger import Checkpoint, Record
 from gateway.ledger.schema import (
     COLUMNS,
     COOKIE_SCOPES,
+    MAX_REVOCATION_ROWS,
     MAX_SHARED_SCOPES,
+    REVOCATION_OVERLAP,
+    REVOCATIONS,
     SELECT,
     fold_inventory,
     insert_sql,
@@ -32,6 +35,7 @@ from gateway.ledger.schema import (
 MIGRATIONS = [
     schema("BIGINT", "BOOLEAN"),
     COOKIE_SCOPES,
+    REVOCATIONS,
 ]
 LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
 INVENTORY_LOCK_ID = LOCK_ID + 1  # serialises the inventory's bound on distinct names
@@ -160,3 +164,20 @@ class PostgresStore:
             rows = await conn.fetch("SELECT name, path, domain FROM cookie_scopes ORDER BY updated DESC LIMIT $1",
                                     MAX_SHARED_SCOPES)
         return [(r["name"], r["path"], r["domain"]) for r in rows]
+
+    async def add_revocations(self, rows: list[tuple[str, int]]) -> None:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            await conn.executemany(
+                "INSERT INTO consent_revocations VALUES ($1, $2, extract(epoch FROM clock_timestamp())) "
+                "ON CONFLICT (consent_id) DO UPDATE SET "
+                "not_before = greatest(consent_revocations.not_before, excluded.not_before), "
+                "updated = excluded.updated", rows)
+
+    async def revocations(self, since: float, min_not_before: int) -> tuple[list[tuple[str, int]], float]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            now = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
+            rows = await conn.fetch("SELECT consent_id, not_before, updated FROM consent_revocations "
+                                    "WHERE updated >= $1 AND not_before >= $2 ORDER BY updated LIMIT $3",
+                                    since, min_not_before, MAX_REVOCATION_ROWS)
+        cursor = float(rows[-1]["updated"]) if len(rows) == MAX_REVOCATION_ROWS else now - REVOCATION_OVERLAP
+        return [(str(r["consent_id"]), int(r["not_before"])) for r in rows], max(since, cursor)

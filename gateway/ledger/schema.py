@@ -56,6 +56,16 @@ CREATE TABLE IF NOT EXISTS cookie_scopes (
     name TEXT PRIMARY KEY, path TEXT NOT NULL, domain TEXT NOT NULL, updated TEXT NOT NULL
 );
 """
+# Per consent id, the issue time before which its cookies no longer count (see gateway/revocation.py).
+# `updated` is the database's clock (epoch seconds), so instances pull what changed since they last looked.
+REVOCATIONS = """
+CREATE TABLE IF NOT EXISTS consent_revocations (
+    consent_id TEXT PRIMARY KEY, not_before BIGINT NOT NULL, updated DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_revocations_updated ON consent_revocations (updated);
+"""
+REVOCATION_OVERLAP = 30.0  # seconds a pull reaches back: a slow transaction commits rows stamped earlier
+MAX_REVOCATION_ROWS = 20_000  # per pull; the next pull goes on from the last row
 MAX_SHARED_SCOPES = 2048  # the newest ones; names come from the site and, through it, from visitors
 
 

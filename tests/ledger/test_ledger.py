@@ -173,6 +173,24 @@ def test_inventory_keeps_a_bounded_number_of_names_per_label(log_settings: LogSe
                     ("(other)", "unknown"): 8, ("_ga", "personalization"): 1}
 
 
+def test_shared_revocations(log_settings: LogSettings) -> None:
+    async def run() -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+        ledger = Ledger(log_settings, chain_id="revoke")
+        await ledger.start()
+        await ledger.store.add_revocations([("c1", 1000), ("c2", 2000), ("old", 10)])
+        await ledger.store.add_revocations([("c1", 900)])  # never moves back
+        first, cursor = await ledger.store.revocations(0.0, 100)
+        again, cursor = await ledger.store.revocations(cursor, 100)  # within the overlap: seen again
+        await ledger.store.add_revocations([("c2", 2500)])
+        later, _ = await ledger.store.revocations(cursor, 100)
+        await ledger.close()
+        return first, again, later
+
+    first, again, later = asyncio.run(run())
+    assert sorted(first) == [("c1", 1000), ("c2", 2000)]  # "old" has expired anyway
+    assert sorted(again) == sorted(first) and ("c2", 2500) in later
+
+
 def test_shared_cookie_scopes(log_settings: LogSettings) -> None:
     async def run() -> list[tuple[str, str, str]]:
         ledger = Ledger(log_settings, chain_id="scopes")
