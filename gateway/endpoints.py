@@ -5,15 +5,14 @@ Every state-changing POST must come from our own origin; every redirect goes to 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hmac
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from gateway.adminauth import AdminAuth
 from gateway.agents import summarize
 from gateway.banner import PREFIX, Banner
 from gateway.config import Config, normalise_origin
@@ -25,16 +24,14 @@ from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
 from gateway.metrics import Metrics
 from gateway.proxyhints import forbidden_hint
-from gateway.ratelimit import AggregateReport, FailureLimiter, RateLimiter, address_key
+from gateway.ratelimit import AggregateReport, RateLimiter, address_key
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.endpoints")
-admin_log = logging.getLogger("consent_gateway.admin")
 
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
-CHALLENGE = (b"www-authenticate", b'Basic realm="consent-gateway"')
 ADMIN_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
 
@@ -75,7 +72,7 @@ class Endpoints:
         self.ready = ready
         self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
         self.aggregates = AggregateReport()
-        self.admin_failures = FailureLimiter(config.admin.max_failures, lockout=config.admin.lockout_seconds)
+        self.admin_auth = AdminAuth(config.admin, metrics)
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
             ("HEAD", PREFIX): self.get_state,
@@ -313,7 +310,7 @@ class Endpoints:
         await send_json(send, 200 if report.get("ready") else 503, report)
 
     async def metrics_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        if not await self._admin_gate(scope, send, ctx):
+        if not await self.admin_auth.gate(scope, send, ctx):
             return
         await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
 
@@ -323,7 +320,7 @@ class Endpoints:
         if not self.config.admin.enabled:
             await send_text(send, 404, "not found\n")
             return
-        if not await self._admin_gate(scope, send, ctx):
+        if not await self.admin_auth.gate(scope, send, ctx):
             return
         store = self.ledger.store
         try:
@@ -335,53 +332,6 @@ class Endpoints:
         html = self.banner.render("admin.html", **dashboard_context(
             stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version))
         await send_html(send, 200, html, [ADMIN_CSP])
-
-    async def _admin_gate(self, scope: Scope, send: Send, ctx: RequestContext) -> bool:
-        """True when the operator may pass; otherwise the answer (401, or 429 while locked) is sent.
-
-        Each wrong credential is logged (the scheme and the client's network, never the value);
-        after `max_failures` in a minute the address is locked out for `lockout_seconds`.
-        """
-        key = address_key(ctx.client.ip)
-        locked = self.admin_failures.locked(key)
-        if locked:
-            await send_text(send, 429, "too many wrong credentials from this address; try again later\n",
-                            [(b"retry-after", str(int(locked) + 1).encode())])
-            return False
-        if self._admin_ok(ctx):
-            return True
-        auth = ctx.first.get(b"authorization")
-        if auth:  # a browser's first request carries none: that is a prompt, not a failure
-            scheme = auth.partition(b" ")[0].decode("latin-1")[:16].lower()
-            count, locks = self.admin_failures.failed(key)
-            self.metrics.tallies["admin_failures"]["refused"] += 1
-            network = truncate_ip(ctx.client.ip)
-            admin_log.warning("admin credential refused: %s from %s on %s (%d in the last minute)",
-                              scheme, network, scope["path"][:64], count)
-            if locks:
-                admin_log.warning("admin access locked for %d s for %s after %d wrong credentials",
-                                  self.config.admin.lockout_seconds, network, count)
-        await send_text(send, 401, "credential required\n", [CHALLENGE])
-        return False
-
-    def _admin_ok(self, ctx: RequestContext) -> bool:
-        """The operator surface: a bearer token or HTTP Basic; a visitor's cookies never count."""
-        admin = self.config.admin
-        if not admin.enabled:
-            return False
-        auth = ctx.first.get(b"authorization", b"")
-        scheme, _, value = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and admin.token:
-            return hmac.compare_digest(value.strip(), admin.token.encode("utf-8"))
-        if scheme.lower() == b"basic" and admin.username and admin.password:
-            try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            ok_user = hmac.compare_digest(user.encode(), admin.username.encode())
-            ok_pass = hmac.compare_digest(password.encode(), admin.password.encode())
-            return ok_user and ok_pass
-        return False
 
 
 def _one(form: dict[str, list[str]], key: str) -> str | None:
