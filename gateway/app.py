@@ -159,6 +159,7 @@ class ConsentGateway:
                     task.cancel()
                 await self._flush_inventory()
                 await self._share_revocations()
+                self.endpoints.aggregates.flush()  # the last minute's unlogged refusals, if any
                 await self.pool.close()
                 await self.ledger.close()  # flushes queued decisions before the process ends
                 await send({"type": "lifespan.shutdown.complete"})
