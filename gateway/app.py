@@ -22,6 +22,8 @@ from gateway.health import UpstreamHealth
 from gateway.ledger import Ledger, spool_dir
 from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
+from gateway.proxyhints import ProxyHints
+from gateway.revocation import REVOCATION_INTERVAL
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
 from gateway.websocket import WebSocketProxy
@@ -39,7 +41,8 @@ class ConsentGateway:
         self.rules = CookieRules(config)
         self.banner = Banner(config)
         self.resolver = ForwardedResolver(g)
-        self.metrics = Metrics()
+        self.hints = ProxyHints(g)
+        self.metrics = Metrics(config.cookies.inventory_names)
         self.access_log = AccessLog(g.access_log)
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
@@ -68,7 +71,7 @@ class ConsentGateway:
         rows = self.metrics.drain_inventory()
         if rows:
             try:
-                await self.ledger.store.add_inventory(rows)
+                await self.ledger.store.add_inventory(rows, self.config.cookies.inventory_names)
             except Exception as e:  # noqa: BLE001 - an inventory is best effort, decisions are not
                 log.info("cookie inventory not saved: %s", type(e).__name__)
         # Cookie scopes: share what this process learned from the site, take what the others did,
@@ -82,6 +85,25 @@ class ConsentGateway:
             scopes.absorb(await self.ledger.store.scopes())
         except Exception as e:  # noqa: BLE001 - best effort: the defaults and parent domains still apply
             log.info("cookie scopes not shared: %s", type(e).__name__)
+
+    async def _share_revocations(self) -> None:
+        """Push this process's withdrawals to the log database and pull the other processes'."""
+        revocations = self.codec.revocations
+        fresh = revocations.unshared()
+        try:
+            if fresh:
+                await self.ledger.store.add_revocations(fresh)
+                revocations.shared(fresh)
+            oldest = int(time.time()) - self.codec.max_age  # older cookies have expired anyway
+            rows, revocations.cursor = await self.ledger.store.revocations(revocations.cursor, oldest)
+            revocations.absorb(rows)
+        except Exception as e:  # noqa: BLE001 - this process still refuses what it revoked itself
+            log.info("consent revocations not shared: %s", type(e).__name__)
+
+    async def _revocation_loop(self) -> None:
+        while True:
+            await self._share_revocations()
+            await asyncio.sleep(REVOCATION_INTERVAL)
 
     async def _inventory_loop(self) -> None:
         while True:
@@ -101,6 +123,8 @@ class ConsentGateway:
         if kind == "http":
             started = time.perf_counter()
             ctx = read_request(scope, self.codec, self.resolver)
+            if self.hints.pending:  # until a misconfigured proxy has been reported once
+                self.hints.check(ctx)
             record = ctx.access
             out = CountingSend(send, record)
             path: str = scope["path"]
@@ -147,6 +171,7 @@ class ConsentGateway:
                 directory, chain_id = spool_dir(self.config.log), self.ledger.chain_id
                 self.metrics.peers = functools.partial(read_sibling_snapshots, directory, chain_id)
                 self._tasks = [asyncio.create_task(self._inventory_loop()),
+                               asyncio.create_task(self._revocation_loop()),
                                asyncio.create_task(self._snapshot_loop(directory, chain_id))]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -154,6 +179,8 @@ class ConsentGateway:
                 for task in self._tasks:
                     task.cancel()
                 await self._flush_inventory()
+                await self._share_revocations()
+                self.endpoints.aggregates.flush()  # the last minute's unlogged refusals, if any
                 await self.pool.close()
                 await self.ledger.close()  # flushes queued decisions before the process ends
                 await send({"type": "lifespan.shutdown.complete"})

@@ -293,12 +293,26 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, 
     `cookie_domains`): the browser may hold any of these, and expiring a cookie it does not hold
     is harmless.
     """
+    return bounded_expiry_headers(names, scopes, secure=secure, host=host, limit=0)[0]
+
+
+def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str = "",
+                           limit: int) -> tuple[Headers, int]:
+    """`expiry_headers` with at most `limit` headers (0: no limit), and how many cookies it left.
+
+    A visitor can send thousands of cookie names; each costs a few header lines. Past the limit
+    the rest are left unexpired (still stripped from every request) and counted in the metrics.
+    """
     out: Headers = []
     seen: set[str] = set()
+    skipped = 0
     for name in names:
         if name in seen:
             continue
         seen.add(name)
+        if limit and len(out) >= limit:
+            skipped += 1
+            continue
         scope = scopes.get(name)
         key = (name, scope, secure, host)
         lines = _EXPIRY_CACHE.get(key)
@@ -306,8 +320,11 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, 
             lines = _expiry_lines(name, scope, secure, cookie_domains(host) if host else ())
             if len(_EXPIRY_CACHE) < 4096:  # names and hosts come from visitors: bounded
                 _EXPIRY_CACHE[key] = lines
+        if limit and len(out) + len(lines) > limit:
+            skipped += 1
+            continue
         out += lines
-    return out
+    return out, skipped
 
 
 _EXPIRY_CACHE: dict[tuple[str, tuple[str | None, str | None], bool, str], Headers] = {}

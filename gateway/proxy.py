@@ -18,7 +18,13 @@ from gateway.banner import Banner
 from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
+from gateway.cookies import (
+    CookieRules,
+    CookieScopes,
+    bounded_expiry_headers,
+    drop_response_cookies,
+    strip_request_cookies,
+)
 from gateway.csp import Nonces, header_policies, nonces_for
 from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
@@ -156,7 +162,11 @@ class Proxy:
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
         if held:
-            headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
+            expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
+                                                         limit=self.config.cookies.max_expiries)
+            headers += expiries
+            if unexpired:
+                self.metrics.tallies["unexpired"]["response"] += unexpired
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
         access.stripped, access.dropped = len(filtered.stripped), len(result.dropped)
 
