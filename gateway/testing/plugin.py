@@ -86,7 +86,7 @@ def start_local_demo(state_dir: Path) -> LocalDemo:
 
     site = UvicornThread(create_site()).start()
     config = demo_config(free_port(), site.port, state_dir)
-    # every scenario decides from 127.0.0.1: the per-network flood limit would stop the suite
+    # every scenario decides from 127.0.0.1: the per-address flood limit would stop the suite
     config = replace(config, consent=replace(config.consent, decisions_per_minute=0))
     gateway = UvicornThread(ConsentGateway(config), port=config.gateway.port, lifespan="on").start()
     return LocalDemo(gateway.url, site.url, config, state_dir, [gateway, site])
