@@ -17,7 +17,14 @@ from gateway.banner import Banner
 from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
+from gateway.cookies import (
+    CookieRules,
+    CookieScopes,
+    RequestFilterResult,
+    drop_response_cookies,
+    expiry_headers,
+    strip_request_cookies,
+)
 from gateway.csp import Nonces, header_policies, nonces_for
 from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
@@ -26,7 +33,7 @@ from gateway.metrics import Metrics
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
 from gateway.types import Headers, Receive, Scope, Send
-from gateway.upstream import UpstreamPool
+from gateway.upstream import UpstreamPool, UpstreamResponse
 
 log = logging.getLogger("consent_gateway.proxy")
 
@@ -148,6 +155,14 @@ class Proxy:
             self.metrics.upstream_error(type(e).__name__)
             await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
             return
+        try:
+            await self._respond(scope, receive, send, ctx, state, granted, bot, filtered, response)
+        finally:
+            response.discard()  # a no-op once the body was relayed; closes it if anything raised before
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, state: ConsentState,
+                       granted: frozenset[str], bot: bool, filtered: RequestFilterResult,
+                       response: UpstreamResponse) -> None:
         result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
