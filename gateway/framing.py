@@ -6,8 +6,9 @@ with a 502 (the bar is nginx's):
   (the pool never sends Upgrade; WebSockets have their own connections);
 - a transfer coding the client cannot be told about (see `response_head`).
 
-Fields that belong to the origin's hop never reach the client: the RFC 9110 §7.6.1 set and every
-field that any `Connection` header names (all of them, every token).
+Fields that belong to the origin's hop never reach the client: every field that any `Connection`
+header names (all of them, every token) is dropped here, and the RFC 9110 §7.6.1 set by the proxy's
+own table (here too when the head is rebuilt anyway; the common head is passed on untouched).
 
 Between responses, a pooled connection must stay silent; the two socket checks for that are here too.
 """
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import select
 import socket
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from gateway.errors import UpstreamUnavailable
 from gateway.types import Headers
@@ -29,12 +30,13 @@ HOP_BY_HOP = frozenset({
 # Codings that mean the same as transfer and as content codings, and that clients decode.
 CONTENT_CODINGS = frozenset({b"gzip", b"x-gzip", b"deflate", b"br"})
 QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+_SEEN = frozenset({b"connection", b"transfer-encoding", b"content-length", b"content-encoding"})
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # name no field
 BODILESS = (204, 304)  # llhttp reads no body for them whatever the head says; the client must not either
 
 
-@dataclass(frozen=True, slots=True)
-class ResponseHead:
-    headers: Headers
+class ResponseHead(NamedTuple):
+    headers: Headers  # still with the standard hop-by-hop fields, which the proxy drops with its own table
     until_eof: bool  # the body ends when the origin closes (no length, or a coding without chunked)
 
 
@@ -50,7 +52,7 @@ def response_head(status: int, raw: Headers) -> ResponseHead:
 
     A transfer coding other than chunked (`gzip, chunked`) is not ours to drop: the body bytes are
     still gzip after de-chunking. The gateway never sends TE, so the origin should not have used
-    one; rather than refuse the page as nginx does, a single coding that is also a content coding
+    one; rather than refuse the page as nginx (1.23+) does, a single coding that is also a content coding
     becomes the Content-Encoding (when the response has none), which the HTML rewriter decodes and
     every browser understands; the ETag turns weak, as for any re-encoded body. Anything else
     (a second coding, or one on top of a Content-Encoding) cannot be described to the client: 502.
@@ -61,36 +63,43 @@ def response_head(status: int, raw: Headers) -> ResponseHead:
     codings: list[bytes] = []
     has_length = False
     encoding = b""
-    for name, value in raw:
-        if name == b"connection":
-            named.update(t.strip().lower() for t in value.split(b","))
-        elif name == b"transfer-encoding":
-            codings += [c.strip().lower() for c in value.split(b",") if c.strip()]
-        elif name == b"content-length":
+    for name, value in raw:  # one pass; most heads have only Content-Length and Connection to see
+        if name not in _SEEN:
+            continue
+        if name == b"content-length":
             has_length = True
         elif name == b"content-encoding":
             encoding = value.strip().lower()
-    drop: frozenset[bytes] | set[bytes] = HOP_BY_HOP | named if named else HOP_BY_HOP
-    if status in BODILESS:
+        elif name == b"connection":
+            if value.lower() not in _PLAIN_CONNECTION:
+                named.update(t.strip().lower() for t in value.split(b","))
+        elif name == b"transfer-encoding":
+            codings += [c.strip().lower() for c in value.split(b",") if c.strip()]
+    bodiless = status in BODILESS
+    if not named and not codings and not bodiless:
+        return ResponseHead(raw, not has_length)  # nearly every response: nothing to drop here
+    drop = HOP_BY_HOP.union(named)
+    if bodiless:
         drop = drop | {b"content-length"}
     headers = [(n, v) for n, v in raw if n not in drop]
     chunked = bool(codings) and codings[-1] == b"chunked"
     until_eof = not chunked if codings else not has_length
     extra = [c for c in (codings[:-1] if chunked else codings) if c != b"identity"]
-    if extra and status not in BODILESS:
+    if extra and not bodiless:
         if len(extra) > 1 or extra[0] not in CONTENT_CODINGS or encoding not in (b"", b"identity"):
             raise UpstreamUnavailable("upstream used a transfer coding the gateway cannot pass on")
         headers = [(n, b"W/" + v if n == b"etag" and not v.startswith(b"W/") else v)
                    for n, v in headers if n != b"content-encoding"]
         headers.append((b"content-encoding", extra[0]))
-    return ResponseHead(headers, until_eof and status not in BODILESS)
+    return ResponseHead(headers, until_eof and not bodiless)
 
 
-def socket_quiet(fd: int) -> bool:
-    """Nothing is waiting on the socket (no byte, no EOF) that the event loop has not read yet."""
-    poller = select.poll()  # not select(): descriptors above 1023 are fine
+def quiet_probe(fd: int) -> Callable[[], bool]:
+    """A check, made once per connection, that nothing is waiting on the socket (no byte, no EOF)
+    that the event loop has not read yet. poll(), not select(): descriptors above 1023 are fine."""
+    poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return not poller.poll(0)
+    return lambda: not poller.poll(0)
 
 
 def ack_now(sock: Any) -> None:

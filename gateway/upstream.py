@@ -18,14 +18,14 @@ import asyncio
 import collections
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httptools
 
 from gateway.config import Upstream
 from gateway.errors import GatewayError, UpstreamBodyError, UpstreamTimeout, UpstreamUnavailable
-from gateway.framing import ack_now, check_status, response_head, socket_quiet
+from gateway.framing import ack_now, check_status, quiet_probe, response_head
 from gateway.types import Headers
 
 log = logging.getLogger("consent_gateway.upstream")
@@ -65,7 +65,7 @@ class _Connection(asyncio.Protocol):
         self.idle = False  # waiting in the pool: no byte is expected
         self.excess = False  # the site sent more than its framing allowed: never reuse
         self.sock: Any = None  # the transport's socket wrapper (asyncio's or uvloop's)
-        self.fd = -1
+        self.quiet: Callable[[], bool] = lambda: True
         self._error: BaseException | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -94,7 +94,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transport is not a subclass
         self.sock = transport.get_extra_info("socket")
-        self.fd = self.sock.fileno() if self.sock is not None else -1
+        if self.sock is not None:
+            self.quiet = quiet_probe(self.sock.fileno())
 
     def data_received(self, data: bytes) -> None:
         if self.idle or self.complete:
@@ -346,7 +347,7 @@ class UpstreamPool:
         while self._idle:
             conn = self._idle.pop()  # most recently used: least likely to have timed out
             if (not conn.closed and not conn.excess and conn.transport is not None
-                    and not conn.transport.is_closing() and (conn.fd < 0 or socket_quiet(conn.fd))):
+                    and not conn.transport.is_closing() and conn.quiet()):
                 conn.idle = False
                 return conn
             conn.close()
