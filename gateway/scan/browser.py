@@ -68,7 +68,8 @@ def describe(error: Exception, url: str) -> str:
             return f"{url}: {words}"
     if "Timeout" in type(error).__name__ or "Timeout" in text.split("\n", 1)[0]:
         return f"{url}: no response in time"
-    return f"{url}: {text.splitlines()[0][:200] if text else type(error).__name__}"
+    first = text.splitlines()[0] if text else type(error).__name__
+    return f"{url}: {first.removeprefix('Page.goto: ')[:200]}"
 
 
 async def visit(page: Any, url: str, limits: Limits, *, scroll: bool = True) -> Page:
