@@ -49,16 +49,22 @@ def check_url(url: str) -> str:
 async def ascan(url: str, *, pages: int = 3, browser_args: Sequence[str] = (), locale: str = "en",
                 timeout: float = 120, config: Config | None = None, catalog: CatalogLike | None = None,
                 catalog_files: Sequence[str | Path] = (), chromium: str | None = None,
-                progress: Progress | None = None) -> Report:
-    """The scan, in the running event loop. Raises ScanError when the scan itself fails."""
+                progress: Progress | None = None, banner_wait: float = 5.0, browser: Any = None) -> Report:
+    """The scan, in the running event loop. Raises ScanError when the scan itself fails.
+
+    `banner_wait`: how long to look for a banner that a CMP's script inserts late. `browser`: a
+    Playwright (async) Browser to share between scans; the scan then neither launches nor closes one.
+    """
     check_url(url)
     if catalog is None:
         catalog = load_catalog(catalog_files)
     page_wait = max(3.0, min(20.0, timeout / 8))
     opts = Options(url=url, pages=max(0, min(pages, 50)), locale=locale, limits=Limits(page_wait=page_wait),
-                   banner_wait=min(5.0, page_wait), attributor=Attributor(catalog, config),
+                   banner_wait=min(banner_wait, page_wait), attributor=Attributor(catalog, config),
                    progress=progress or _quiet)
     try:
+        if browser is not None:
+            return await asyncio.wait_for(_report(browser, opts), timeout)
         return await asyncio.wait_for(_run(opts, list(browser_args), chromium), timeout)
     except TimeoutError:
         raise ScanError(f"{url}: the scan did not finish within {timeout:g} s") from None
@@ -69,25 +75,29 @@ async def _run(opts: Options, browser_args: list[str], chromium: str | None) -> 
         from playwright.async_api import async_playwright
     except ImportError:
         raise ScanError("the scan needs Playwright: pip install 'consent-gateway[scan]'") from None
-    scanned_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     async with async_playwright() as p:
         browser = await launch(p, browser_args, chromium)
         try:
-            before, kind = await run_phase(browser, "before", opts, None)
-            phases = Phases(before)
-            if kind is not None:
-                (reject, _), (accept, _) = await asyncio.gather(run_phase(browser, "reject", opts, kind),
-                                                                run_phase(browser, "accept", opts, kind))
-                phases = Phases(before, reject, accept)
-            else:
-                before.notes.append("no consent banner found: the reject and accept visits were not run")
-            return Report(url=opts.url, scanned_at=scanned_at, tool_version=__version__,
-                          banner=Banner(kind is not None, kind.name if kind else None), phases=phases,
-                          browser={"name": "chromium", "version": browser.version, "locale": opts.locale,
-                                   "pages": opts.pages})
+            return await _report(browser, opts)
         finally:
             with contextlib.suppress(Exception):  # the Playwright driver kills it on exit anyway
                 await asyncio.wait_for(browser.close(), 10)
+
+
+async def _report(browser: Any, opts: Options) -> Report:
+    scanned_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    before, kind = await run_phase(browser, "before", opts, None)
+    phases = Phases(before)
+    if kind is not None:
+        (reject, _), (accept, _) = await asyncio.gather(run_phase(browser, "reject", opts, kind),
+                                                        run_phase(browser, "accept", opts, kind))
+        phases = Phases(before, reject, accept)
+    else:
+        before.notes.append("no consent banner found: the reject and accept visits were not run")
+    return Report(url=opts.url, scanned_at=scanned_at, tool_version=__version__,
+                  banner=Banner(kind is not None, kind.name if kind else None), phases=phases,
+                  browser={"name": "chromium", "version": browser.version, "locale": opts.locale,
+                           "pages": opts.pages})
 
 
 def scan(url: str, **kwargs: Any) -> Report:

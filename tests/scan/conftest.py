@@ -70,3 +70,29 @@ def scan_gateway(scan_site: str, tmp_path_factory: Any) -> Iterator[str]:
     server = UvicornThread(ConsentGateway(config), lifespan="on").start()
     yield f"http://localhost:{server.port}"
     server.stop()
+
+
+def scan_many(urls: list[str], browser_args: list[str], **kwargs: Any) -> list[Any]:
+    """Scan several URLs at once in one shared Chromium: a Report or the ScanError, per URL."""
+    import asyncio
+    import threading
+
+    from playwright.async_api import async_playwright
+
+    from gateway.scan import ascan
+    from gateway.scan.browser import launch
+
+    async def run() -> list[Any]:
+        async with async_playwright() as p:
+            browser = await launch(p, browser_args, None)
+            try:
+                return list(await asyncio.gather(*(ascan(u, browser=browser, **kwargs) for u in urls),
+                                                 return_exceptions=True))
+            finally:
+                await browser.close()
+
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.extend(asyncio.run(run())))  # Playwright's sync loop may be here
+    worker.start()
+    worker.join()
+    return out
