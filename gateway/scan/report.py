@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from gateway.config import COOKIE_GLOB
 from gateway.scan.model import Report
 
 FORMATS = ("json", "html")
@@ -61,10 +62,10 @@ def suggested_toml(report: Report) -> str:
         if phase is None:
             continue
         for c in phase.cookies:
-            if c.attribution.attributed_by is None:
+            if c.attribution.attributed_by is None and COOKIE_GLOB.match(c.name):
                 cookies.setdefault(c.name, f"{name}: set by {c.set_by} {c.log.get('location') or ''}".strip())
-        for s in phase.storage:
-            if s.attribution.attributed_by is None:
+        for s in phase.storage:  # a storage key the config can name like a cookie
+            if s.attribution.attributed_by is None and COOKIE_GLOB.match(s.key):
                 cookies.setdefault(s.key, f"{name}: {s.storage} key of {s.origin}")
         for r in phase.requests:
             if r.attribution.attributed_by is None and r.type in ("script", "sub_frame", "document", "image", "ping"):

@@ -8,6 +8,8 @@ QA teams get, with `pip install consent-gateway[test]`:
   viewport, user agent) and `consent_page` (a default one);
 - `ConsentPage` helpers: `accept_all()`, `reject_all()`, `save(...)`, `withdraw()`,
   `browser_cookies()`, `state()`, `banner`, `open_settings()`.
+- fixture `consent_scan`: the compliance scan (`gateway.scan.scan`) as a function, by default of the
+  deployment under test: `assert consent_scan().phases.reject.violations == []`.
 
 Scenarios that need to control the deployment (a second gateway, the log) carry the marker
 `local_gateway` and are deselected, not skipped, when `--gateway-url` is given.
@@ -239,3 +241,19 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
 @pytest.fixture
 def consent_page(new_consent_page: Callable[..., ConsentPage]) -> ConsentPage:
     return new_consent_page()
+
+
+@pytest.fixture
+def consent_scan(request: Any) -> Callable[..., Any]:
+    """`consent_scan(url=None, **options) -> Report`: scan a page before consent, after reject and after
+    accept (options as `gateway.scan.scan`: pages, browser_args, locale, timeout, config, ...). Without
+    a URL it scans the deployment under test (`--gateway-url`, or the local demo)."""
+    from gateway.scan import scan
+
+    def run(url: str | None = None, **options: Any) -> Any:
+        if url is None:
+            url = request.getfixturevalue("gateway_url") + "/"
+        options.setdefault("chromium", request.config.getoption("--chromium"))
+        return scan(url, **options)
+
+    return run

@@ -72,6 +72,22 @@ def scan_gateway(scan_site: str, tmp_path_factory: Any) -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def direct(scan_site: str, browser_args: list[str]) -> Any:
+    """The snippet site scanned directly (no banner: the before phase only)."""
+    from gateway.scan import scan
+
+    return scan(scan_site + "/", pages=2, browser_args=browser_args, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def gated(scan_gateway: str, browser_args: list[str]) -> Any:
+    """The snippet site scanned through the gateway: before, reject, accept."""
+    from gateway.scan import scan
+
+    return scan(scan_gateway + "/", pages=2, browser_args=browser_args, timeout=60)
+
+
 def scan_many(urls: list[str], browser_args: list[str], **kwargs: Any) -> list[Any]:
     """Scan several URLs at once in one shared Chromium: a Report or the ScanError, per URL."""
     import asyncio

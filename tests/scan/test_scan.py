@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from gateway.scan import scan
 from gateway.scan.model import Report
 from tests.scan.sites import FORBIDDEN
 
 VENDORS = {"Google Analytics", "Meta Pixel", "Hotjar", "Baidu Tongji", "YouTube"}
-
-
-@pytest.fixture(scope="module")
-def direct(scan_site: str, browser_args: list[str]) -> Report:
-    return scan(scan_site + "/", pages=2, browser_args=browser_args, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def gated(scan_gateway: str, browser_args: list[str]) -> Report:
-    return scan(scan_gateway + "/", pages=2, browser_args=browser_args, timeout=60)
 
 
 def _vendors(items: list[Any]) -> set[str]:
