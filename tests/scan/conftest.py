@@ -77,7 +77,7 @@ def direct(scan_site: str, browser_args: list[str]) -> Any:
     """The snippet site scanned directly (no banner: the before phase only)."""
     from gateway.scan import scan
 
-    return scan(scan_site + "/", pages=2, browser_args=browser_args, timeout=60)
+    return scan(scan_site + "/", pages=0, browser_args=browser_args, timeout=60)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +85,7 @@ def gated(scan_gateway: str, browser_args: list[str]) -> Any:
     """The snippet site scanned through the gateway: before, reject, accept."""
     from gateway.scan import scan
 
-    return scan(scan_gateway + "/", pages=2, browser_args=browser_args, timeout=60)
+    return scan(scan_gateway + "/", pages=1, browser_args=browser_args, timeout=60)
 
 
 def scan_many(urls: list[str], browser_args: list[str], **kwargs: Any) -> list[Any]:

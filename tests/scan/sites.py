@@ -65,8 +65,8 @@ PAGE = """<!doctype html>
 {snippets}
 </head><body>
 <h1>{title}</h1>
-<nav><a href="/">Home</a> <a href="/about">About</a> <a href="/contact#form">Contact</a>
-<a href="/logout">Sign out</a> <a href="https://elsewhere.example/">Elsewhere</a></nav>
+<nav><a href="/logout">Sign out</a> <a href="https://elsewhere.example/">Elsewhere</a>
+<a href="/">Home</a> <a href="/about">About</a> <a href="/contact#form">Contact</a></nav>
 <iframe width="560" height="315" src="https://www.youtube.com/embed/dQw4w9WgXcQ" title="YouTube video player"
  frameborder="0" allowfullscreen></iframe>
 <form method="post" action="/subscribe"><input name="email"><button>Subscribe</button></form>
