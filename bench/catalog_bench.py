@@ -54,6 +54,7 @@ def synthetic(n: int, rng: random.Random) -> list[Entry]:
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up: first-touch allocations are not the steady state
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

@@ -230,7 +230,8 @@ class Banner:
 
     def _render_body(self, locale: str, state: ConsentState, show: bool) -> str:
         ctx = self.banner_context(locale, state, _PATH_SLOT)
-        ctx.update(show=show, banner_js=self.asset_url["banner.js"], receipt_url=f"{PREFIX}/receipt")
+        ctx.update(show=show, banner_js=self.asset_url["banner.js"], activate_js=self.asset_url["activate.js"],
+                   receipt_url=f"{PREFIX}/receipt")
         return self.env.get_template("inject.html").render(ctx)
 
     def fragment(self, locale: str, state: ConsentState, next_path: str) -> str:

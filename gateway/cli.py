@@ -227,14 +227,11 @@ def cmd_log_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_cookies_report(args: argparse.Namespace) -> int:
+    from gateway.catalog import Catalog
+    from gateway.catalog.report import render
+
     rows = _with_store(_load(args.config), lambda s: s.inventory())
-    if not rows:
-        print("no cookies seen yet")
-        return 0
-    print(f"{'cookie':<40} {'category':<16} {'seen in':<11} {'count':>9}  last seen")
-    for name, label, source, count, last in rows:
-        flag = "  <- not classified" if label == "unknown" else ""
-        print(f"{name[:40]:<40} {label:<16} {source:<11} {count:>9}  {last}{flag}")
+    print(render(rows, Catalog.load()), end="")
     return 0
 
 
@@ -287,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("cookies", help="the passive cookie inventory").add_subparsers(dest="cookies_command",
                                                                                         required=True)
-    rep = ck.add_parser("report", help="every cookie name seen in traffic, with its category")
+    rep = ck.add_parser("report", help="every cookie name seen in traffic: category, vendor and purpose")
     rep.add_argument("--config", required=True)
     rep.set_defaults(func=cmd_cookies_report)
 

@@ -18,20 +18,12 @@
 
   function activate() {
     var nodes = document.querySelectorAll("[data-consent-category]");
+    var scripts = [];
     Array.prototype.forEach.call(nodes, function (old) {
       var cat = old.getAttribute("data-consent-category");
       if (!cfg.grantedMap[cat] || old.closest("#consent-banner")) return;
-      var src = old.getAttribute("data-src");
       if (old.tagName === "SCRIPT") {
-        var s = document.createElement("script");
-        Array.prototype.forEach.call(old.attributes, function (a) {
-          if (!/^(type|data-src|data-type|data-consent-category)$/.test(a.name)) s.setAttribute(a.name, a.value);
-        });
-        if (old.nonce) s.nonce = old.nonce;  // the attribute reads empty once parsed; the property keeps it
-        var t = old.getAttribute("data-type");
-        if (t) s.setAttribute("type", t);
-        if (src) { s.async = old.hasAttribute("async"); s.src = src; } else { s.text = old.text; }
-        old.parentNode.replaceChild(s, old);
+        scripts.push(old);  // run by activate.js: in order, with a document.write that keeps the page
       } else {
         // iframes and what fetches on parse (img, source, link, ...): put back what the gateway moved
         var moved = URL_ATTRS.filter(function (a) { return old.hasAttribute("data-" + a); });
@@ -45,6 +37,7 @@
         });
       }
     });
+    if (scripts.length) cfg.activateScripts(scripts);
   }
 
   function send(form, action) {
