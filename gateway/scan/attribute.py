@@ -17,6 +17,8 @@ from gateway.config import Config
 from gateway.scan.model import Attribution, Phase, Violation
 
 NECESSARY = "necessary"
+# the gateway's own consent cookie (default name): necessary, it records the decision itself
+OWN_COOKIES = frozenset({"consent_gateway", "__Host-consent_gateway"})
 
 
 class EntryLike(Protocol):
@@ -87,6 +89,10 @@ class Attributor:
         return a
 
     def cookie(self, name: str) -> Attribution:
+        if name in OWN_COOKIES and self.rules is None:  # with a config, its cookie_name decides
+            return Attribution(vendor="consent-gateway", category=NECESSARY, purpose=NECESSARY,
+                               description="the visitor's signed consent decision", necessary=True,
+                               attributed_by="catalog")
         by_config = self.rules.cookie(name) if self.rules else None
         entry = self.catalog.cookie(name) if self.catalog else None
         return self._combine(by_config, entry)

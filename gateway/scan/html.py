@@ -91,9 +91,15 @@ def stats(phase: Phase | None) -> dict[str, int] | None:
     }
 
 
-def vendor_matrix(report: Report) -> list[tuple[str, list[int | None]]]:
-    """Vendor → items seen in each phase (None: the phase was not run)."""
-    names: dict[str, list[int | None]] = {}
+@dataclass
+class Cell:
+    items: int = 0
+    violations: int = 0
+
+
+def vendor_matrix(report: Report) -> list[tuple[str, list[Cell | None]]]:
+    """Vendor → items (and violations) seen in each phase; None: the phase was not run."""
+    names: dict[str, list[Cell | None]] = {}
     phases = report.phases.items()
     for i, (_, phase) in enumerate(phases):
         if phase is None:
@@ -101,8 +107,11 @@ def vendor_matrix(report: Report) -> list[tuple[str, list[int | None]]]:
         for g in groups(phase):
             if g.vendor is None:
                 continue
-            row = names.setdefault(g.vendor, [None if p is None else 0 for _, p in phases])
-            row[i] = (row[i] or 0) + len(g.rows)
+            row = names.setdefault(g.vendor, [None if p is None else Cell() for _, p in phases])
+            cell = row[i]
+            assert cell is not None
+            cell.items += len(g.rows)
+            cell.violations += sum(r.violation for r in g.rows)
     return sorted(names.items(), key=lambda kv: kv[0].lower())
 
 

@@ -56,3 +56,8 @@ def test_the_accept_phase_has_no_violations() -> None:
     phase = _phase("accept")
     judge(phase, Attributor(Catalog.load()))
     assert phase.violations == [] and phase.cookies[0].attribution.vendor == "Google Analytics"
+
+
+def test_the_gateways_own_cookie_is_necessary_without_a_config() -> None:
+    a = Attributor(Catalog.load()).cookie("consent_gateway")
+    assert a.necessary is True and a.vendor == "consent-gateway"

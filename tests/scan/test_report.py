@@ -70,3 +70,15 @@ def test_suggested_toml_pastes_into_a_gateway_config(written: dict[str, Path], t
     assert "_ga" not in review["cookies"]  # the catalog does
     config = parse_config(config_text("http://127.0.0.1:9", tmp_path / "log.db") + "\n" + text)
     assert "review" in config.category_ids
+
+
+def test_the_vendor_table_marks_only_cells_with_violations(direct: Report, gated: Report) -> None:
+    from gateway.scan.html import vendor_matrix
+
+    rows = dict(vendor_matrix(direct))
+    assert rows["Google Analytics"][0].violations > 0  # type: ignore[union-attr]
+    assert rows["Google Analytics"][1] is None  # no reject phase without a banner
+    for vendor, cells in vendor_matrix(gated):
+        before, reject, accept = cells
+        assert before is not None and reject is not None and accept is not None
+        assert before.violations == reject.violations == accept.violations == 0, vendor
