@@ -85,8 +85,9 @@ async def _decide(page: Any, kind: banners.Kind, name: str, opts: Options) -> No
 
 async def _browse(page: Any, phase: Phase, recorder: Recorder, opts: Options) -> None:
     """Visit up to N same-site links found on the pages seen so far (a failing one is a note)."""
-    seen = {opts.url, page.url}
-    queue = await same_site_links(page, opts.url, opts.limits, seen, opts.pages)
+    start = page.url  # where the site's own redirects (http→https, → www) landed
+    seen = {opts.url, start}
+    queue = await same_site_links(page, start, opts.limits, seen, opts.pages)
     visited = 0
     while queue and visited < opts.pages:
         url = queue.pop(0)
@@ -101,7 +102,7 @@ async def _browse(page: Any, phase: Phase, recorder: Recorder, opts: Options) ->
         _seen(phase, result, opts, phase.name)
         await recorder.read_storage(page, opts.limits.eval_wait)
         if len(queue) < opts.pages - visited:
-            more = await same_site_links(page, opts.url, opts.limits, seen | set(queue), opts.pages)
+            more = await same_site_links(page, start, opts.limits, seen | set(queue), opts.pages)
             queue += [u for u in more if u not in queue]
 
 
