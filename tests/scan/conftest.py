@@ -51,7 +51,7 @@ def trackers(tmp_path_factory: Any) -> Iterator[UvicornThread]:
 
 @pytest.fixture(scope="session")
 def browser_args(trackers: UvicornThread) -> list[str]:
-    return [f"--host-resolver-rules=MAP * 127.0.0.1:{trackers.port}, EXCLUDE localhost",
+    return [f"--host-resolver-rules=MAP * 127.0.0.1:{trackers.port}, EXCLUDE localhost, EXCLUDE 127.0.0.1",
             "--ignore-certificate-errors"]
 
 

@@ -258,11 +258,18 @@ setTimeout(again, 50);
 </script>""")
 
 
+def to_loopback_ip(request: Request) -> Response:
+    """A site whose start URL redirects to another host name (like example.com → www.example.com)."""
+    port = request.url.port
+    return RedirectResponse(f"http://127.0.0.1:{port}/{request.path_params['rest']}", status_code=301)
+
+
 def create_site() -> Starlette:
     return Starlette(routes=[
         Route("/", page), Route("/about", page), Route("/contact", page), Route("/logout", page),
         Route("/subscribe", subscribe, methods=["POST"]),
         Route("/cmp/{kind}", cmp_page), Route("/cmp/{kind}/more", cmp_page),
+        Route("/moved/{rest:path}", to_loopback_ip),
         Route("/hostile/loop", redirect_loop), Route("/hostile/slow", never_finishes),
         Route("/hostile/big", big), Route("/hostile/throws", throws), Route("/hostile/bomb", docwrite_bomb),
     ])

@@ -36,3 +36,10 @@ def test_no_banner_means_no_reject_or_accept_phase(scan_site: str, browser_args:
     [report] = scan_many([f"{scan_site}/hostile/throws"], browser_args, pages=1, timeout=30, banner_wait=1)
     assert not report.banner.found and report.phases.reject is None and report.phases.accept is None
     assert any("no consent banner" in n for n in report.phases.before.notes)
+
+
+def test_links_are_followed_from_where_the_start_url_redirected(scan_site: str, browser_args: list[str]) -> None:
+    [report] = scan_many([f"{scan_site}/moved/cmp/onetrust"], browser_args, pages=1, timeout=45)
+    assert isinstance(report, Report), report
+    assert report.phases.accept is not None
+    assert [p.url.split("/", 3)[3] for p in report.phases.accept.pages] == ["cmp/onetrust"] * 2 + ["cmp/onetrust/more"]
