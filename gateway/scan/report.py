@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway.config import COOKIE_GLOB
 from gateway.scan.model import Report
@@ -70,6 +71,10 @@ def suggested_toml(report: Report) -> str:
         for r in phase.requests:
             if r.attribution.attributed_by is None and r.type in ("script", "sub_frame", "document", "image", "ping"):
                 hosts.setdefault(r.host, f"{name}: {r.type} {r.url[:120]}")
+        for b in phase.beacons:  # the site's own pixels too: the rule is a path, as the demo's /static/demo-tracker
+            if b.attribution.attributed_by is None:
+                pattern = b.host if not b.firstParty else urlsplit(b.url).path
+                hosts.setdefault(pattern, f"{name}: {b.kind} {b.url[:120]}")
     lines = [f"# consent-gateway scan of {report.url} at {report.scanned_at}",
              "# Found on the site; neither the tracker catalog nor your config classifies these.",
              "# Check each one, move it to the category it belongs to (or to [cookies] necessary),",

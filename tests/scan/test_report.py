@@ -68,6 +68,7 @@ def test_suggested_toml_pastes_into_a_gateway_config(written: dict[str, Path], t
     [review] = rules["categories"]
     assert "theme" in review["cookies"]  # the site's own storage key: no catalog knows it
     assert "_ga" not in review["cookies"]  # the catalog does
+    assert review["scripts"] == []  # every tracker host of the snippet page is in the catalog
     config = parse_config(config_text("http://127.0.0.1:9", tmp_path / "log.db") + "\n" + text)
     assert "review" in config.category_ids
 
@@ -82,3 +83,14 @@ def test_the_vendor_table_marks_only_cells_with_violations(direct: Report, gated
         before, reject, accept = cells
         assert before is not None and reject is not None and accept is not None
         assert before.violations == reject.violations == accept.violations == 0, vendor
+
+
+def test_suggested_toml_names_the_sites_own_unknown_pixel() -> None:
+    from gateway.scan.model import Banner, Beacon, Phase, Phases
+    from gateway.scan.report import suggested_toml
+
+    before = Phase("before", beacons=[Beacon("https://shop.example/t.gif?id=1", "shop.example", "pixel", True),
+                                      Beacon("https://px.example.net/p?x=1", "px.example.net", "sendBeacon", False)])
+    report = Report("https://shop.example/", "2026-01-01T00:00:00Z", "0", Banner(False), Phases(before))
+    [review] = tomllib.loads(suggested_toml(report))["categories"]
+    assert review["scripts"] == ["/t.gif", "px.example.net"]
