@@ -17,8 +17,10 @@ from typing import Any
 
 import jinja2
 
+from gateway.clientrules import rules_script
 from gateway.config import Config
 from gateway.consent import ConsentState
+from gateway.cookies import CookieRules
 from gateway.csp import NO_NONCES, Nonces
 
 PREFIX = "/_consent"
@@ -43,16 +45,25 @@ class StaticFile:
     etag: bytes
 
 
-def load_static() -> dict[str, StaticFile]:
-    """The banner's assets, read once; served with a content hash so they can be cached forever."""
+def static_file(body: bytes, content_type: bytes) -> StaticFile:
+    return StaticFile(body, content_type, b'"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'"')
+
+
+def load_static(rules: bytes = b"") -> dict[str, StaticFile]:
+    """The banner's assets, read once; served with a content hash so they can be cached forever.
+
+    guard.js is served with the generated rules in front of it (see clientrules): one request, and
+    its hash changes whenever the rules do.
+    """
     types = {".js": b"text/javascript; charset=utf-8", ".css": b"text/css; charset=utf-8"}
     out = {}
     root = asset_dir("static") / "consent-banner"
     for path in sorted(root.iterdir()):
         if path.suffix in types:
             body = path.read_bytes()
-            out[path.name] = StaticFile(body, types[path.suffix],
-                                        b'"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'"')
+            if path.name == "guard.js":
+                body = rules + body
+            out[path.name] = static_file(body, types[path.suffix])
     return out
 
 
@@ -67,12 +78,9 @@ def load_locales(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     return locales
 
 
-def glob_to_js(pattern: str) -> str:
-    return "^" + "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern) + "$"
-
-
 class Banner:
-    def __init__(self, config: Config, locales: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, config: Config, locales: dict[str, dict[str, Any]] | None = None,
+                 rules: CookieRules | None = None) -> None:
         self.config = config
         self.locales = locales or load_locales()
         self.default_locale = config.consent.default_locale
@@ -85,7 +93,7 @@ class Banner:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.static = load_static()
+        self.static = load_static(rules_script(config, rules or CookieRules(config)))
         self.asset_url = {name: f"{PREFIX}/static/consent-banner/{name}?v={f.etag.decode().strip(chr(34))}"
                           for name, f in self.static.items()}
         self._head_cache: dict[tuple[Any, ...], bytes] = {}
@@ -169,15 +177,7 @@ class Banner:
             "granted": sorted(state.granted),
             "gpc": state.gpc,
             "policyVersion": cfg.consent.policy_version,
-            "categories": [
-                {"id": c.id, "required": c.required, "scripts": list(c.scripts),
-                 "cookies": [glob_to_js(p) for p in c.cookies]}
-                for c in cfg.categories
-            ],
-            "necessary": [glob_to_js(p) for p in (*cfg.cookies.necessary, cfg.consent.cookie_name,
-                                                   "__Host-" + cfg.consent.cookie_name)],
-            "unknown": cfg.cookies.unknown,
-            "consentMode": {k: list(v) for k, v in cfg.consent.consent_mode.items()},
+            "categories": [{"id": c.id, "required": c.required} for c in cfg.categories],
             "banner": self.asset_url.get("banner.js", ""),
         }
 

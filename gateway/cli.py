@@ -34,7 +34,11 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(data, ensure_ascii=False)
+        fields = getattr(record, "fields", None)  # structured lines (the access log) keep their keys
+        if isinstance(fields, dict):
+            data.update(fields)
+        # ASCII: a path or a header value cannot carry bidi or control characters into a terminal
+        return json.dumps(data, ensure_ascii=True)
 
 
 LOG_CONFIG: dict[str, Any] = {
@@ -60,8 +64,20 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
+def _refuse_unsafe_keys(config: Config, host: str) -> bool:
+    """Print why the keys may not be used on `host`; True when refused."""
+    from gateway.keycheck import key_problems
+
+    problems = key_problems(config, host)
+    for problem in problems:
+        print(f"consent-gateway: {config.source}: {problem}", file=sys.stderr)
+    return bool(problems)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
+    if _refuse_unsafe_keys(config, config.gateway.host):
+        return 2
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "
           f"policy {config.consent.policy_version}, log {config.log.url.split(':', 1)[0]}")
@@ -85,6 +101,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["CONSENT_GATEWAY_UPSTREAM"] = args.upstream
     host = args.host or config.gateway.host
     port = args.port or config.gateway.port
+    if _refuse_unsafe_keys(config, host):
+        return 2
+    _warn_at_start(config)
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
@@ -102,6 +121,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_max_size=16 * 1024 * 1024,
     )
     return 0
+
+
+def _warn_at_start(config: Config) -> None:
+    import logging.config
+
+    from gateway.proxyhints import startup_warning
+
+    warning = startup_warning(config.gateway)
+    if warning:
+        logging.config.dictConfig(LOG_CONFIG)
+        logging.getLogger("consent_gateway.proxyhints").warning(warning)
 
 
 def _loop() -> str:
@@ -143,20 +173,20 @@ def _with_store(config: Config, fn: Callable[[RecordStore], Awaitable[T]]) -> T:
 
 
 def cmd_log_export(args: argparse.Namespace) -> int:
+    from gateway.ledger.export import csv_row, json_line
+
     records = _with_store(_load(args.config), lambda s: s.export(args.since, args.until))
     out = sys.stdout
     writer = None
     for record in records:
         row = record.as_dict()
         if args.format == "jsonl":
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row) + "\n")
         else:
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(row))
                 writer.writeheader()
-            row["granted"] = " ".join(row["granted"])
-            row["denied"] = " ".join(row["denied"])
-            writer.writerow(row)
+            writer.writerow(csv_row(row))
     return 0
 
 
@@ -187,8 +217,10 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 def cmd_log_show(args: argparse.Namespace) -> int:
     records = _with_store(_load(args.config), lambda s: s.history(args.consent_id))
+    from gateway.ledger.export import json_line
+
     for r in records:
-        print(json.dumps(r.as_dict(), ensure_ascii=False))
+        print(json_line(r.as_dict()))
     if not records:
         print(f"no decisions for consent id {args.consent_id!r}", file=sys.stderr)
     return 0 if records else 1

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
 
+# The start of the development key gateway/default.toml ships: public, so loopback only (keycheck.py).
+SHIPPED_KEY_PREFIX = "dev-only-change-me"
 MAX_AGE_DAYS_LIMIT = 395  # 13 months: the longest consent lifetime regulators accept
 CATEGORY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 COOKIE_GLOB = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 6265 token chars; '*' for globs
@@ -74,6 +76,7 @@ class GatewaySettings:
     max_html_bytes: int = 32 * 1024 * 1024
     pool_size: int = 64
     upstream_ca: str | None = None  # CA bundle for an https upstream (default: the system's)
+    access_log: str = "on"  # "on" (client /24 or /48), "no-address", "off"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ class ConsentSettings:
     privacy_policy_url: str = "/privacy"
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
     browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
-    decisions_per_minute: int = 60  # per client network (/24, /48); 0 turns the limit off
+    decisions_per_minute: int = 600  # per client address (IPv6: /64), sustained; 0 turns the limit off
+    decision_burst: int = 120  # decisions one address may make at once before the limit applies
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class LogSettings:
 class CookieSettings:
     necessary: tuple[str, ...] = ()
     unknown: str = "block"
+    inventory_names: int = 500  # distinct names per category label in the inventory; the rest are "(other)"
+    max_expiries: int = 50  # Set-Cookie expiry headers per response; the cookies left over are counted
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ class AdminSettings:
     token: str = ""
     username: str = ""
     password: str = ""
+    max_failures: int = 10  # wrong credentials per address and minute before it is locked out
+    lockout_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -187,14 +195,16 @@ class _Builder:
         "gateway": {
             "upstream", "host", "port", "public_origin", "trusted_proxies", "preserve_host",
             "connect_timeout", "read_timeout", "max_html_bytes", "pool_size", "upstream_ca",
+            "access_log",
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute", "browser_features",
+            "decision_burst",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
-        "cookies": {"necessary", "unknown"},
-        "admin": {"enabled", "token", "username", "password"},
+        "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
+        "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
     }
 
@@ -309,6 +319,9 @@ class _Builder:
         ca = self.typed("gateway", g, "upstream_ca", str)
         if ca is not None and not os.path.isfile(ca):
             raise self.fail(f"upstream_ca {ca!r} is not a readable file", "gateway", "upstream_ca")
+        access_log = self.typed("gateway", g, "access_log", str, "on")
+        if access_log not in ("on", "no-address", "off"):
+            raise self.fail('access_log must be "on", "no-address" or "off"', "gateway", "access_log")
         return GatewaySettings(
             upstream=upstream,
             host=self.typed("gateway", g, "host", str, "127.0.0.1"),
@@ -321,6 +334,7 @@ class _Builder:
             max_html_bytes=max_html,
             pool_size=pool,
             upstream_ca=ca,
+            access_log=access_log,
         )
 
     def build_categories(self) -> tuple[Category, ...]:
@@ -402,11 +416,15 @@ class _Builder:
         features = self.per_category(c, "browser_features", DEFAULT_BROWSER_FEATURES, ids,
                                      lambda v: bool(FEATURE_NAME.match(v)),
                                      "Permissions-Policy feature names (lower-case letters, digits, '-')")
-        per_minute = self.typed("consent", c, "decisions_per_minute", int, 60)
+        per_minute = self.typed("consent", c, "decisions_per_minute", int, 600)
         if not 0 <= per_minute <= 1_000_000:
             raise self.fail("decisions_per_minute must be 0 (off) to 1000000", "consent", "decisions_per_minute")
+        burst = self.typed("consent", c, "decision_burst", int, 120)
+        if not 1 <= burst <= 1_000_000:
+            raise self.fail("decision_burst must be 1 to 1000000", "consent", "decision_burst")
         return ConsentSettings(
             decisions_per_minute=per_minute,
+            decision_burst=burst,
             secret_keys=keys,
             policy_version=version,
             max_age_days=max_age,
@@ -439,7 +457,13 @@ class _Builder:
         unknown = self.typed("cookies", c, "unknown", str, "block")
         if unknown != "block" and unknown not in {cat.id for cat in categories}:
             raise self.fail(f"unknown must be \"block\" or a category id, got {unknown!r}", "cookies", "unknown")
-        return CookieSettings(necessary=necessary, unknown=unknown)
+        names = self.typed("cookies", c, "inventory_names", int, 500)
+        if not 1 <= names <= 100_000:
+            raise self.fail("inventory_names must be 1-100000", "cookies", "inventory_names")
+        expiries = self.typed("cookies", c, "max_expiries", int, 50)
+        if not 1 <= expiries <= 1000:
+            raise self.fail("max_expiries must be 1-1000", "cookies", "max_expiries")
+        return CookieSettings(necessary=necessary, unknown=unknown, inventory_names=names, max_expiries=expiries)
 
     def build_log(self, consent: ConsentSettings) -> LogSettings:
         c = self.table("log")
@@ -452,9 +476,11 @@ class _Builder:
         chain_key = self.env.get("CONSENT_GATEWAY_LOG_KEY") or self.typed("log", c, "chain_key", str, "")
         if chain_key and len(chain_key) < 16:
             raise self.fail("chain_key must be at least 16 characters", "log", "chain_key")
-        if not chain_key:
+        if not chain_key and not consent.secret_keys[0].startswith(SHIPPED_KEY_PREFIX):
             # The chain is keyed apart from the database. Without its own key we derive one from the
             # oldest consent key, so rotating consent keys must keep that one listed (see deploy/README).
+            # Loopback only: off loopback `serve` and `check-config` demand a chain_key (keycheck.py).
+            # Never from the shipped key, which is public: then the key stays "" (a development log).
             chain_key = "derived:" + consent.secret_keys[0]
         instance = self.typed("log", c, "instance_id", str, "")
         if instance and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", instance):
@@ -480,7 +506,14 @@ class _Builder:
             raise self.fail("admin token must be at least 16 characters", "admin", "token")
         if password and len(password) < 12:
             raise self.fail("admin password must be at least 12 characters", "admin", "password")
-        return AdminSettings(enabled=enabled, token=token, username=username, password=password)
+        failures = self.typed("admin", c, "max_failures", int, 10)
+        if not 1 <= failures <= 10_000:
+            raise self.fail("max_failures must be 1-10000", "admin", "max_failures")
+        lockout = self.typed("admin", c, "lockout_seconds", int, 300)
+        if not 1 <= lockout <= 86_400:
+            raise self.fail("lockout_seconds must be 1-86400", "admin", "lockout_seconds")
+        return AdminSettings(enabled=enabled, token=token, username=username, password=password,
+                             max_failures=failures, lockout_seconds=lockout)
 
 
 def parse_upstream(value: str, builder: _Builder | None = None, table: str = "gateway") -> Upstream:

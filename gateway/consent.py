@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 
 from gateway.config import Config
+from gateway.revocation import Revocations
 
 SALT = "consent-gateway.state.v1"
 MAX_COOKIE_VALUE = 4096  # browsers cap a cookie near 4 KiB; anything longer is forged
@@ -87,6 +88,7 @@ class ConsentCodec:
         self.required = frozenset(c.id for c in config.categories if c.required)
         self.optional = frozenset(config.category_ids) - self.required
         self.honor_gpc = settings.honor_gpc
+        self.revocations = Revocations()  # withdrawals: older cookies of an id decide nothing
         self._cache: OrderedDict[str, _Payload | None] = OrderedDict()
         self._cache_size = cache_size
         # most requests come from visitors who have not decided: two immutable answers, built once
@@ -107,6 +109,10 @@ class ConsentCodec:
         now = time.time() if now is None else now
         if not 0 <= now - payload.issued_at < self.max_age:
             return self.undecided(gpc)
+        if payload.issued_at < self.revocations.not_before(payload.consent_id):
+            # replaced by a later decision (a withdrawal, say): no decision, but the same visitor
+            return ConsentState(False, self.required, self.policy_version, payload.consent_id, None, frozenset(),
+                                gpc and self.honor_gpc)
         granted = (payload.granted & self.optional) | self.required
         # New categories since the decision: ask again, keeping what was already granted.
         decided = self.optional <= payload.known

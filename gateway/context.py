@@ -5,8 +5,9 @@ Built once per request by `read_request`, the first stage after routing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from gateway.accesslog import AccessRecord
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.cookies import RequestCookie, parse_cookie_headers
 from gateway.forwarded import ClientInfo, ForwardedResolver
@@ -22,6 +23,7 @@ class RequestContext:
     state: ConsentState
     gpc: bool
     secure: bool  # the browser talks to us over https: cookies get Secure and the __Host- name
+    access: AccessRecord = field(default_factory=AccessRecord)  # what the stages did, for the access log
 
     @property
     def user_agent(self) -> str:

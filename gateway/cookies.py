@@ -84,7 +84,13 @@ def _printable(text: str) -> bool:
 
 
 class CookieRules:
-    """Cookie name → category, compiled once from the config. Lookups are cached by name."""
+    """Cookie name → category, compiled once from the config. Lookups are cached by name.
+
+    Precedence, the one rule guard.js follows too (gateway/clientrules.py hands it this table):
+    an exact name beats any glob; among exact names, and then among globs, the first rule wins in
+    this order: the gateway's own cookie, `[cookies] necessary`, then the categories as listed.
+    A name nothing matches takes `[cookies] unknown` (None: blocked).
+    """
 
     def __init__(self, config: Config) -> None:
         self.unknown: str | None = None if config.cookies.unknown == "block" else config.cookies.unknown
@@ -93,6 +99,7 @@ class CookieRules:
         self.required = frozenset(c.id for c in config.categories if c.required)
         self._exact: dict[str, str] = {}
         self._globs: list[tuple[re.Pattern[str], str]] = []
+        self.glob_rules: list[tuple[str, str]] = []  # (glob as written, category), in precedence order
         for own in self.own:
             self._add(own, NECESSARY)
         for pattern in config.cookies.necessary:
@@ -106,8 +113,14 @@ class CookieRules:
     def _add(self, pattern: str, category: str) -> None:
         if "*" in pattern or "?" in pattern or "[" in pattern:
             self._globs.append((re.compile(fnmatch.translate(pattern)), category))
+            self.glob_rules.append((pattern, category))
         else:
             self._exact.setdefault(pattern, category)
+
+    @property
+    def exact_rules(self) -> dict[str, str]:
+        """Exact cookie names → category (the first rule for a name won)."""
+        return dict(self._exact)
 
     def category_of(self, name: str) -> str | None:
         """The category of a cookie name, NECESSARY, or None when unknown cookies are blocked."""
@@ -280,12 +293,26 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, 
     `cookie_domains`): the browser may hold any of these, and expiring a cookie it does not hold
     is harmless.
     """
+    return bounded_expiry_headers(names, scopes, secure=secure, host=host, limit=0)[0]
+
+
+def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str = "",
+                           limit: int) -> tuple[Headers, int]:
+    """`expiry_headers` with at most `limit` headers (0: no limit), and how many cookies it left.
+
+    A visitor can send thousands of cookie names; each costs a few header lines. Past the limit
+    the rest are left unexpired (still stripped from every request) and counted in the metrics.
+    """
     out: Headers = []
     seen: set[str] = set()
+    skipped = 0
     for name in names:
         if name in seen:
             continue
         seen.add(name)
+        if limit and len(out) >= limit:
+            skipped += 1
+            continue
         scope = scopes.get(name)
         key = (name, scope, secure, host)
         lines = _EXPIRY_CACHE.get(key)
@@ -293,8 +320,11 @@ def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, 
             lines = _expiry_lines(name, scope, secure, cookie_domains(host) if host else ())
             if len(_EXPIRY_CACHE) < 4096:  # names and hosts come from visitors: bounded
                 _EXPIRY_CACHE[key] = lines
+        if limit and len(out) + len(lines) > limit:
+            skipped += 1
+            continue
         out += lines
-    return out
+    return out, skipped
 
 
 _EXPIRY_CACHE: dict[tuple[str, tuple[str | None, str | None], bool, str], Headers] = {}

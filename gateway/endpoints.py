@@ -5,26 +5,26 @@ Every state-changing POST must come from our own origin; every redirect goes to 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hmac
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from gateway.adminauth import AdminAuth
 from gateway.agents import summarize
 from gateway.banner import PREFIX, Banner
 from gateway.config import Config, normalise_origin
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import CookieRules, CookieScopes, expiry_headers
+from gateway.cookies import CookieRules, CookieScopes, bounded_expiry_headers
 from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
 from gateway.metrics import Metrics
-from gateway.ratelimit import RateLimiter
+from gateway.proxyhints import forbidden_hint
+from gateway.ratelimit import AggregateReport, RateLimiter, address_key
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -32,7 +32,6 @@ log = logging.getLogger("consent_gateway.endpoints")
 
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
-CHALLENGE = (b"www-authenticate", b'Basic realm="consent-gateway"')
 ADMIN_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
 
@@ -71,7 +70,9 @@ class Endpoints:
         self.metrics = metrics
         self.scopes = scopes
         self.ready = ready
-        self.limiter = RateLimiter(config.consent.decisions_per_minute)
+        self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
+        self.aggregates = AggregateReport()
+        self.admin_auth = AdminAuth(config.admin, metrics)
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
             ("HEAD", PREFIX): self.get_state,
@@ -79,6 +80,11 @@ class Endpoints:
             ("GET", PREFIX + "/receipt"): self.receipt,
             ("GET", PREFIX + "/banner"): self.banner_fragment,
             ("GET", PREFIX + "/health"): self.health,
+            ("HEAD", PREFIX + "/health"): self.health,
+            ("GET", PREFIX + "/health/ready"): self.health,
+            ("HEAD", PREFIX + "/health/ready"): self.health,
+            ("GET", PREFIX + "/health/live"): self.live,
+            ("HEAD", PREFIX + "/health/live"): self.live,
             ("GET", PREFIX + "/metrics"): self.metrics_page,
             ("GET", PREFIX + "/admin"): self.admin_page,
         }
@@ -112,13 +118,8 @@ class Endpoints:
 
     async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._same_origin(ctx):
-            await send_text(send, 403, "cross-origin request refused: Origin or Referer must be this site\n")
-            return
-        wait = self.limiter.allow(truncate_ip(ctx.client.ip))
-        if wait:
-            await send_text(send, 429, "too many decisions from this network; nothing was changed\n",
-                            [(b"retry-after", str(int(wait) + 1).encode())])
-            return
+            hint = forbidden_hint(self.config.gateway, ctx)
+            raise BadRequest("cross-origin request refused: Origin or Referer must be this site." + hint, 403)
         form = await self._read_form(receive, ctx)
         action = _one(form, "action")
         if action not in ACTIONS:
@@ -138,22 +139,57 @@ class Endpoints:
         # GPC from the header, or from the page's script (navigator.globalPrivacyControl)
         gpc = ctx.gpc or _one(form, "gpc") == "1"
         state = self.codec.decide(granted, previous=ctx.state, gpc=gpc)
-        decision = self._decision(state, action, next_path, ctx, gpc)
-        try:
-            await self.ledger.append(decision)
-        except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
-            log.exception("could not record a consent decision")
-            await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
+        # Only a decision that would be recorded counts against the limit (see ratelimit).
+        wait = self.limiter.allow(address_key(ctx.client.ip))
+        if wait and not state.granted <= self.codec.required:
+            # Never grant (or renew a grant of) an optional category without a log record.
+            await self._limited(send, ctx, action, wait)
             return
-        self.metrics.decision(action, decision.granted, decision.denied)
+        if wait:
+            # A refusal or withdrawal always takes effect; under a flood it is counted, not logged.
+            self.metrics.tallies["aggregated"][action] += 1
+            self.aggregates.add(action)
+        else:
+            decision = self._decision(state, action, next_path, ctx, gpc)
+            try:
+                await self.ledger.append(decision)
+            except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
+                log.exception("could not record a consent decision")
+                await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
+                return
+            self.metrics.decision(action, decision.granted, decision.denied)
+        await self._applied(send, ctx, state, next_path)
+
+    async def _applied(self, send: Send, ctx: RequestContext, state: ConsentState, next_path: str) -> None:
+        if ctx.state.consent_id is not None and state.issued_at is not None:
+            # this decision replaces every earlier cookie of the id, wherever it was copied
+            self.codec.revocations.revoke(ctx.state.consent_id, state.issued_at)
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
         held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
-        headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
+        expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
+                                                     limit=self.config.cookies.max_expiries)
+        headers += expiries
+        if unexpired:
+            self.metrics.tallies["unexpired"]["decision"] += unexpired
         if _wants_json(ctx):
             await send_json(send, 200, state.as_json(self.config.category_ids), headers)
         else:
             headers += [(b"location", location_header(next_path)), NO_STORE]
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8", headers)
+
+    async def _limited(self, send: Send, ctx: RequestContext, action: str, wait: float) -> None:
+        self.metrics.tallies["limited"][action] += 1
+        seconds = int(wait) + 1
+        headers: Headers = [(b"retry-after", str(seconds).encode())]
+        if _wants_json(ctx):
+            locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
+            texts = self.banner.texts(locale).get("banner", {})
+            message = texts.get("retrying") or self.banner.texts("en")["banner"]["retrying"]
+            await send_json(send, 429, {"error": "too many decisions from this address; nothing was changed",
+                                        "retry_after": seconds, "message": message, "lang": locale}, headers)
+        else:
+            await send_text(send, 429, "too many decisions from this address; nothing was changed, "
+                                       f"please retry in {seconds} s\n", [*headers, NO_STORE])
 
     def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext,
                   gpc: bool) -> Decision:
@@ -275,12 +311,15 @@ class Endpoints:
                          [(b"etag", f.etag), (b"cache-control", b"public, max-age=31536000, immutable")])
 
     async def health(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        """Readiness (see health.py): the status code is the answer, the JSON says why."""
         report = await self.ready()
         await send_json(send, 200 if report.get("ready") else 503, report)
 
+    async def live(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
+        await send_json(send, 200, {"live": True})
+
     async def metrics_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        if not self._admin_ok(ctx):
-            await send_text(send, 401, "credential required\n", [CHALLENGE])
+        if not await self.admin_auth.gate(scope, send, ctx):
             return
         await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
 
@@ -290,8 +329,7 @@ class Endpoints:
         if not self.config.admin.enabled:
             await send_text(send, 404, "not found\n")
             return
-        if not self._admin_ok(ctx):
-            await send_text(send, 401, "credential required\n", [CHALLENGE])
+        if not await self.admin_auth.gate(scope, send, ctx):
             return
         store = self.ledger.store
         try:
@@ -303,25 +341,6 @@ class Endpoints:
         html = self.banner.render("admin.html", **dashboard_context(
             stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version))
         await send_html(send, 200, html, [ADMIN_CSP])
-
-    def _admin_ok(self, ctx: RequestContext) -> bool:
-        """The operator surface: a bearer token or HTTP Basic; a visitor's cookies never count."""
-        admin = self.config.admin
-        if not admin.enabled:
-            return False
-        auth = ctx.first.get(b"authorization", b"")
-        scheme, _, value = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and admin.token:
-            return hmac.compare_digest(value.strip(), admin.token.encode("utf-8"))
-        if scheme.lower() == b"basic" and admin.username and admin.password:
-            try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            ok_user = hmac.compare_digest(user.encode(), admin.username.encode())
-            ok_pass = hmac.compare_digest(password.encode(), admin.password.encode())
-            return ok_user and ok_pass
-        return False
 
 
 def _one(form: dict[str, list[str]], key: str) -> str | None:

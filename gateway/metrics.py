@@ -13,8 +13,10 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import importlib.metadata
 import json
 import os
+import platform
 from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,9 +29,14 @@ if TYPE_CHECKING:
     from gateway.cookies import CookieRules, RequestCookie
     from gateway.rewrite import RewriteStats
 
+try:
+    VERSION = importlib.metadata.version("consent-gateway")
+except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+    VERSION = "unknown"
 # A site next door answers in well under 5 ms; the default buckets would put everything in one.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-INVENTORY_LIMIT = 4096  # distinct cookie names remembered; names are attacker-chosen
+INVENTORY_LIMIT = 4096  # inventory rows held between two flushes; names are attacker-chosen
+OTHER = "(other)"  # the inventory's name for names past the per-label bound (never a cookie name)
 SNAPSHOT_INTERVAL = 2.0  # seconds a sibling worker's figures may lag in a scrape
 
 Snapshot = dict[str, Any]
@@ -42,11 +49,19 @@ _LABELLED = (
     ("dropped", "consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", ("category",)),
     ("neutralised", "consent_scripts_neutralised", "Tracker tags neutralised, by category", ("category",)),
     ("upstream_errors", "consent_upstream_errors", "Upstream failures", ("kind",)),
+    ("requests", "consent_requests", "HTTP requests answered, by status code and kind (html, other, consent)",
+     ("code", "kind")),
+    ("aggregated", "consent_decisions_aggregated",
+     "Refusals and withdrawals applied over the per-address limit without their own log record", ("action",)),
+    ("limited", "consent_decisions_limited", "Decisions refused with 429 by the per-address limit", ("action",)),
+    ("unexpired", "consent_cookies_not_expired",
+     "Withheld cookies left unexpired because a response reached its expiry cap", ("where",)),
+    ("admin_failures", "consent_admin_auth_failures", "Failed admin credentials", ("outcome",)),
 )
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, inventory_names: int = 500) -> None:
         # label values joined by "\x1f" -> count, so a snapshot is plain JSON
         self.tallies: dict[str, TallyCounter[str]] = {key: TallyCounter() for key, *_ in _LABELLED}
         self.banners = 0
@@ -56,6 +71,8 @@ class Metrics:
         self.peers: Callable[[], list[Snapshot]] = list  # the live sibling workers' snapshots
         # name -> (label, count): what the gateway has seen in real traffic
         self.inventory: TallyCounter[tuple[str, str, str]] = TallyCounter()
+        self.inventory_names = inventory_names
+        self._names: dict[str, set[str]] = {}  # label -> distinct names admitted (bounded per label)
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(self))
 
@@ -77,8 +94,16 @@ class Metrics:
 
     def _inventory(self, name: str, label: str, where: str) -> None:
         key = (name[:128], label, where)
-        if key in self.inventory or len(self.inventory) < INVENTORY_LIMIT:
-            self.inventory[key] += 1
+        if key not in self.inventory:
+            names = self._names.setdefault(label, set())
+            if key[0] not in names:
+                if len(names) >= self.inventory_names:
+                    key = (OTHER, label, where)  # counted, under one name
+                else:
+                    names.add(key[0])
+            if key not in self.inventory and len(self.inventory) >= INVENTORY_LIMIT:
+                return
+        self.inventory[key] += 1
 
     def drain_inventory(self) -> list[tuple[str, str, str, int]]:
         """Counts since the last drain, for the log's cookie inventory table."""
@@ -89,6 +114,9 @@ class Metrics:
     def rewritten(self, stats: RewriteStats) -> None:
         for category, n in stats.neutralised.items():
             self.tallies["neutralised"][category] += n
+
+    def request(self, status: int, kind: str) -> None:
+        self.tallies["requests"][f"{status}\x1f{kind}"] += 1
 
     def banner_shown(self) -> None:
         self.banners += 1
@@ -168,6 +196,10 @@ class _Collector:
                                 value=merged["backlog"])
         yield GaugeMetricFamily("consent_gateway_workers", "Worker processes whose figures this scrape sums",
                                 value=merged["workers"])
+        info = GaugeMetricFamily("consent_gateway_build_info", "The running version (always 1)",
+                                 labels=["version", "python"])
+        info.add_metric([VERSION, platform.python_version()], 1)
+        yield info
 
 
 # --- sharing between the workers of one instance (I/O) --------------------------------------

@@ -12,12 +12,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from gateway.accesslog import KIND_HTML
 from gateway.agents import is_bot
 from gateway.banner import Banner
 from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import CookieRules, CookieScopes, drop_response_cookies, expiry_headers, strip_request_cookies
+from gateway.cookies import (
+    CookieRules,
+    CookieScopes,
+    bounded_expiry_headers,
+    drop_response_cookies,
+    strip_request_cookies,
+)
 from gateway.csp import Nonces, header_policies, nonces_for
 from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
@@ -141,19 +148,27 @@ class Proxy:
         head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header, granted)
         body = _request_body(receive) if has_body else None
         started = time.perf_counter()
+        access = ctx.access
         try:
             response = await self.pool.request(scope["method"].encode("ascii"), head, body, chunked)
-            self.metrics.upstream_latency(time.perf_counter() - started)
+            access.upstream_seconds = time.perf_counter() - started
+            self.metrics.upstream_latency(access.upstream_seconds)
         except GatewayError as e:
             self.metrics.upstream_error(type(e).__name__)
+            access.error = f"{type(e).__name__}: {e}"
             await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
             return
         result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
         if held:
-            headers += expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host)
+            expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
+                                                         limit=self.config.cookies.max_expiries)
+            headers += expiries
+            if unexpired:
+                self.metrics.tallies["unexpired"]["response"] += unexpired
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
+        access.stripped, access.dropped = len(filtered.stripped), len(result.dropped)
 
         content_type = b""
         encoding = b""
@@ -182,6 +197,7 @@ class Proxy:
             return
         plan = self._plan(ctx, state, granted, bot, scope, content_type, header_policies(headers))
         rewriter = HtmlRewriter(plan)
+        access.kind = KIND_HTML
 
         def to_utf8() -> None:  # a UTF-16 page leaves as UTF-8, and says so
             rewriter.use_charset("utf-8")
@@ -196,6 +212,7 @@ class Proxy:
             nonlocal ended
             ended = True
             self.metrics.rewritten(rewriter.stats)
+            access.neutralised = sum(rewriter.stats.neutralised.values())
             return b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
 
         async def transformed() -> AsyncIterator[bytes]:

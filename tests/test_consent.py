@@ -114,3 +114,20 @@ def test_cache_is_bounded_and_consistent() -> None:
 def test_arbitrary_cookie_values_never_raise(value: str) -> None:
     state = codec().state_from_cookie(value, gpc=False)
     assert not state.decided
+
+
+def test_a_revoked_cookie_is_no_decision_but_keeps_its_id() -> None:
+    from gateway.config import default_config_path, load_config
+    from gateway.consent import ConsentCodec
+
+    codec = ConsentCodec(load_config(default_config_path(), env={}))
+    undecided = codec.undecided(False)
+    old = codec.decide(frozenset({"personalization"}), previous=undecided, gpc=False, now=1000)
+    cookie = codec.encode(old)
+    assert codec.state_from_cookie(cookie, gpc=False, now=1001).decided is True
+    codec.revocations.revoke(str(old.consent_id), 1001)
+    replay = codec.state_from_cookie(cookie, gpc=False, now=1002)
+    assert replay.decided is False and replay.consent_id == old.consent_id
+    assert "personalization" not in replay.granted
+    newer = codec.decide(frozenset(), previous=replay, gpc=False, now=1001)
+    assert codec.state_from_cookie(codec.encode(newer), gpc=False, now=1002).decided is True

@@ -18,8 +18,12 @@ from gateway.ledger import Checkpoint, Record
 from gateway.ledger.schema import (
     COLUMNS,
     COOKIE_SCOPES,
+    MAX_REVOCATION_ROWS,
     MAX_SHARED_SCOPES,
+    REVOCATION_OVERLAP,
+    REVOCATIONS,
     SELECT,
+    fold_inventory,
     insert_sql,
     now_iso,
     record_from_row,
@@ -31,8 +35,10 @@ from gateway.ledger.schema import (
 MIGRATIONS = [
     schema("BIGINT", "BOOLEAN"),
     COOKIE_SCOPES,
+    REVOCATIONS,
 ]
 LOCK_ID = 0x636F6E73656E74  # "consent": serialises migrations across instances
+INVENTORY_LOCK_ID = LOCK_ID + 1  # serialises the inventory's bound on distinct names
 INSERT = insert_sql([f"${i}" for i in range(1, len(COLUMNS) + 1)])
 TIMEOUT = 5.0  # a database that hangs must not hang decisions: they go to the spool instead
 
@@ -126,14 +132,18 @@ class PostgresStore:
         return {"groups": [(r["day"], r["action"], json.loads(r["granted"]), r["device"], r["browser"], r["gpc"],
                             int(r["n"])) for r in rows], "chains": int(chains)}
 
-    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]], limit: int = 500) -> None:
         ts = now_iso()
-        async with self._p().acquire(timeout=TIMEOUT) as conn:
+        async with self._p().acquire(timeout=TIMEOUT) as conn, conn.transaction():
+            # instances add at once: the bound counts what the others have stored
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", INVENTORY_LOCK_ID)
+            stored = [(r["name"], r["label"]) for r in
+                      await conn.fetch("SELECT DISTINCT name, label FROM cookie_inventory")]
             await conn.executemany(
                 "INSERT INTO cookie_inventory VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name, source) DO UPDATE SET "
                 "count = cookie_inventory.count + excluded.count, label = excluded.label, "
                 "last_seen = excluded.last_seen",
-                [(name, label, source, n, ts) for name, label, source, n in rows])
+                [(name, label, source, n, ts) for name, label, source, n in fold_inventory(rows, stored, limit)])
 
     async def inventory(self) -> list[tuple[str, str, str, int, str]]:
         async with self._p().acquire(timeout=TIMEOUT) as conn:
@@ -154,3 +164,20 @@ class PostgresStore:
             rows = await conn.fetch("SELECT name, path, domain FROM cookie_scopes ORDER BY updated DESC LIMIT $1",
                                     MAX_SHARED_SCOPES)
         return [(r["name"], r["path"], r["domain"]) for r in rows]
+
+    async def add_revocations(self, rows: list[tuple[str, int]]) -> None:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            await conn.executemany(
+                "INSERT INTO consent_revocations VALUES ($1, $2, extract(epoch FROM clock_timestamp())) "
+                "ON CONFLICT (consent_id) DO UPDATE SET "
+                "not_before = greatest(consent_revocations.not_before, excluded.not_before), "
+                "updated = excluded.updated", rows)
+
+    async def revocations(self, since: float, min_not_before: int) -> tuple[list[tuple[str, int]], float]:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            now = float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
+            rows = await conn.fetch("SELECT consent_id, not_before, updated FROM consent_revocations "
+                                    "WHERE updated >= $1 AND not_before >= $2 ORDER BY updated LIMIT $3",
+                                    since, min_not_before, MAX_REVOCATION_ROWS)
+        cursor = float(rows[-1]["updated"]) if len(rows) == MAX_REVOCATION_ROWS else now - REVOCATION_OVERLAP
+        return [(str(r["consent_id"]), int(r["not_before"])) for r in rows], max(since, cursor)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.ledger import Decision, Record
@@ -55,6 +56,16 @@ CREATE TABLE IF NOT EXISTS cookie_scopes (
     name TEXT PRIMARY KEY, path TEXT NOT NULL, domain TEXT NOT NULL, updated TEXT NOT NULL
 );
 """
+# Per consent id, the issue time before which its cookies no longer count (see gateway/revocation.py).
+# `updated` is the database's clock (epoch seconds), so instances pull what changed since they last looked.
+REVOCATIONS = """
+CREATE TABLE IF NOT EXISTS consent_revocations (
+    consent_id TEXT PRIMARY KEY, not_before BIGINT NOT NULL, updated DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_revocations_updated ON consent_revocations (updated);
+"""
+REVOCATION_OVERLAP = 30.0  # seconds a pull reaches back: a slow transaction commits rows stamped earlier
+MAX_REVOCATION_ROWS = 20_000  # per pull; the next pull goes on from the last row
 MAX_SHARED_SCOPES = 2048  # the newest ones; names come from the site and, through it, from visitors
 
 
@@ -89,3 +100,28 @@ def record_to_row(r: Record) -> tuple[Any, ...]:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+INVENTORY_OTHER = "(other)"  # parentheses cannot occur in a cookie name
+
+
+def fold_inventory(rows: Iterable[tuple[str, str, str, int]], stored: Iterable[tuple[str, str]],
+                   limit: int) -> list[tuple[str, str, str, int]]:
+    """New inventory counts with at most `limit` distinct names per label, counting what is stored.
+
+    Names come from visitors: past the bound a name is counted under "(other)", never dropped.
+    """
+    per_label: dict[str, set[str]] = {}
+    for name, label in stored:
+        if name != INVENTORY_OTHER:
+            per_label.setdefault(label, set()).add(name)
+    out: Counter[tuple[str, str, str]] = Counter()
+    for name, label, source, n in rows:
+        names = per_label.setdefault(label, set())
+        if name != INVENTORY_OTHER and name not in names:
+            if len(names) >= limit:
+                name = INVENTORY_OTHER
+            else:
+                names.add(name)
+        out[(name, label, source)] += n
+    return [(name, label, source, n) for (name, label, source), n in out.items()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,8 +19,12 @@ from gateway.ledger import Checkpoint, Record
 from gateway.ledger.schema import (
     COLUMNS,
     COOKIE_SCOPES,
+    MAX_REVOCATION_ROWS,
     MAX_SHARED_SCOPES,
+    REVOCATION_OVERLAP,
+    REVOCATIONS,
     SELECT,
+    fold_inventory,
     insert_sql,
     now_iso,
     record_from_row,
@@ -29,7 +34,7 @@ from gateway.ledger.schema import (
 
 T = TypeVar("T")
 
-SCHEMA = schema("INTEGER", "INTEGER") + COOKIE_SCOPES
+SCHEMA = schema("INTEGER", "INTEGER") + COOKIE_SCOPES + REVOCATIONS
 INSERT = insert_sql(["?"] * len(COLUMNS))
 
 
@@ -166,14 +171,21 @@ class SQLiteStore:
 
         return await self._read(q)
 
-    async def add_inventory(self, rows: list[tuple[str, str, str, int]]) -> None:
+    async def add_inventory(self, rows: list[tuple[str, str, str, int]], limit: int = 500) -> None:
         ts = now_iso()
 
         def tx(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO cookie_inventory VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, source) "
-                "DO UPDATE SET count = count + excluded.count, label = excluded.label, last_seen = excluded.last_seen",
-                [(name, label, source, n, ts) for name, label, source, n in rows])
+            conn.execute("BEGIN IMMEDIATE")  # the bound counts rows other processes may be adding
+            try:
+                stored = conn.execute("SELECT DISTINCT name, label FROM cookie_inventory").fetchall()
+                conn.executemany(
+                    "INSERT INTO cookie_inventory VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, source) DO UPDATE "
+                    "SET count = count + excluded.count, label = excluded.label, last_seen = excluded.last_seen",
+                    [(name, label, source, n, ts) for name, label, source, n in fold_inventory(rows, stored, limit)])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._write(tx)
 
@@ -195,3 +207,23 @@ class SQLiteStore:
     async def scopes(self) -> list[tuple[str, str, str]]:
         return await self._read(lambda conn: [tuple(r) for r in conn.execute(  # type: ignore[misc]
             "SELECT name, path, domain FROM cookie_scopes ORDER BY updated DESC LIMIT ?", (MAX_SHARED_SCOPES,))])
+
+    async def add_revocations(self, rows: list[tuple[str, int]]) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO consent_revocations VALUES (?, ?, ?) ON CONFLICT (consent_id) DO UPDATE SET "
+                "not_before = max(not_before, excluded.not_before), updated = excluded.updated",
+                [(consent_id, nb, time.time()) for consent_id, nb in rows])
+
+        await self._write(tx)
+
+    async def revocations(self, since: float, min_not_before: int) -> tuple[list[tuple[str, int]], float]:
+        def q(conn: sqlite3.Connection) -> tuple[list[tuple[str, int]], float]:
+            now = time.time()
+            rows = conn.execute("SELECT consent_id, not_before, updated FROM consent_revocations WHERE updated >= ? "
+                                "AND not_before >= ? ORDER BY updated LIMIT ?",
+                                (since, min_not_before, MAX_REVOCATION_ROWS)).fetchall()
+            cursor = rows[-1][2] if len(rows) == MAX_REVOCATION_ROWS else now - REVOCATION_OVERLAP
+            return [(str(r[0]), int(r[1])) for r in rows], max(since, cursor)
+
+        return await self._read(q)

@@ -4,7 +4,7 @@ QA teams get, with `pip install consent-gateway[test]`:
 
 - `--gateway-url URL`: run against a running deployment; without it, a local demo (sample site
   behind a real gateway, on loopback) is started for the session.
-- fixtures `gateway_url`, `browser` (per module), `new_consent_page` (a factory: locale, JS on/off, GPC,
+- fixtures `consent_gateway_url`, `consent_browser` (per module), `consent_new_page` (a factory: locale, JS on/off, GPC,
   viewport, user agent) and `consent_page` (a default one);
 - `ConsentPage` helpers: `accept_all()`, `reject_all()`, `save(...)`, `withdraw()`,
   `browser_cookies()`, `state()`, `banner`, `open_settings()`.
@@ -88,14 +88,14 @@ def start_local_demo(state_dir: Path) -> LocalDemo:
 
     site = UvicornThread(create_site()).start()
     config = demo_config(free_port(), site.port, state_dir)
-    # every scenario decides from 127.0.0.1: the per-network flood limit would stop the suite
+    # every scenario decides from 127.0.0.1: the per-address flood limit would stop the suite
     config = replace(config, consent=replace(config.consent, decisions_per_minute=0))
     gateway = UvicornThread(ConsentGateway(config), port=config.gateway.port, lifespan="on").start()
     return LocalDemo(gateway.url, site.url, config, state_dir, [gateway, site])
 
 
 @pytest.fixture(scope="session")
-def local_demo(request: Any) -> Iterator[LocalDemo | None]:
+def consent_local_demo(request: Any) -> Iterator[LocalDemo | None]:
     if request.config.getoption("--gateway-url"):
         yield None
         return
@@ -108,20 +108,27 @@ def local_demo(request: Any) -> Iterator[LocalDemo | None]:
 
 
 @pytest.fixture(scope="session")
-def gateway_url(request: Any, local_demo: LocalDemo | None) -> str:
+def consent_gateway_url(request: Any, consent_local_demo: LocalDemo | None) -> str:
     url = request.config.getoption("--gateway-url")
-    return str(url).rstrip("/") if url else local_demo.url  # type: ignore[union-attr]
+    return str(url).rstrip("/") if url else consent_local_demo.url  # type: ignore[union-attr]
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
 # while it lives, which breaks asyncio.run() in any test collected after the browser tests.
+# Beside pytest-playwright, whose `playwright` fixture is one such instance for the whole session,
+# take that one: a second sync_playwright() in the same thread is refused while it lives.
 @pytest.fixture(scope="module")
-def browser(request: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+def consent_browser(request: Any) -> Iterator[Any]:
     path = request.config.getoption("--chromium")
     if path is None and Path("/usr/bin/chromium").exists():
         path = "/usr/bin/chromium"
+    if request.config.pluginmanager.hasplugin("playwright"):
+        b = request.getfixturevalue("playwright").chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+        return
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
@@ -212,7 +219,7 @@ class ConsentPage:
 
 
 @pytest.fixture
-def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., ConsentPage]]:
+def consent_new_page(consent_browser: Any, consent_gateway_url: str) -> Iterator[Callable[..., ConsentPage]]:
     contexts: list[Any] = []
 
     def make(*, locale: str = "zh-CN", javascript: bool = True, gpc: bool = False,
@@ -229,9 +236,9 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
             options["user_agent"] = user_agent
         if mobile:
             options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
-        context = browser.new_context(**options)
+        context = consent_browser.new_context(**options)
         contexts.append(context)
-        return ConsentPage(context, base_url or gateway_url, javascript=javascript)
+        return ConsentPage(context, base_url or consent_gateway_url, javascript=javascript)
 
     yield make
     for c in contexts:
@@ -239,8 +246,8 @@ def new_consent_page(browser: Any, gateway_url: str) -> Iterator[Callable[..., C
 
 
 @pytest.fixture
-def consent_page(new_consent_page: Callable[..., ConsentPage]) -> ConsentPage:
-    return new_consent_page()
+def consent_page(consent_new_page: Callable[..., ConsentPage]) -> ConsentPage:
+    return consent_new_page()
 
 
 @pytest.fixture
@@ -252,7 +259,7 @@ def consent_scan(request: Any) -> Callable[..., Any]:
 
     def run(url: str | None = None, **options: Any) -> Any:
         if url is None:
-            url = request.getfixturevalue("gateway_url") + "/"
+            url = request.getfixturevalue("consent_gateway_url") + "/"
         options.setdefault("chromium", request.config.getoption("--chromium"))
         return scan(url, **options)
 

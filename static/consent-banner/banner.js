@@ -53,12 +53,8 @@
     // GPC seen by the browser but not sent as Sec-GPC (scripts may not set Sec- headers): say it,
     // so the decision is logged as made under GPC.
     if (navigator.globalPrivacyControl === true) body.append("gpc", "1");
-    return fetch(form.getAttribute("action"), {
-      method: "POST", credentials: "same-origin", body: body, headers: { "Accept": "application/json" }
-    }).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
-      return r.json();
-    }).then(function (state) {
+    return post(form, body, 0).then(function (state) {
+      notice(form, "");
       var g = {};
       Object.keys(state.categories).forEach(function (c) { if (state.categories[c]) g[c] = true; });
       var withdrawn = before.some(function (c) { return !g[c]; });
@@ -73,6 +69,42 @@
       // for the site's own code and for QA scenarios: the decision is applied, no reload coming
       document.dispatchEvent(new CustomEvent("consent-gateway:decision", { detail: state }));
     });
+  }
+
+  var MAX_TRIES = 6;
+
+  // A 429 is the per-address limit (an office, a carrier NAT): say so in the visitor's language
+  // (the gateway's message) and retry with backoff; never fall back to the form's 429 page.
+  function post(form, body, tries) {
+    return fetch(form.getAttribute("action"), {
+      method: "POST", credentials: "same-origin", body: body, headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      if (r.status !== 429) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      }
+      return r.json().catch(function () { return {}; }).then(function (info) {
+        notice(form, info.message || "");
+        if (tries + 1 >= MAX_TRIES) { var e = new Error("limited"); e.limited = true; throw e; }
+        var after = parseInt(r.headers.get("Retry-After") || info.retry_after, 10) || 1;
+        var wait = Math.min(60, Math.max(1, after) * Math.pow(2, tries)) * (1 + Math.random() / 4);
+        return new Promise(function (done) { setTimeout(done, wait * 1000); }).then(function () {
+          return post(form, body, tries + 1);
+        });
+      });
+    });
+  }
+
+  function notice(form, text) {
+    var p = $(".cg-retry", form);
+    if (!text) { if (p) p.parentNode.removeChild(p); return; }
+    if (!p) {
+      p = document.createElement("p");
+      p.className = "cg-retry";
+      p.setAttribute("role", "status");
+      form.insertBefore(p, $(".cg-actions", form));
+    }
+    p.textContent = text;
   }
 
   function close() {
@@ -127,9 +159,10 @@
       }
       btn.disabled = true;
       cfg.busy = true;
-      send(form, action).catch(function () {  // fall back to the plain form post
+      send(form, action).catch(function (e) {  // fall back to the plain form post
         btn.disabled = false;
         cfg.busy = false;
+        if (e && e.limited) return;  // the retry notice stays; the visitor may click again
         fallback = true;
         form.requestSubmit(btn);
       });
@@ -139,7 +172,12 @@
       if (fallback) return;
       e.preventDefault();  // Enter in a checkbox: save what is ticked
       cfg.busy = true;
-      send(form, "save").catch(function () { cfg.busy = false; fallback = true; form.requestSubmit(); });
+      send(form, "save").catch(function (e) {
+        cfg.busy = false;
+        if (e && e.limited) return;
+        fallback = true;
+        form.requestSubmit();
+      });
     });
     if (!b.classList.contains("cg-inline")) {
       document.addEventListener("keydown", onKey, true);

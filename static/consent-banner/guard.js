@@ -4,22 +4,25 @@
 (function () {
   "use strict";
   var el = document.getElementById("consent-gateway-config");
-  if (!el || window.consentGateway) return;
+  var rules = window.consentGatewayRules;  // generated from the server's rules (gateway/clientrules.py)
+  if (!el || !rules || window.consentGateway) return;
   var cfg = JSON.parse(el.textContent);
   var granted = {};
   cfg.granted.forEach(function (c) { granted[c] = true; });
   cfg.grantedMap = granted;
+  cfg.rules = rules;
   window.consentGateway = cfg;
 
   window.dataLayer = window.dataLayer || [];
   function gtag() { window.dataLayer.push(arguments); }
   if (typeof window.gtag !== "function") window.gtag = gtag;
+  var gcm = rules.consentMode;
   cfg.consentModeFor = function (g) {
-    var m = { ad_storage: "denied", ad_user_data: "denied", ad_personalization: "denied",
-      analytics_storage: "denied", personalization_storage: "denied",
-      functionality_storage: "denied", security_storage: "granted" };
-    Object.keys(cfg.consentMode).forEach(function (cat) {
-      if (g[cat]) cfg.consentMode[cat].forEach(function (s) { m[s] = "granted"; });
+    var m = {};
+    gcm.signals.forEach(function (s) { m[s] = "denied"; });
+    gcm.alwaysGranted.forEach(function (s) { m[s] = "granted"; });
+    Object.keys(gcm.byCategory).forEach(function (cat) {
+      if (g[cat]) gcm.byCategory[cat].forEach(function (s) { m[s] = "granted"; });
     });
     return m;
   };
@@ -27,24 +30,26 @@
   defaults.wait_for_update = 500;
   gtag("consent", "default", defaults);
 
-  var cookieRules = [];
-  cfg.categories.forEach(function (c) {
-    c.cookies.forEach(function (p) { cookieRules.push([new RegExp(p), c.id]); });
-  });
-  var necessary = cfg.necessary.map(function (p) { return new RegExp(p); });
-  cfg.cookieAllowed = function (name) {
-    if (necessary.some(function (r) { return r.test(name); })) return true;
-    for (var i = 0; i < cookieRules.length; i++) {
-      if (cookieRules[i][0].test(name)) return !!granted[cookieRules[i][1]];
-    }
-    return cfg.unknown !== "block" && !!granted[cfg.unknown];
+  // The server's precedence (cookies.CookieRules): an exact name beats any glob; then the first
+  // rule in order; then the `unknown` setting (null: blocked).
+  var exact = rules.cookies.exact;
+  var globs = rules.cookies.globs.map(function (g) { return [new RegExp(g[0]), g[1]]; });
+  cfg.cookieCategory = function (name) {
+    if (Object.prototype.hasOwnProperty.call(exact, name)) return exact[name];
+    for (var i = 0; i < globs.length; i++) if (globs[i][0].test(name)) return globs[i][1];
+    return rules.cookies.unknown;
   };
+  cfg.cookieAllowed = function (name) {
+    var c = cfg.cookieCategory(name);
+    return c !== null && (c === rules.necessary || !!granted[c]);
+  };
+  // As the rewriter: a URL is held when it holds the lower-case substring of any rule whose
+  // category is withheld; the first such rule names the category.
   cfg.blockedCategory = function (url) {
     url = String(url).toLowerCase();
-    for (var i = 0; i < cfg.categories.length; i++) {
-      var c = cfg.categories[i];
-      if (granted[c.id]) continue;
-      for (var j = 0; j < c.scripts.length; j++) if (url.indexOf(c.scripts[j]) >= 0) return c.id;
+    for (var i = 0; i < rules.urls.length; i++) {
+      var r = rules.urls[i];
+      if (!granted[r[1]] && url.indexOf(r[0]) >= 0) return r[1];
     }
     return null;
   };

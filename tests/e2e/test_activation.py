@@ -94,8 +94,8 @@ ORDER = """() => Array.from(document.querySelectorAll('main [id]')).map(e => e.i
 
 @pytest.mark.local_gateway
 def test_accept_runs_document_write_snippets_in_place(shop_gateway: RunningGateway,
-                                                      new_consent_page: Callable[..., ConsentPage]) -> None:
-    p = new_consent_page(locale="en", base_url=shop_gateway.url)
+                                                      consent_new_page: Callable[..., ConsentPage]) -> None:
+    p = consent_new_page(locale="en", base_url=shop_gateway.url)
     requested = _route_third_parties(p, shop_gateway.url)
     p.goto("/")
     p.page.wait_for_load_state("networkidle")
@@ -123,9 +123,9 @@ def test_accept_runs_document_write_snippets_in_place(shop_gateway: RunningGatew
 
 @pytest.mark.local_gateway
 def test_a_late_write_never_blanks_the_page(shop_gateway: RunningGateway,
-                                            new_consent_page: Callable[..., ConsentPage]) -> None:
+                                            consent_new_page: Callable[..., ConsentPage]) -> None:
     """A written script's timer that writes after load: appended, never a new document."""
-    p = new_consent_page(locale="en", base_url=shop_gateway.url)
+    p = consent_new_page(locale="en", base_url=shop_gateway.url)
     _route_third_parties(p, shop_gateway.url)
     p.goto("/")
     p.accept_all()

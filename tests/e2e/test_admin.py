@@ -15,7 +15,7 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
 
 
 @pytest.mark.local_gateway
-def test_dashboard_renders_with_data(make_gateway: Callable[..., RunningGateway], browser: object) -> None:
+def test_dashboard_renders_with_data(make_gateway: Callable[..., RunningGateway], consent_browser: object) -> None:
     gw = make_gateway(extra=ADMIN)
     plan = [("accept_all", (), None), ("accept_all", (), IPHONE), ("reject_all", (), None),
             ("save", ("identity",), IPHONE), ("withdraw", (), None)]
@@ -30,7 +30,7 @@ def test_dashboard_renders_with_data(make_gateway: Callable[..., RunningGateway]
     gw.server.call(gw.app._flush_inventory())  # it flushes every 10 s; now, for the test
 
     credentials = base64.b64encode(b"operator:correct horse battery").decode()
-    context = browser.new_context(  # type: ignore[attr-defined]
+    context = consent_browser.new_context(  # type: ignore[attr-defined]
         extra_http_headers={"Authorization": f"Basic {credentials}"}, viewport={"width": 1100, "height": 1400})
     page = context.new_page()
     response = page.goto(gw.url + "/_consent/admin")

@@ -148,10 +148,11 @@ def test_withdrawal_deletes_httponly_and_analytics_cookies(consent_page: Consent
 
 
 @pytest.mark.local_gateway
-def test_withdrawal_deletes_parent_domain_cookies_set_by_scripts(new_consent_page: Factory, gateway_url: str) -> None:
+def test_withdrawal_deletes_parent_domain_cookies_set_by_scripts(consent_new_page: Factory,
+                                                                 consent_gateway_url: str) -> None:
     """gtag.js sets its cookies on the parent domain; the Cookie header does not say which."""
     host = f"www.shop.{TEST_DOMAIN}"
-    p = new_consent_page(base_url=gateway_url.replace("127.0.0.1", host))
+    p = consent_new_page(base_url=consent_gateway_url.replace("127.0.0.1", host))
     p.goto("/")
     p.accept_all()
     p.page.evaluate(f"() => {{ document.cookie = '_gid=GA1.2.7; domain=shop.{TEST_DOMAIN}; path=/; max-age=3600'; }}")
@@ -162,11 +163,11 @@ def test_withdrawal_deletes_parent_domain_cookies_set_by_scripts(new_consent_pag
 
 
 @pytest.mark.local_gateway
-def test_policy_version_bump_asks_again(new_consent_page: Factory, local_demo: LocalDemo) -> None:
-    p = new_consent_page()
+def test_policy_version_bump_asks_again(consent_new_page: Factory, consent_local_demo: LocalDemo) -> None:
+    p = consent_new_page()
     p.goto("/")
     p.accept_all()
-    bumped = local_demo.start_gateway(policy_version="2099-01")
+    bumped = consent_local_demo.start_gateway(policy_version="2099-01")
     p.base_url = bumped  # same host: the browser sends the old consent cookie to it
     p.goto("/")
     assert p.banner.is_visible()
@@ -175,8 +176,8 @@ def test_policy_version_bump_asks_again(new_consent_page: Factory, local_demo: L
 
 
 @pytest.mark.local_gateway
-def test_gpc(new_consent_page: Factory, local_demo: LocalDemo) -> None:
-    p = new_consent_page(locale="en", gpc=True)
+def test_gpc(consent_new_page: Factory, consent_local_demo: LocalDemo) -> None:
+    p = consent_new_page(locale="en", gpc=True)
     p.goto("/")
     assert p.banner.locator(".cg-gpc").is_visible()
     p.open_settings()
@@ -185,14 +186,14 @@ def test_gpc(new_consent_page: Factory, local_demo: LocalDemo) -> None:
     p.accept_all()  # an explicit opt-in still counts, and is logged as made under GPC
     assert p.state()["categories"]["personalization"] is True
     consent_id = p.state()["consent_id"]
-    db = local_demo.state_dir / "consent.db"
+    db = consent_local_demo.state_dir / "consent.db"
     row = sqlite3.connect(db).execute("SELECT action, gpc FROM consent_log WHERE consent_id = ?",
                                       (consent_id,)).fetchone()
     assert row == ("accept_all", 1)
 
 
-def test_javascript_disabled(new_consent_page: Factory) -> None:
-    p = new_consent_page(javascript=False)
+def test_javascript_disabled(consent_new_page: Factory) -> None:
+    p = consent_new_page(javascript=False)
     p.goto("/products")
     assert p.banner.is_visible()
     p.accept_all()  # a plain form post, 303 back to the page
@@ -206,8 +207,8 @@ def test_javascript_disabled(new_consent_page: Factory) -> None:
     assert back.count() == 1
 
 
-def test_javascript_disabled_custom_choice(new_consent_page: Factory) -> None:
-    p = new_consent_page(javascript=False)
+def test_javascript_disabled_custom_choice(consent_new_page: Factory) -> None:
+    p = consent_new_page(javascript=False)
     p.goto("/")
     p.banner.locator("summary").click()  # <details> opens without JavaScript
     p.banner.locator('input[value="identity"]').check()
@@ -221,9 +222,9 @@ def test_javascript_disabled_custom_choice(new_consent_page: Factory) -> None:
     ("zh-CN", "本站的 Cookie 使用", "全部接受"),
     ("en", "Cookies on this site", "Accept all"),
 ])
-def test_languages_and_screenshots(new_consent_page: Factory, locale: str, title: str, button: str) -> None:
+def test_languages_and_screenshots(consent_new_page: Factory, locale: str, title: str, button: str) -> None:
     for name, kwargs in (("desktop", {}), ("mobile", {"viewport": {"width": 390, "height": 844}, "mobile": True})):
-        p = new_consent_page(locale=locale, **kwargs)
+        p = consent_new_page(locale=locale, **kwargs)
         p.goto("/")
         assert p.banner.locator("h2").inner_text() == title
         assert p.banner.locator('[data-consent-action="accept_all"]').inner_text() == button
@@ -233,8 +234,8 @@ def test_languages_and_screenshots(new_consent_page: Factory, locale: str, title
         p.screenshot(f"banner-{locale}-{name}-settings")
 
 
-def test_crawler_gets_no_banner_and_no_cookies(new_consent_page: Factory) -> None:
-    p = new_consent_page(user_agent=GOOGLEBOT)
+def test_crawler_gets_no_banner_and_no_cookies(consent_new_page: Factory) -> None:
+    p = consent_new_page(user_agent=GOOGLEBOT)
     p.goto("/")
     assert p.banner.count() == 0
     assert p.page.locator('[data-consent-action="open"]').count() == 0
@@ -242,8 +243,8 @@ def test_crawler_gets_no_banner_and_no_cookies(new_consent_page: Factory) -> Non
     assert set(p.browser_cookies()) <= {"csrftoken"}
 
 
-def test_mobile_viewport(new_consent_page: Factory) -> None:
-    p = new_consent_page(viewport={"width": 360, "height": 640}, mobile=True)
+def test_mobile_viewport(consent_new_page: Factory) -> None:
+    p = consent_new_page(viewport={"width": 360, "height": 640}, mobile=True)
     p.goto("/")
     box = p.banner.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 + 0.5
@@ -289,12 +290,12 @@ def test_keyboard_only(consent_page: ConsentPage) -> None:
     assert p.page.evaluate(inside)
 
 
-def test_no_layout_shift(new_consent_page: Factory) -> None:
+def test_no_layout_shift(consent_new_page: Factory) -> None:
     """The banner overlays the page: every page element sits where it sits without a banner."""
     rects = "() => ['h1', '#login-status', '#tracker-status', 'main p:last-of-type', 'main img', 'header']" \
             ".map(s => JSON.stringify(document.querySelector(s).getBoundingClientRect()))" \
             ".concat([document.body.getBoundingClientRect().height])  // takes no room in the flow either"
-    with_banner = new_consent_page(locale="en")
+    with_banner = consent_new_page(locale="en")
     with_banner.page.add_init_script("""
       window.__cls = 0;
       new PerformanceObserver(l => l.getEntries().forEach(e => { window.__cls += e.value; }))
@@ -303,7 +304,7 @@ def test_no_layout_shift(new_consent_page: Factory) -> None:
     with_banner.goto("/")
     with_banner.page.wait_for_timeout(300)
     assert with_banner.banner.is_visible()
-    without = new_consent_page(locale="en")
+    without = consent_new_page(locale="en")
     without.goto("/")
     without.reject_all()
     without.goto("/")
@@ -315,11 +316,11 @@ def test_no_layout_shift(new_consent_page: Factory) -> None:
     assert with_banner.page.evaluate("() => window.__cls") < 0.1
 
 
-def test_axe_no_serious_violations(new_consent_page: Factory) -> None:
+def test_axe_no_serious_violations(consent_new_page: Factory) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
     for locale, scheme in (("zh-CN", "light"), ("en", "light"), ("en", "dark")):
-        p = new_consent_page(locale=locale, color_scheme=scheme)
+        p = consent_new_page(locale=locale, color_scheme=scheme)
         p.goto("/")
         results = Axe().run(p.page, context="#consent-banner")
         bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
@@ -368,12 +369,12 @@ def test_receipt_page(consent_page: ConsentPage) -> None:
 
 
 @pytest.mark.local_gateway
-def test_gpc_from_javascript_is_logged(new_consent_page: Factory, local_demo: LocalDemo) -> None:
-    p = new_consent_page(locale="en")
+def test_gpc_from_javascript_is_logged(consent_new_page: Factory, consent_local_demo: LocalDemo) -> None:
+    p = consent_new_page(locale="en")
     p.page.add_init_script("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})")
     p.goto("/")
     p.accept_all()
     consent_id = p.state()["consent_id"]
-    row = sqlite3.connect(local_demo.state_dir / "consent.db").execute(
+    row = sqlite3.connect(consent_local_demo.state_dir / "consent.db").execute(
         "SELECT gpc FROM consent_log WHERE consent_id = ?", (consent_id,)).fetchone()
     assert row == (1,)

@@ -156,6 +156,41 @@ def test_inventory(log_settings: LogSettings) -> None:
     assert [(r[0], r[3]) for r in rows] == [("_ga", 5), ("zz", 1)]
 
 
+def test_inventory_keeps_a_bounded_number_of_names_per_label(log_settings: LogSettings) -> None:
+    async def run() -> list[tuple[str, str, str, int, str]]:
+        ledger = Ledger(log_settings, chain_id="invbound")
+        await ledger.start()
+        await ledger.store.add_inventory([(f"a{i}", "unknown", "request", 1) for i in range(3)], 4)
+        more = [(f"b{i}", "unknown", "request", 2) for i in range(5)]
+        await ledger.store.add_inventory(more + [("_ga", "personalization", "request", 1),
+                                                 ("a0", "unknown", "request", 1)], 4)
+        rows = await ledger.store.inventory()
+        await ledger.close()
+        return rows
+
+    rows = {(r[0], r[1]): r[3] for r in asyncio.run(run())}
+    assert rows == {("a0", "unknown"): 2, ("a1", "unknown"): 1, ("a2", "unknown"): 1, ("b0", "unknown"): 2,
+                    ("(other)", "unknown"): 8, ("_ga", "personalization"): 1}
+
+
+def test_shared_revocations(log_settings: LogSettings) -> None:
+    async def run() -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+        ledger = Ledger(log_settings, chain_id="revoke")
+        await ledger.start()
+        await ledger.store.add_revocations([("c1", 1000), ("c2", 2000), ("old", 10)])
+        await ledger.store.add_revocations([("c1", 900)])  # never moves back
+        first, cursor = await ledger.store.revocations(0.0, 100)
+        again, cursor = await ledger.store.revocations(cursor, 100)  # within the overlap: seen again
+        await ledger.store.add_revocations([("c2", 2500)])
+        later, _ = await ledger.store.revocations(cursor, 100)
+        await ledger.close()
+        return first, again, later
+
+    first, again, later = asyncio.run(run())
+    assert sorted(first) == [("c1", 1000), ("c2", 2000)]  # "old" has expired anyway
+    assert sorted(again) == sorted(first) and ("c2", 2500) in later
+
+
 def test_shared_cookie_scopes(log_settings: LogSettings) -> None:
     async def run() -> list[tuple[str, str, str]]:
         ledger = Ledger(log_settings, chain_id="scopes")

@@ -16,8 +16,8 @@ def test_a_qa_suite_asserts_reject_leaves_nothing_behind(consent_scan: Callable[
 
 
 def test_it_runs_next_to_the_plugins_own_browser(consent_scan: Callable[..., Any], scan_site: str,
-                                                  browser: Any) -> None:
-    page = browser.new_page()  # Playwright's sync API holds this thread's event loop
+                                                  consent_browser: Any) -> None:
+    page = consent_browser.new_page()  # Playwright's sync API holds this thread's event loop
     try:
         report = consent_scan(scan_site + "/hostile/throws", banner_wait=0.5)
     finally:

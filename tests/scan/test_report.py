@@ -44,10 +44,10 @@ def test_report_json_follows_the_documented_schema(written: dict[str, Path]) -> 
     assert violations and all(set(v) == VIOLATION_FIELDS for v in violations)
 
 
-def test_report_html_is_self_contained_and_bilingual(written: dict[str, Path], browser: Any) -> None:
+def test_report_html_is_self_contained_and_bilingual(written: dict[str, Path], consent_browser: Any) -> None:
     html = (written["direct"] / "report.html").read_text()
     assert "<link" not in html and 'src="http' not in html and "<img src=\"data:image/jpeg;base64," in html
-    page = browser.new_page()
+    page = consent_browser.new_page()
     fetched: list[str] = []
     page.route("**/*", lambda route: (fetched.append(route.request.url), route.continue_()))
     try:

@@ -1,0 +1,92 @@
+"""One JSON access line per request, through a real gateway: no query, no full address."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gateway.cli import JsonFormatter
+from gateway.testing.servers import free_port
+from tests.conftest import RunningGateway
+
+Make = Callable[..., RunningGateway]
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, expect: int = 1) -> list[dict[str, Any]]:
+    """The lines logged so far; a line is written just after its response, so wait for `expect`."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [r.fields for r in caplog.records if r.name == "consent_gateway.access"]  # type: ignore[attr-defined]
+        if len(lines) >= expect or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def _capture(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="consent_gateway.access")
+
+
+def test_a_page_request_is_one_line_without_its_query(make_gateway: Make, caplog: pytest.LogCaptureFixture) -> None:
+    gw = make_gateway()
+    with gw.client() as c:
+        r = c.get("/page?email=someone%40example.com&token=s3cret", headers={"Cookie": "_ga=1; sid=2; csrftoken=3"})
+        assert r.status_code == 200
+    [line] = access_lines(caplog)
+    assert line["method"] == "GET" and line["path"] == "/page" and line["status"] == 200
+    assert line["kind"] == "html" and line["bytes"] == len(r.content)
+    assert line["stripped"] == 2 and line["neutralised"] >= 1 and line["categories"] == []
+    assert line["client"] == "127.0.0.0/24" and line["upstream_ms"] >= 0 and line["duration_ms"] >= 0
+    assert line["ts"].endswith("+00:00") and "." in line["ts"]  # milliseconds and a zone
+    text = json.dumps(line)
+    assert "s3cret" not in text and "someone" not in text and "127.0.0.1" not in text
+
+
+def test_endpoints_and_failures_are_logged_too(make_gateway: Make, caplog: pytest.LogCaptureFixture) -> None:
+    gw = make_gateway()
+    dead = make_gateway(upstream=f"http://127.0.0.1:{free_port()}")
+    with gw.client() as c, dead.client() as d:
+        c.get("/_consent")
+        assert d.get("/page").status_code == 502
+    consent, failed = access_lines(caplog, 2)
+    assert consent["kind"] == "consent" and consent["status"] == 200 and "upstream_ms" not in consent
+    assert failed["status"] == 502 and failed["upstream_error"].startswith("UpstreamUnavailable")
+
+
+@pytest.mark.parametrize(("mode", "client"), [("no-address", False), ("off", None)])
+def test_the_address_or_the_whole_line_can_be_left_out(make_gateway: Make, caplog: pytest.LogCaptureFixture,
+                                                       mode: str, client: bool | None) -> None:
+    gw = make_gateway(gateway=f'access_log = "{mode}"')
+    with gw.client() as c:
+        c.get("/page")
+    with gw.client() as c:
+        c.get("/_consent")  # a second request: once its line is there (or not), the first one's is too
+    lines = access_lines(caplog, 2)
+    if client is None:
+        assert lines == []
+    else:
+        assert len(lines) == 2 and "client" not in lines[0]
+
+
+def test_formatter_puts_the_fields_at_the_top_level_in_ascii() -> None:
+    record = logging.LogRecord("consent_gateway.access", logging.INFO, __file__, 1, "access", None, None)
+    record.fields = {"path": "/\u202eevil\u4e2d", "status": 200}
+    out = JsonFormatter().format(record)
+    assert out.isascii() and json.loads(out)["path"] == "/\u202eevil\u4e2d" and json.loads(out)["status"] == 200
+
+
+def test_requests_are_counted_by_code_and_kind(make_gateway: Make) -> None:
+    gw = make_gateway()
+    with gw.client() as c:
+        c.get("/page")
+        c.get("/_consent")
+        c.get("/nowhere-on-the-demo-site")
+    text = gw.app.metrics.render().decode()
+    assert 'consent_requests_total{code="200",kind="html"} 1.0' in text
+    assert 'consent_requests_total{code="200",kind="consent"} 1.0' in text
+    assert 'consent_gateway_build_info{python="' in text
