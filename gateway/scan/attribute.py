@@ -138,6 +138,8 @@ def judge(phase: Phase, attributor: Attributor) -> None:
     for c in phase.cookies:
         if c.attribution.necessary is False:
             what = f"{_label(c.attribution)} cookie set by {c.set_by}"
+            if not c.stored:
+                what += " (refused by this browser's third-party cookie setting)"
             out.append(Violation("cookie", c.name, c.log.get("location"), c.attribution.vendor,
                                  c.attribution.category, reason.format(what=what)))
     for s in phase.storage:

@@ -62,6 +62,8 @@ def groups(phase: Phase) -> list[Group]:
             details += f" ({c.log['location']})"
         flags = [f for f, on in (("HttpOnly", c.httpOnly), ("Secure", c.secure)) if on]
         details += " · " + " ".join([*flags, f"SameSite={c.sameSite}"])
+        if not c.stored:
+            details += " · refused by this browser (third-party cookies off); other browsers keep it"
         add(c.attribution, Row("cookie", c.name, _cat(c.attribution), details, ("cookie", c.name) in flagged))
     for s in phase.storage:
         add(s.attribution, Row(s.storage, s.key, _cat(s.attribution), s.origin, ("storage", s.key) in flagged))

@@ -39,6 +39,9 @@ class Cookie:
     set_by: str  # "http" | "script" | "unknown"
     log: dict[str, str | None]  # {"type": "HTTP" | "JavaScript" | None, "location": URL of response or script}
     value: str = ""
+    # False: a third-party Set-Cookie this Chromium refused (its default blocks third-party cookies);
+    # a browser that allows them would have kept it
+    stored: bool = True
     attribution: Attribution = field(default_factory=Attribution)
 
 

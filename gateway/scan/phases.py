@@ -116,7 +116,8 @@ async def _screenshot(page: Any, limits: Limits) -> bytes | None:
 
 
 def _fill(phase: Phase, recorder: Recorder, jar: list[dict[str, Any]], attributor: Attributor) -> None:
-    phase.cookies = recorder.cookies(jar, dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    phase.cookies = recorder.cookies(jar, now) + recorder.refused(jar, now)
     phase.requests = list(recorder.requests.values())
     phase.storage = list(recorder.storage.values())
     phase.beacons = list(recorder.beacons.values())

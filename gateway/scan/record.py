@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class Setter:
     type: str  # "HTTP" | "JavaScript"
     location: str
     domain: str  # the host the cookie was set from (or its Domain attribute)
+    line: str = ""  # the Set-Cookie line (HTTP only), for cookies the browser refused
 
 
 @dataclass
@@ -151,7 +153,8 @@ class Recorder:
                 domain = next((a.split("=", 1)[1].strip() for a in line.split(";")[1:]
                                if a.strip().lower().startswith("domain=") and "=" in a), host_of(response.url))
                 if name:
-                    self._add_setter(name[:200], Setter("HTTP", _trim(response.url), domain.lstrip(".").lower()))
+                    self._add_setter(name[:200], Setter("HTTP", _trim(response.url), domain.lstrip(".").lower(),
+                                                        line[:1000]))
 
     async def _finished(self, request: Any) -> None:
         if request.resource_type != "image":
@@ -206,3 +209,45 @@ class Recorder:
                     or domain.endswith("." + s.domain)]
         candidates = matching or found
         return candidates[-1] if candidates else None
+
+    def refused(self, jar: list[dict[str, Any]], now: dt.datetime) -> list[Cookie]:
+        """Third-party Set-Cookie lines that left nothing in the jar (and were not deletions)."""
+        stored = {(str(c["name"]), str(c["domain"]).lstrip(".").lower()) for c in jar}
+        out: list[Cookie] = []
+        for name, setters in self.setters.items():
+            for s in reversed(setters):
+                if s.type != "HTTP" or not s.line or not self.third_party(s.domain) or (name, s.domain) in stored:
+                    continue
+                cookie = _from_line(name, s, now)
+                if cookie is not None and len(out) < MAX_ITEMS:
+                    out.append(cookie)
+                break
+        return out
+
+
+def _from_line(name: str, setter: Setter, now: dt.datetime) -> Cookie | None:
+    value = setter.line.split(";", 1)[0].partition("=")[2].strip()
+    attrs: dict[str, str] = {}
+    for part in setter.line.split(";")[1:]:
+        key, _, val = part.strip().partition("=")
+        attrs[key.strip().lower()] = val.strip()
+    when: dt.datetime | None = None
+    try:
+        if "max-age" in attrs:
+            when = now + dt.timedelta(seconds=int(attrs["max-age"]))
+        elif "expires" in attrs:
+            when = email.utils.parsedate_to_datetime(attrs["expires"]).astimezone(dt.UTC)
+    except (ValueError, TypeError, OverflowError):
+        when = None
+    if when is not None and when <= now:
+        return None  # a deletion, not a cookie
+    if when is not None:
+        when = min(when, now + dt.timedelta(days=400))  # Chromium's cap on every cookie
+    same_site = {"none": "None", "lax": "Lax", "strict": "Strict"}.get(attrs.get("samesite", "").lower(), "Lax")
+    return Cookie(
+        name=name, domain="." + setter.domain if "domain" in attrs else setter.domain, path=attrs.get("path") or "/",
+        expires=when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None,
+        expires_days=round((when - now).total_seconds() / 86400, 1) if when else None,
+        httpOnly="httponly" in attrs, secure="secure" in attrs, sameSite=same_site, session=when is None,
+        firstPartyStorage=False, set_by="http", log={"type": "HTTP", "location": setter.location},
+        value=value[:MAX_VALUE], stored=False)

@@ -15,7 +15,7 @@ from gateway.scan.report import write
 from tests.conftest import config_text
 
 COOKIE_FIELDS = {"name", "domain", "path", "expires", "expires_days", "httpOnly", "secure", "sameSite", "session",
-                 "firstPartyStorage", "set_by", "log", "value", "attribution"}
+                 "firstPartyStorage", "set_by", "log", "value", "stored", "attribution"}
 VIOLATION_FIELDS = {"kind", "name", "url", "vendor", "category", "reason"}
 
 

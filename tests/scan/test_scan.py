@@ -36,6 +36,19 @@ def test_direct_scan_records_who_set_each_cookie(direct: Report) -> None:
     assert cookies["_fbp"].attribution.vendor and cookies["_fbp"].attribution.necessary is False
 
 
+def test_third_party_cookies_this_chromium_refused_are_reported_as_not_stored(direct: Report) -> None:
+    # Chromium's own setting refuses third-party cookies; a browser that allows them would keep these
+    cookies = {c.name: c for c in direct.phases.before.cookies}
+    fr, ysc = cookies["fr"], cookies["YSC"]
+    assert not fr.stored and fr.set_by == "http" and fr.log["location"].startswith("https://www.facebook.com/tr")
+    assert fr.domain == ".facebook.com" and fr.httpOnly and fr.secure and fr.sameSite == "None"
+    assert 89 < (fr.expires_days or 0) <= 90 and not fr.firstPartyStorage
+    assert ysc.session and not ysc.stored and ysc.log["location"] == "https://www.youtube.com/embed/dQw4w9WgXcQ"
+    assert all(c.stored for c in cookies.values() if c.firstPartyStorage)
+    flagged = {v.name: v for v in direct.phases.before.violations if v.kind == "cookie"}
+    assert "fr" in flagged and "refused" in flagged["fr"].reason
+
+
 def test_direct_scan_records_requests_storage_and_beacons(direct: Report) -> None:
     before = direct.phases.before
     types = {(r.host, r.type) for r in before.requests}
