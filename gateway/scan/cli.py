@@ -45,6 +45,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.errors import ConfigError
     from gateway.scan import ScanError, ascan, check_url
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         report = asyncio.run(ascan(args.url, pages=args.pages, browser_args=args.browser_arg, locale=args.locale,
                                    timeout=args.timeout, config=config, catalog_files=args.catalog,
                                    chromium=args.chromium, progress=None if args.quiet else _progress))
-    except ScanError as e:
+    except (ScanError, ConfigError) as e:  # ConfigError: --config or a --catalog file, naming file and line
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted")

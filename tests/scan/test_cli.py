@@ -58,3 +58,12 @@ def test_an_unreachable_host_is_exit_2(tmp_path: Path) -> None:
 def test_a_scan_over_its_time_cap_is_exit_2(scan_site: str, tmp_path: Path) -> None:
     line = _one_line_error(_run(scan_site + "/hostile/slow", "--out", str(tmp_path), "--timeout", "4", "-q"))
     assert "did not finish within 4 s" in line
+
+
+def test_a_bad_config_or_catalog_file_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "cookie"}\n')
+    line = _one_line_error(_run("http://localhost:9/", "--out", str(tmp_path), "--catalog", str(bad)))
+    assert "bad.jsonl" in line and "Error:" not in line
+    line = _one_line_error(_run("http://localhost:9/", "--out", str(tmp_path), "--config", str(tmp_path / "no.toml")))
+    assert "no.toml" in line
