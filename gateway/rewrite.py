@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gateway.csp import Nonces, nonces_for
+from gateway.inject import Act, Placement, comment_closer
 
 _DELIM = rb"[\t\n\f\r />]"
 # The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
@@ -75,6 +76,7 @@ _TAG_AT = re.compile(rb"</?[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST)
 # The one thing that can fool the fast path: a '<' inside an attribute value.
 _HIDDEN_LT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<]*+<|'[^'<]*+<|[^\t\n\f\r \"'>=<][^\t\n\f\r ><]*+<)")
 _COMMENT_END = re.compile(rb"--!?>")
+_TAG_NAME = re.compile(rb"[^\t\n\f\r />]+")
 _ATTR = re.compile(
     rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
@@ -85,6 +87,7 @@ _RAW_END = {
     name: re.compile(rb"</(?i:" + name + rb")(?=" + _DELIM + rb")")
     for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
 }
+_NON_SPACE = re.compile(rb"[^\t\n\f\r ]")
 _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _JS_TYPES = frozenset({
     b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
@@ -92,7 +95,6 @@ _JS_TYPES = frozenset({
 })
 _SCRIPT_SRC = frozenset({b"src", b"srcset"})
 _SCRIPT_OWN = frozenset({b"src", b"srcset", b"type"})  # data-* names the banner reads on a script/iframe
-_HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"style", b"body", b"head"})
 MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 
@@ -121,8 +123,8 @@ class RewritePlan:
     """What to do to one page; built per request from the consent state and compiled config."""
 
     blocked_scripts: tuple[tuple[str, str], ...]  # (lower-case URL substring, category id)
-    head_html: bytes  # ASCII only, injected before the first script-like tag
-    body_html: Callable[[str], bytes]  # banner markup for a charset, injected at the real </body>
+    head_html: bytes  # ASCII only, injected before the first script-like tag (see gateway.inject)
+    body_html: Callable[[str], bytes]  # banner markup for a charset, injected where <body> starts
     charset: str | None = None  # from Content-Type; the page's <meta> is used otherwise
     # A <meta http-equiv=Content-Security-Policy> adds its policy to the header ones (`policies`);
     # `with_nonces` renders head and body again for the nonces all of them need.
@@ -154,6 +156,9 @@ class HtmlRewriter:
         self._held_tag: bytes | None = None  # start tag of an inline script being inspected
         self._held_body: list[bytes] = []
         self._held_len = 0
+        self._place = Placement()
+        self._comment_tail = b""  # a comment's last bytes: how to close it at EOF (comment_closer)
+        self._raw_ended = False  # the token here is the end tag of a raw-text element
 
     # --- public -------------------------------------------------------------------------
 
@@ -171,13 +176,19 @@ class HtmlRewriter:
             tail.append(self._held_tag)
             tail.extend(self._held_body)
             self._held_tag = None
-        if not self._plaintext:
-            # EOF inside a comment or a raw-text element ends it for the browser too; close it
-            # explicitly so the banner is markup, not comment or script text.
-            if self._in_comment:
-                tail.append(b"-->")
+        if self._place.pending and not self._plaintext:
+            # The page ended before its body started (a head only, or nothing). EOF inside a
+            # comment, a raw-text element or a template ends it for the browser too; close it the
+            # same way so the banner is markup, not comment or script text, then add the body.
+            if self._place.noscript:
+                tail.append(b"</noscript>")  # all raw text to the browser, whatever we made of it
+            elif self._in_comment:
+                tail.append(comment_closer(self._comment_tail))
             elif self._raw_end is not None:
+                if self._raw_name == b"script" and self._script_state == _SCRIPT_DOUBLE:
+                    return out + b"".join(tail)  # no end tag ends it without adding script text
                 tail.append(b"</" + self._raw_name + b">")
+            tail.append(b"</template>" * self._place.templates)
             tail.append(self._inject_head())
             tail.append(self._inject_body())
         return out + b"".join(tail)
@@ -201,6 +212,7 @@ class HtmlRewriter:
                     keep = min(n - pos, 3)  # a split "--!>" must survive to the next chunk
                     cut = n if final else n - keep
                     out.append(buf[pos:cut])
+                    self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
                     pos = cut
                     break
                 out.append(buf[pos:m.end()])
@@ -210,6 +222,11 @@ class HtmlRewriter:
             if self._raw_end is not None:
                 pos = self._scan_raw(buf, pos, out, final)
                 if self._raw_end is not None:
+                    break
+                continue
+            if self._place.pending:
+                pos, wait = self._pre_body(buf, pos, out, final)
+                if wait:
                     break
                 continue
             end = self._skip_data(buf, low, pos, final)
@@ -234,19 +251,9 @@ class HtmlRewriter:
                 break  # an incomplete tag: wait for the rest
             pos = m.end()
             if m.group(1):
-                out.append(b"<!--")
-                pos = m.start() + 4
-                # "<!-->" and "<!--->" are complete (empty) comments
-                if buf.startswith(b">", pos) or buf.startswith(b"->", pos):
-                    stop = pos + (1 if buf[pos:pos + 1] == b">" else 2)
-                    out.append(buf[pos:stop])
-                    pos = stop
-                elif n - pos < 2 and not final:
-                    out.pop()
-                    pos = m.start()
+                pos, wait = self._comment_start(buf, m.start(), out, final)
+                if wait:
                     break
-                else:
-                    self._in_comment = True
                 continue
             if m.group(2):
                 self._start_tag(m.group(2).lower(), buf[m.start():m.end()], out)
@@ -255,6 +262,115 @@ class HtmlRewriter:
         if pos < n:
             self._carry = buf[pos:]
         return b"".join(out)
+
+    def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """At a "<!--": returns (where the comment text starts or the comment ends, wait for more)."""
+        out.append(b"<!--")
+        pos += 4
+        # "<!-->" and "<!--->" are complete (empty) comments
+        if buf.startswith(b">", pos) or buf.startswith(b"->", pos):
+            stop = pos + (1 if buf[pos:pos + 1] == b">" else 2)
+            out.append(buf[pos:stop])
+            return stop, False
+        if len(buf) - pos < 2 and not final:
+            out.pop()
+            return pos - 4, True
+        self._in_comment = True
+        self._comment_tail = b""
+        return pos, False
+
+    def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """Until the body starts, token by token (a head is short), so that `Placement` sees every
+        token the tree builder does. Returns (position, wait for more data)."""
+        n = len(buf)
+        place = self._place
+        while pos < n and place.pending:
+            lt = buf.find(b"<", pos)
+            if lt != pos:  # text: the first non-space character starts the body
+                stop = n if lt < 0 else lt
+                m = _NON_SPACE.search(buf, pos, stop)
+                if m is not None and place.text() is Act.BODY_BEFORE:
+                    out.append(buf[pos:m.start()])
+                    self._place_before(Act.BODY_BEFORE, out)
+                    return m.start(), False
+                out.append(buf[pos:stop])
+                pos = stop
+                continue
+            if buf.startswith(b"<!--", pos):
+                return self._comment_start(buf, pos, out, final)
+            m = _TAG_AT.match(buf, pos)
+            if m is not None:
+                self._raw_ended = False
+                self._pre_body_tag(m.group(0), out)
+                pos = m.end()
+                if self._raw_end is not None or self._plaintext:
+                    return pos, False
+                continue
+            pos, wait = self._pre_body_other(buf, pos, out, final)
+            if wait:
+                return pos, True
+        return pos, False
+
+    def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
+        end = tag[1:2] == b"/"
+        name = _TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
+        if end:
+            self._place_before(self._place.end_tag(name), out)
+            self._end_tag(name, tag, out)
+            return
+        act = self._place.start_tag(name)
+        self._place_before(act, out)
+        if name in _RESOURCE_ATTRS and self._patterns:
+            out.append(self._resource_tag(name, tag))
+        else:
+            self._start_tag(name, tag, out)
+        if act is Act.BODY_AFTER:
+            out.append(self._inject_body())
+
+    def _pre_body_other(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """At a '<' that is not a complete tag: a bogus comment or doctype, "</>", a '<' that is
+        text, or a token not finished yet. At EOF the injections go before an unfinished tag (the
+        tokenizer drops it) or after a bogus comment closed as the tokenizer closes it."""
+        n = len(buf)
+        nxt = buf[pos + 1:pos + 2]
+        after = buf[pos + 2:pos + 3]
+        if not final and n - pos <= MAX_CARRY and (nxt == b"" or (nxt == b"/" and after == b"")):
+            return pos, True  # "<" or "</" cut at the chunk's end
+        tag = nxt.isalpha() or (nxt == b"/" and after.isalpha())
+        if tag or nxt in (b"!", b"?") or (nxt == b"/" and after not in (b">", b"")):
+            close = buf.find(b">", pos) if not tag else -1
+            if close >= 0:
+                out.append(buf[pos:close + 1])
+                return close + 1, False
+            if not final and n - pos <= MAX_CARRY:
+                return pos, True
+            if final:
+                rest = buf[pos:]
+                if not tag:
+                    out.append(rest + b">")  # a bogus comment or doctype, as EOF would end it
+                elif self._raw_ended:
+                    out.append(rest + _tag_closer(rest))  # the end of a raw-text element: end it
+                else:
+                    self._place_before(Act.BODY_BEFORE, out)
+                    out.append(rest)
+                self._place.pending = False
+                if not tag or self._raw_ended:
+                    self._place_before(Act.BODY_BEFORE, out)
+                return n, False
+        elif nxt == b"/" and after == b">":  # "</>" is no token at all
+            out.append(b"</>")
+            return pos + 3, False
+        # a '<' that is text (or a hostile tag longer than we hold): text starts the body
+        if self._place.text() is Act.BODY_BEFORE:
+            self._place_before(Act.BODY_BEFORE, out)
+        out.append(b"<")
+        return pos + 1, False
+
+    def _place_before(self, act: Act, out: list[bytes]) -> None:
+        if act is not Act.NOTHING:
+            out.append(self._inject_head())
+        if act is Act.BODY_BEFORE:
+            out.append(self._inject_body())
 
     def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
         """From `pos` (in the data state), the position of the next token that matters.
@@ -336,6 +452,7 @@ class HtmlRewriter:
             return cut
         self._raw_text(buf[pos:end], out)
         self._raw_end = None
+        self._raw_ended = True
         if self._held_tag is not None:
             self._release_inline_script(out)
         return end  # the end tag itself is scanned as data
@@ -403,8 +520,6 @@ class HtmlRewriter:
     # --- tags ---------------------------------------------------------------------------
 
     def _start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        if name in _HEAD_TRIGGERS and not self.stats.head_injected:
-            out.append(self._inject_head())
         if name == b"meta":
             if self._charset is None:
                 m = _META_CHARSET.search(tag)
@@ -506,13 +621,7 @@ class HtmlRewriter:
         return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name not in (b"script", b"iframe") else b">")
 
     def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        if name == b"head":
-            if not self.stats.head_injected:
-                out.append(self._inject_head())
-        elif not self.stats.body_injected:  # the first real </body>, or </html> without one
-            out.append(self._inject_head())
-            out.append(self._inject_body())
-        out.append(tag)
+        out.append(tag)  # nothing is injected here any more: see gateway.inject
 
     def _inject_head(self) -> bytes:
         if self.stats.head_injected:
@@ -547,6 +656,14 @@ def _enclosing_tag(buf: bytes, pos: int, at: int) -> tuple[int, int]:
     if end < 0:
         return lt, -1
     return (lt, end) if end > at else (-1, -1)
+
+
+def _tag_closer(tag: bytes) -> bytes:
+    """What ends an unfinished tag: '>' or, inside a quoted attribute value, the quote first."""
+    for closer in (b">", b'">', b"'>"):
+        if _TAG_AT.fullmatch(tag + closer):
+            return closer
+    return b">"
 
 
 def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:
