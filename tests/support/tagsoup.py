@@ -18,7 +18,7 @@ import html5lib
 
 from gateway.banner import Banner
 from gateway.config import parse_config
-from gateway.consent import ConsentState
+from gateway.consent import ConsentCodec
 from gateway.rewrite import HtmlRewriter, RewritePlan
 from tests.conftest import config_text
 
@@ -71,8 +71,7 @@ def injections() -> tuple[bytes, bytes]:
     """The gateway's real head config and banner (undecided visitor, English)."""
     config = parse_config(config_text("http://127.0.0.1:1", Path("/tmp/tagsoup-unused.db")))
     banner = Banner(config)
-    state = ConsentState(False, frozenset({"necessary"}), config.consent.policy_version, None, None,
-                         frozenset(), False)
+    state = ConsentCodec(config).undecided(False)  # what the gateway gives a first visit
     return banner.head_html(state), banner.body_html("en", state, "/", show=True).encode("utf-8")
 
 
