@@ -17,7 +17,10 @@ A <frameset> means the page has no body at all: it gets the head config only (se
 
 from __future__ import annotations
 
+import re
 from enum import Enum
+
+from gateway.htmltokens import MAX_CARRY, NON_SPACE, TAG_AT, TAG_NAME
 
 
 class Act(Enum):
@@ -100,3 +103,130 @@ def comment_closer(tail: bytes) -> bytes:
     if tail.endswith(b"-"):
         return b"->"
     return b"-->"
+
+
+class BeforeBody:
+    """The rewriter's scan until the body starts (HtmlRewriter mixes this in): token by token, a
+    head is short, so that `Placement` sees every token the tree builder does, and the injections go
+    between tokens, never into one."""
+
+    _place: Placement
+    _raw_end: re.Pattern[bytes] | None
+    _plaintext: bool
+    _raw_ended: bool  # the token here is the end tag of a raw-text element
+
+    # provided by HtmlRewriter
+    def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        raise NotImplementedError
+
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _inject_head(self) -> bytes:
+        raise NotImplementedError
+
+    def _inject_body(self) -> bytes:
+        raise NotImplementedError
+
+    def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """Until the body starts, token by token (a head is short), so that `Placement` sees every
+        token the tree builder does. Returns (position, wait for more data)."""
+        n = len(buf)
+        place = self._place
+        while pos < n and place.pending:
+            lt = buf.find(b"<", pos)
+            if lt != pos:  # text: the first non-space character starts the body
+                stop = n if lt < 0 else lt
+                m = NON_SPACE.search(buf, pos, stop)
+                if m is not None and place.text() is Act.BODY_BEFORE:
+                    out.append(buf[pos:m.start()])
+                    self._place_before(Act.BODY_BEFORE, out)
+                    return m.start(), False
+                out.append(buf[pos:stop])
+                pos = stop
+                continue
+            if buf.startswith(b"<!--", pos):
+                return self._comment_start(buf, pos, out, final)
+            m = TAG_AT.match(buf, pos)
+            if m is not None:
+                self._raw_ended = False
+                self._pre_body_tag(m.group(0), out)
+                pos = m.end()
+                if self._raw_end is not None or self._plaintext:
+                    return pos, False
+                continue
+            pos, wait = self._pre_body_other(buf, pos, out, final)
+            if wait:
+                return pos, True
+        return pos, False
+
+    def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
+        end = tag[1:2] == b"/"
+        name = TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
+        if end:
+            self._place_before(self._place.end_tag(name), out)
+            self._end_tag(name, tag, out)
+            return
+        act = self._place.start_tag(name)
+        self._place_before(act, out)
+        self._any_start_tag(name, tag, out)
+        if act is Act.BODY_AFTER:
+            out.append(self._inject_body())
+
+    def _pre_body_other(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """At a '<' that is not a complete tag: a bogus comment or doctype, "</>", a '<' that is
+        text, or a token not finished yet. At EOF the injections go before an unfinished tag (the
+        tokenizer drops it) or after a bogus comment closed as the tokenizer closes it."""
+        n = len(buf)
+        nxt = buf[pos + 1:pos + 2]
+        after = buf[pos + 2:pos + 3]
+        if not final and n - pos <= MAX_CARRY and (nxt == b"" or (nxt == b"/" and after == b"")):
+            return pos, True  # "<" or "</" cut at the chunk's end
+        tag = nxt.isalpha() or (nxt == b"/" and after.isalpha())
+        if tag or nxt in (b"!", b"?") or (nxt == b"/" and after not in (b">", b"")):
+            close = buf.find(b">", pos) if not tag else -1
+            if close >= 0:
+                out.append(buf[pos:close + 1])
+                return close + 1, False
+            if not final and n - pos <= MAX_CARRY:
+                return pos, True
+            if final:  # end it as EOF does, for finish() to inject after; or inject before it
+                rest = buf[pos:]
+                if self._place.noscript:
+                    out.append(rest)  # raw text to the browser: finish() ends the <noscript>
+                elif not tag:
+                    out.append(rest + b">")  # a bogus comment or doctype
+                elif self._raw_ended:
+                    out.append(rest + _tag_closer(rest))  # the end tag of a raw-text element
+                else:  # EOF inside a tag: the tokenizer drops it; the injections go before it
+                    out.append(b"</template>" * self._place.templates)
+                    self._place.templates = 0
+                    self._place.pending = False
+                    self._place_before(Act.BODY_BEFORE, out)
+                    out.append(rest)
+                return n, False
+        elif nxt == b"/" and after == b">":  # "</>" is no token at all
+            out.append(b"</>")
+            return pos + 3, False
+        # a '<' that is text (or a hostile tag longer than we hold): text starts the body
+        if self._place.text() is Act.BODY_BEFORE:
+            self._place_before(Act.BODY_BEFORE, out)
+        out.append(b"<")
+        return pos + 1, False
+
+    def _place_before(self, act: Act, out: list[bytes]) -> None:
+        if act is not Act.NOTHING:
+            out.append(self._inject_head())
+        if act is Act.BODY_BEFORE:
+            out.append(self._inject_body())
+
+
+def _tag_closer(tag: bytes) -> bytes:
+    """What ends an unfinished tag: '>' or, inside a quoted attribute value, the quote first."""
+    for closer in (b">", b'">', b"'>"):
+        if TAG_AT.fullmatch(tag + closer):
+            return closer
+    return b">"

@@ -24,17 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gateway.csp import Nonces, nonces_for
-from gateway.inject import Act, Placement, comment_closer
+from gateway.htmltokens import DELIM as _DELIM
+from gateway.htmltokens import MAX_CARRY
+from gateway.htmltokens import TAG_AT as _TAG_AT
+from gateway.htmltokens import TAG_REST as _TAG_REST
+from gateway.inject import BeforeBody, Placement, comment_closer
 
-_DELIM = rb"[\t\n\f\r />]"
-# The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
-# name is followed by '=', a value must follow: an unclosed quote leaves the tag incomplete.
-_TAG_REST = (
-    rb"(?:[\t\n\f\r /]++"
-    rb"|(?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?![\t\n\f\r ]*+=))"
-    rb")*+>"
-)
+__all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalise_charset"]
 _SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
 _END_SPECIAL = rb"body|html|head"
 
@@ -71,12 +67,9 @@ _INTERESTING = re.compile(
 _CANDIDATE = re.compile(
     rb"<(?:!--|(?:" + _SPECIAL + rb")(?=" + _DELIM + rb")|/(?:" + _END_SPECIAL + rb")(?=" + _DELIM + rb"))"
 )
-# A complete ordinary tag from its '<', quote-aware: where it really ends.
-_TAG_AT = re.compile(rb"</?[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST)
 # The one thing that can fool the fast path: a '<' inside an attribute value.
 _HIDDEN_LT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<]*+<|'[^'<]*+<|[^\t\n\f\r \"'>=<][^\t\n\f\r ><]*+<)")
 _COMMENT_END = re.compile(rb"--!?>")
-_TAG_NAME = re.compile(rb"[^\t\n\f\r />]+")
 _ATTR = re.compile(
     rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
@@ -87,7 +80,6 @@ _RAW_END = {
     name: re.compile(rb"</(?i:" + name + rb")(?=" + _DELIM + rb")")
     for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
 }
-_NON_SPACE = re.compile(rb"[^\t\n\f\r ]")
 _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _JS_TYPES = frozenset({
     b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
@@ -95,7 +87,6 @@ _JS_TYPES = frozenset({
 })
 _SCRIPT_SRC = frozenset({b"src", b"srcset"})
 _SCRIPT_OWN = frozenset({b"src", b"srcset", b"type"})  # data-* names the banner reads on a script/iframe
-MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 
 # WHATWG: these labels mean a superset; the banner must be encoded as the browser will decode.
@@ -139,7 +130,7 @@ class RewriteStats:
     body_injected: bool = False
 
 
-class HtmlRewriter:
+class HtmlRewriter(BeforeBody):
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
@@ -279,98 +270,11 @@ class HtmlRewriter:
         self._comment_tail = b""
         return pos, False
 
-    def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
-        """Until the body starts, token by token (a head is short), so that `Placement` sees every
-        token the tree builder does. Returns (position, wait for more data)."""
-        n = len(buf)
-        place = self._place
-        while pos < n and place.pending:
-            lt = buf.find(b"<", pos)
-            if lt != pos:  # text: the first non-space character starts the body
-                stop = n if lt < 0 else lt
-                m = _NON_SPACE.search(buf, pos, stop)
-                if m is not None and place.text() is Act.BODY_BEFORE:
-                    out.append(buf[pos:m.start()])
-                    self._place_before(Act.BODY_BEFORE, out)
-                    return m.start(), False
-                out.append(buf[pos:stop])
-                pos = stop
-                continue
-            if buf.startswith(b"<!--", pos):
-                return self._comment_start(buf, pos, out, final)
-            m = _TAG_AT.match(buf, pos)
-            if m is not None:
-                self._raw_ended = False
-                self._pre_body_tag(m.group(0), out)
-                pos = m.end()
-                if self._raw_end is not None or self._plaintext:
-                    return pos, False
-                continue
-            pos, wait = self._pre_body_other(buf, pos, out, final)
-            if wait:
-                return pos, True
-        return pos, False
-
-    def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
-        end = tag[1:2] == b"/"
-        name = _TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
-        if end:
-            self._place_before(self._place.end_tag(name), out)
-            self._end_tag(name, tag, out)
-            return
-        act = self._place.start_tag(name)
-        self._place_before(act, out)
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
         if name in _RESOURCE_ATTRS and self._patterns:
             out.append(self._resource_tag(name, tag))
         else:
             self._start_tag(name, tag, out)
-        if act is Act.BODY_AFTER:
-            out.append(self._inject_body())
-
-    def _pre_body_other(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
-        """At a '<' that is not a complete tag: a bogus comment or doctype, "</>", a '<' that is
-        text, or a token not finished yet. At EOF the injections go before an unfinished tag (the
-        tokenizer drops it) or after a bogus comment closed as the tokenizer closes it."""
-        n = len(buf)
-        nxt = buf[pos + 1:pos + 2]
-        after = buf[pos + 2:pos + 3]
-        if not final and n - pos <= MAX_CARRY and (nxt == b"" or (nxt == b"/" and after == b"")):
-            return pos, True  # "<" or "</" cut at the chunk's end
-        tag = nxt.isalpha() or (nxt == b"/" and after.isalpha())
-        if tag or nxt in (b"!", b"?") or (nxt == b"/" and after not in (b">", b"")):
-            close = buf.find(b">", pos) if not tag else -1
-            if close >= 0:
-                out.append(buf[pos:close + 1])
-                return close + 1, False
-            if not final and n - pos <= MAX_CARRY:
-                return pos, True
-            if final:
-                rest = buf[pos:]
-                if not tag:
-                    out.append(rest + b">")  # a bogus comment or doctype, as EOF would end it
-                elif self._raw_ended:
-                    out.append(rest + _tag_closer(rest))  # the end of a raw-text element: end it
-                else:
-                    self._place_before(Act.BODY_BEFORE, out)
-                    out.append(rest)
-                self._place.pending = False
-                if not tag or self._raw_ended:
-                    self._place_before(Act.BODY_BEFORE, out)
-                return n, False
-        elif nxt == b"/" and after == b">":  # "</>" is no token at all
-            out.append(b"</>")
-            return pos + 3, False
-        # a '<' that is text (or a hostile tag longer than we hold): text starts the body
-        if self._place.text() is Act.BODY_BEFORE:
-            self._place_before(Act.BODY_BEFORE, out)
-        out.append(b"<")
-        return pos + 1, False
-
-    def _place_before(self, act: Act, out: list[bytes]) -> None:
-        if act is not Act.NOTHING:
-            out.append(self._inject_head())
-        if act is Act.BODY_BEFORE:
-            out.append(self._inject_body())
 
     def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
         """From `pos` (in the data state), the position of the next token that matters.
@@ -656,14 +560,6 @@ def _enclosing_tag(buf: bytes, pos: int, at: int) -> tuple[int, int]:
     if end < 0:
         return lt, -1
     return (lt, end) if end > at else (-1, -1)
-
-
-def _tag_closer(tag: bytes) -> bytes:
-    """What ends an unfinished tag: '>' or, inside a quoted attribute value, the quote first."""
-    for closer in (b">", b'">', b"'>"):
-        if _TAG_AT.fullmatch(tag + closer):
-            return closer
-    return b">"
 
 
 def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:

@@ -104,6 +104,9 @@ def run(doc: bytes) -> bytes:
     (b'<meta charset = "', b'<!--H--><!--B--><meta charset = "'),
     (b"<head><link rel=x", b"<head><!--H--><!--B--><link rel=x"),
     (b"foo</xmp", b"<!--H--><!--B-->foo</xmp"),
+    (b"<head><template><p a=", b"<head><!--H--><template></template><!--B--><p a="),
+    (b"<noscript><p a=", b"<!--H--><noscript><p a=</noscript><!--B-->"),
+    (b"<noscript><!x", b"<!--H--><noscript><!x</noscript><!--B-->"),
     (b"</", b"<!--H--><!--B--></"),
     # a script left double escaped cannot be ended without adding to its text: guard only
     (b"<script><!--<script>x", b"<!--H--><script><!--<script>x"),
