@@ -39,6 +39,7 @@ _HEAD_ELEMENTS = frozenset({
 # gets it before, so that it is not placed inside one (inert there).
 _HEAD_TRIGGERS = frozenset({b"script", b"style", b"template", b"noscript"})
 _BODY_END_TAGS = frozenset({b"body", b"html", b"br"})
+_BOM = b"\xef\xbb\xbf"
 
 
 class Placement:
@@ -46,6 +47,7 @@ class Placement:
 
     def __init__(self) -> None:
         self.pending = True  # the body has not started yet: the banner is still to place
+        self.at_start = True  # nothing seen yet: a byte order mark here is the decoder's, not text
         self.frameset = False
         self.templates = 0  # open <template> elements: their content is inert, nothing starts the body
         self.noscript = False  # inside a <noscript> in <head>: raw text for a browser that runs scripts
@@ -136,6 +138,13 @@ class BeforeBody:
         token the tree builder does. Returns (position, wait for more data)."""
         n = len(buf)
         place = self._place
+        if place.at_start and pos < n:
+            if not final and n - pos < 3 and _BOM.startswith(buf[pos:]):
+                return pos, True
+            if buf.startswith(_BOM, pos):  # else the banner would go before the doctype: quirks mode
+                out.append(_BOM)
+                pos += 3
+            place.at_start = False
         while pos < n and place.pending:
             lt = buf.find(b"<", pos)
             if lt != pos:  # text: the first non-space character starts the body

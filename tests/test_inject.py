@@ -84,6 +84,9 @@ def run(doc: bytes) -> bytes:
     (b"<html><head></head><body class=x>a", b"<html><head><!--H--></head><body class=x><!--B-->a"),
     (b"<title>t</title>  hello", b"<title>t</title>  <!--H--><!--B-->hello"),
     (b"<meta charset=utf-8><div>", b"<meta charset=utf-8><!--H--><!--B--><div>"),
+    # a byte order mark is the decoder's: before it the doctype would come after content (quirks mode)
+    (b"\xef\xbb\xbf<!DOCTYPE html><p>", b"\xef\xbb\xbf<!DOCTYPE html><!--H--><!--B--><p>"),
+    (b"\xef\xbb", b"<!--H--><!--B-->\xef\xbb"),
     (b"<head></head></br>", b"<head><!--H--></head><!--B--></br>"),
     (b"<head></head><noscript>x</noscript>", b"<head><!--H--></head><!--B--><noscript>x</noscript>"),
     # a <template> and a <noscript> in <head>: the guard goes before them, nothing in them starts the body

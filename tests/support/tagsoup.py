@@ -93,6 +93,8 @@ def rewrite(doc: bytes, sizes: Iterable[int] | None = None, p: RewritePlan | Non
 
 def _parse(doc: bytes, fragment: bool = False) -> list[Token]:
     parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
+    if doc.startswith(b"\xef\xbb\xbf"):
+        doc = doc[3:]  # the decoder takes a byte order mark, not the tokenizer (encoding sniffing)
     text = doc.decode("utf-8", "replace")
     tree = parser.parseFragment(text, container="body") if fragment else parser.parse(text, scripting=True)
     tokens: list[Token] = []
