@@ -91,12 +91,19 @@ def rewrite(doc: bytes, sizes: Iterable[int] | None = None, p: RewritePlan | Non
     return b"".join(out) + r.feed(doc[pos:]) + r.finish()
 
 
+class OracleError(Exception):
+    """html5lib 1.1 itself failed (an internal assertion, in its incomplete <template> support)."""
+
+
 def _parse(doc: bytes, fragment: bool = False) -> list[Token]:
     parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
     if doc.startswith(b"\xef\xbb\xbf"):
         doc = doc[3:]  # the decoder takes a byte order mark, not the tokenizer (encoding sniffing)
     text = doc.decode("utf-8", "replace")
-    tree = parser.parseFragment(text, container="body") if fragment else parser.parse(text, scripting=True)
+    try:
+        tree = parser.parseFragment(text, container="body") if fragment else parser.parse(text, scripting=True)
+    except AssertionError as e:
+        raise OracleError(repr(doc[:200])) from e
     tokens: list[Token] = []
     depth = 0
     for t in html5lib.getTreeWalker("etree")(tree):
