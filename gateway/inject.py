@@ -173,14 +173,14 @@ class BeforeBody:
         return pos, False
 
     def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
-        end = tag[1:2] == b"/"
+        end = tag[1] == 0x2F  # '/'
         name = TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
+        act = self._place.end_tag(name) if end else self._place.start_tag(name)
+        if act is not Act.NOTHING:  # the common case (meta, link, title, ...) stays cheap
+            self._place_before(act, out)
         if end:
-            self._place_before(self._place.end_tag(name), out)
             self._end_tag(name, tag, out)
             return
-        act = self._place.start_tag(name)
-        self._place_before(act, out)
         self._any_start_tag(name, tag, out)
         if act is Act.BODY_AFTER:
             out.append(self._inject_body())
