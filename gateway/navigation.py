@@ -13,6 +13,10 @@ and its trackers neutralised, since a fragment can carry a tracker as well as a 
   XMLHttpRequest` (jQuery). Only that value of X-Requested-With: Android WebViews send the app's
   package name there on real navigations. No marker: a page.
 
+A prefetch (`Sec-Purpose: prefetch`, or the older `Purpose`) is a page fetched ahead of a
+navigation; `<link rel=prefetch>` sends it as `Sec-Fetch-Dest: empty`, and the browser may then show
+the prefetched response as the page: it is a page.
+
 Frames get the head config (the guard: cookies and trackers follow the visitor's decision inside
 the frame) but no banner, same-site or cross-site alike:
 - same-site (`Sec-Fetch-Site: same-origin`/`same-site`): the consent cookie is sent, so the frame
@@ -39,17 +43,21 @@ class Page(Enum):
 
 _FRAME_DESTS = frozenset({b"iframe", b"frame", b"embed", b"object", b"fencedframe"})
 _MARKERS = (b"hx-request", b"turbo-frame", b"x-pjax")
-VARY = b"Cookie, Sec-Fetch-Dest, HX-Request, Turbo-Frame, X-PJAX, X-Requested-With"
+VARY = b"Cookie, Sec-Fetch-Dest, Sec-Purpose, Purpose, HX-Request, Turbo-Frame, X-PJAX, X-Requested-With"
 
 
 def classify(first: Mapping[bytes, bytes]) -> Page:
     """`first`: the request's headers, lower-case names, first value of each."""
+    purpose = first.get(b"sec-purpose") or first.get(b"purpose") or b""
+    prefetch = b"prefetch" in purpose.lower()
     dest = first.get(b"sec-fetch-dest")
     if dest is not None:
         dest = dest.strip().lower()
-        if dest == b"document":
+        if dest == b"document" or (dest == b"empty" and prefetch):
             return Page.DOCUMENT
         return Page.FRAME if dest in _FRAME_DESTS else Page.FRAGMENT
+    if prefetch:
+        return Page.DOCUMENT
     if any(first.get(m) for m in _MARKERS):
         return Page.FRAGMENT
     if first.get(b"x-requested-with", b"").strip().lower() == b"xmlhttprequest":

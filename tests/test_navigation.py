@@ -27,6 +27,11 @@ NEUTRALISED = 'data-src="https://www.googletagmanager.com/gtag/js?id=G-1"'
     ({b"sec-fetch-dest": b"iframe", b"sec-fetch-site": b"same-origin"}, Page.FRAME),
     ({b"sec-fetch-dest": b"iframe", b"sec-fetch-site": b"cross-site"}, Page.FRAME),
     ({b"sec-fetch-dest": b"frame"}, Page.FRAME),
+    # <link rel=prefetch> fetches a page as "empty"; the browser may show that response as the page
+    ({b"sec-fetch-dest": b"empty", b"sec-purpose": b"prefetch"}, Page.DOCUMENT),
+    ({b"sec-fetch-dest": b"document", b"sec-purpose": b"prefetch;prerender"}, Page.DOCUMENT),
+    ({b"purpose": b"prefetch"}, Page.DOCUMENT),
+    ({b"sec-fetch-dest": b"iframe", b"sec-purpose": b"prefetch"}, Page.FRAME),
     # no Sec-Fetch headers (older browsers): the libraries' markers
     ({b"hx-request": b"true"}, Page.FRAGMENT),
     ({b"turbo-frame": b"cart"}, Page.FRAGMENT),
@@ -42,7 +47,8 @@ def test_classify(headers: dict[bytes, bytes], page: Page) -> None:
 
 
 def test_vary_names_every_header_read() -> None:
-    read = {b"sec-fetch-dest", b"hx-request", b"turbo-frame", b"x-pjax", b"x-requested-with"}
+    read = {b"sec-fetch-dest", b"sec-purpose", b"purpose", b"hx-request", b"turbo-frame", b"x-pjax",
+            b"x-requested-with"}
     assert {v.strip().lower() for v in VARY.split(b",")} == read | {b"cookie"}
 
 
