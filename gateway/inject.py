@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from gateway.htmltokens import MAX_CARRY, NON_SPACE, TAG_AT, TAG_NAME
+from gateway.htmltokens import DELIM, MAX_CARRY, NON_SPACE, TAG_AT, TAG_NAME, TAG_REST
 
 
 class Act(Enum):
@@ -40,6 +40,16 @@ _HEAD_ELEMENTS = frozenset({
 _HEAD_TRIGGERS = frozenset({b"script", b"style", b"template", b"noscript"})
 _BODY_END_TAGS = frozenset({b"body", b"html", b"br"})
 _BOM = b"\xef\xbb\xbf"
+# A run of whole tokens that change nothing before the body: spaces, head tags that hold no text,
+# end tags other than the ones `Placement` reads, doctypes and bogus comments. A run is passed on in
+# one piece unless the rewriter wants to look at a tag in it (a blocked URL, a charset, a nonce).
+_INERT_RUN = re.compile(
+    rb"(?:[\t\n\f\r ]++"
+    rb"|<(?i:html|head|base|basefont|bgsound|link|meta)(?=" + DELIM + rb")" + TAG_REST +
+    rb"|</(?!(?i:head|body|html|br|template|noscript)" + DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + TAG_REST +
+    rb"|<(?:!(?!--)|\?|/(?![A-Za-z>]))[^>]*+>"
+    rb")*+"
+)
 
 
 class Placement:
@@ -133,6 +143,10 @@ class BeforeBody:
     def _inject_body(self) -> bytes:
         raise NotImplementedError
 
+    def _inert(self, run: bytes) -> bool:
+        """No tag in this run of head tags needs looking at."""
+        raise NotImplementedError
+
     def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """Until the body starts, token by token (a head is short), so that `Placement` sees every
         token the tree builder does. Returns (position, wait for more data)."""
@@ -145,7 +159,17 @@ class BeforeBody:
                 out.append(_BOM)
                 pos += 3
             place.at_start = False
+        step_to = pos  # tokens before this are taken one by one (a run that was not inert)
         while pos < n and place.pending:
+            if pos >= step_to:
+                run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
+                if run > pos:
+                    if self._inert(buf[pos:run]):
+                        out.append(buf[pos:run])
+                        self._raw_ended = False
+                        pos = run
+                        continue
+                    step_to = run
             lt = buf.find(b"<", pos)
             if lt != pos:  # text: the first non-space character starts the body
                 stop = n if lt < 0 else lt

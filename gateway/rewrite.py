@@ -270,9 +270,18 @@ class HtmlRewriter(BeforeBody):
         self._comment_tail = b""
         return pos, False
 
+    def _inert(self, run: bytes) -> bool:
+        low = run.lower()
+        return not ((self._charset is None and b"charset" in low)
+                    or (self.plan.with_nonces is not None and b"nonce-" in low)
+                    or any(p in low for p in self._patterns))
+
     def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        if name in _RESOURCE_ATTRS and self._patterns:
-            out.append(self._resource_tag(name, tag))
+        """A start tag of any name (before the body, where every tag is looked at)."""
+        if name in _RESOURCE_ATTRS:
+            # as on the fast path: only a tag holding a blocked URL is parsed
+            low = tag.lower()
+            out.append(self._resource_tag(name, tag) if any(p in low for p in self._patterns) else tag)
         else:
             self._start_tag(name, tag, out)
 

@@ -142,3 +142,18 @@ def test_comment_closer_keeps_the_text(content: bytes) -> None:
         return str(parsed.childNodes[0].data)
 
     assert comment(b"<!--" + content + comment_closer(content[-3:])) == comment(b"<!--" + content)
+
+
+def test_a_run_of_head_tags_is_still_looked_at() -> None:
+    """Head tags pass in runs; a run holding a blocked URL, a charset or a nonce is taken tag by tag."""
+    head = (b"<!doctype html><html><head>\n" + b'<meta name="x" content="y">\n' * 5
+            + b'<link rel=preload as=script href="https://hm.baidu.com/hm.js">\n'
+            + b'<meta http-equiv=content-type content="text/html; charset=gbk"></head><body>\xd6\xd0')
+    p = RewritePlan((("hm.baidu.com", "personalization"),), b"<!--H-->", lambda cs: "横幅".encode(cs))
+    r = HtmlRewriter(p)
+    out = r.feed(head) + r.finish()
+    assert b'<link rel=preload as=script data-href="https://hm.baidu.com/hm.js" data-consent' in out
+    assert out.endswith("<body>横幅".encode("gbk") + b"\xd6\xd0")
+    for cut in range(1, len(head)):
+        r = HtmlRewriter(p)
+        assert r.feed(head[:cut]) + r.feed(head[cut:]) + r.finish() == out, cut
