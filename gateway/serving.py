@@ -216,6 +216,10 @@ def uvicorn_options(settings: GatewaySettings) -> dict[str, Any]:
         "http": GatewayHttpProtocol,
         "timeout_keep_alive": settings.keepalive_timeout,
         "ws_max_size": settings.ws_max_message_bytes,
+        # Off: uvicorn queues every message of a read before it pauses, and one 64 KiB read of
+        # deflated messages can hold thousands (4 clients of repeated 900 KB text reached 538 MB).
+        # The site's side is uncompressed too (websocket.py).
+        "ws_per_message_deflate": False,
         "proxy_headers": False,  # we read X-Forwarded-* ourselves, from trusted proxies only
         "server_header": False,
         "access_log": False,  # it prints full client addresses and query strings

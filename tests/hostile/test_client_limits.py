@@ -122,6 +122,7 @@ def test_serve_applies_the_limits_and_a_never_ending_line_keeps_memory_flat(
         while any(t.is_alive() for t in threads):
             peak = max(peak, gw.rss())
             time.sleep(0.05)
+        print(f"gateway RSS {baseline:.0f} -> peak {peak:.0f} MB, 4 endless header lines")
         assert statuses == [431] * 4
         assert peak - baseline < 40, f"RSS grew from {baseline:.0f} MB to {peak:.0f} MB"
         with connect(gw.port) as s:  # header_timeout from the file, through the real serve path
