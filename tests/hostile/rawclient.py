@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import socket
 import subprocess
 import sys
@@ -39,14 +40,17 @@ class ServedGateway:
 
 
 @contextmanager
-def served(tmp_path: Path, upstream: str, gateway: str = "") -> Iterator[ServedGateway]:
-    """`consent-gateway serve` as a subprocess; its stderr (the log) goes to a file."""
+def served(tmp_path: Path, upstream: str, gateway: str = "", nofile: int | None = None) -> Iterator[ServedGateway]:
+    """`consent-gateway serve` as a subprocess; its stderr (the log) goes to a file. `nofile` sets
+    its descriptor limit, soft and hard."""
     port = free_port()
     cfg = tmp_path / f"served-{port}.toml"
     cfg.write_text(config_text(upstream, tmp_path / f"served-{port}.db", gateway=gateway))
     log = tmp_path / f"served-{port}.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen([str(EXE), "serve", "--config", str(cfg), "--port", str(port)], stderr=err)
+        limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        proc = subprocess.Popen([str(EXE), "serve", "--config", str(cfg), "--port", str(port)], stderr=err,
+                                preexec_fn=limit)
     try:
         wait_http(f"http://127.0.0.1:{port}/_consent/health")
         yield ServedGateway(proc, port, log)

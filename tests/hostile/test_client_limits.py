@@ -132,3 +132,22 @@ def test_serve_applies_the_limits_and_a_never_ending_line_keeps_memory_flat(
             s.sendall(b"GET /_consent HTTP/1.1\r\nhost: x\r\n\r\n")
             assert status_of(s.recv(65536)) == 200
             assert read_until_close(s) == b""
+
+
+def test_a_flood_of_idle_sockets_does_not_lock_visitors_out(tmp_path: Path, site: UvicornThread) -> None:
+    """300 sockets that never send a byte, against a process allowed 256 descriptors: once
+    header_timeout has closed them, a visitor gets through again."""
+    with served(tmp_path, site.url, gateway="header_timeout = 2", nofile=256) as gw:
+        idle = [connect(gw.port) for _ in range(300)]
+        try:
+            answered = None
+            for _ in range(30):  # at most ~75 s
+                try:
+                    answered = httpx.get(gw.url + "/_consent", timeout=2).status_code
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            assert answered == 200
+        finally:
+            for s in idle:
+                s.close()
