@@ -12,7 +12,7 @@ import ssl
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from gateway.config import Config
 from gateway.consent import ConsentCodec
@@ -95,7 +95,7 @@ class WebSocketProxy:
                 port=self.upstream.port,
                 **tls,
             )
-        except (OSError, InvalidHandshake, TimeoutError) as e:
+        except (OSError, WebSocketException, TimeoutError, ValueError) as e:  # a redirect elsewhere: not followed
             log.info("websocket upstream refused: %s", type(e).__name__)
             if "websocket.http.response" in scope.get("extensions", {}):
                 status = e.response.status_code if isinstance(e, InvalidStatus) else 502

@@ -138,3 +138,16 @@ def test_no_access_line_with_client_address_or_query(served_gateway: ServedGatew
         read_until_close(s)
     log = Path(gw.log).read_text()
     assert "sekrit" not in log and "127.0.0.1:" not in log.replace(f"127.0.0.1:{gw.port}", "")
+
+
+def test_a_redirect_from_the_site_is_not_followed_elsewhere(
+        make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+    elsewhere = raw_server(lambda conn, _: None)
+    location = f"http://127.0.0.1:{elsewhere.port}/ws".encode()
+    origin = raw_server(lambda conn, _: conn.sendall(
+        b"HTTP/1.1 302 Found\r\nlocation: " + location + b"\r\ncontent-length: 0\r\n\r\n"))
+    gw = make_gateway(f"http://127.0.0.1:{origin.port}")
+    with tcp(gw.server.port) as s:
+        s.sendall(handshake())
+        assert status_of(read_until_close(s)) == 502
+    assert elsewhere.connections == 0
