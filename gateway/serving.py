@@ -83,6 +83,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.head_open = True  # the next bytes belong to a request head
         self.head_begun = False  # ... and some of them arrived
         self.head_raw = 0  # raw bytes of the open head, for a line httptools is still buffering
+        self.framing = 0  # bytes of the body phase since the last body bytes
         self.head_size = 0  # bytes of its parsed request line and headers
         self.head_count = 0
         self.heads_done = 0
@@ -106,6 +107,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         counting, done = self.head_open, self.heads_done
+        if not counting:
+            self.framing += len(data)  # on_body resets it: what is left is chunk framing or trailers
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -129,6 +132,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 self.refuse(TOO_LARGE)
                 return
             self._arm_head_timer()  # any byte, even a stray CRLF, cancelled the keep-alive timer
+        elif self.framing > self.limits.max_header_bytes:
+            self.refuse(TOO_LARGE)  # a trailer (or chunk extension) that never ends is a head too
 
     def refuse(self, refused: Refused) -> None:
         """Answer and close. Like nginx's lingering close, what the client is still sending is read
@@ -136,9 +141,15 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         client would lose the answer."""
         if self.transport.is_closing() or self.lingering:
             return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the app's receive and send now see a client that has gone
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()  # never an answer in the middle of a response
+                return
         self.lingering = True
-        if self.cycle is None or self.cycle.response_complete:  # never in the middle of a response
-            self.transport.write(refused.response())
+        self.transport.write(refused.response())
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -178,7 +189,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.head_open = self.head_begun = False
-        self.head_raw = 0
+        self.head_raw = self.framing = 0
         self.heads_done += 1
         if self.head_timer is not None:
             self.head_timer.cancel()
@@ -187,6 +198,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if refused is not None:
             raise refused
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.framing = 0
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.head_open = True

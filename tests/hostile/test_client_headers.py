@@ -76,3 +76,10 @@ def test_trace_and_connect_get_405_and_are_not_forwarded(
     assert status_of(reply) == 405
     assert b"sid=1" not in reply
     assert origin.connections == 0
+
+
+def test_a_trailer_that_never_ends_is_cut_off(gateway: RunningGateway) -> None:
+    with connect(gateway.server.port) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+                  b"4\r\nbody\r\n0\r\nx-endless: " + b"t" * (1 << 20))
+        assert status_of(read_until_close(s)) == 431  # closed, not waiting for more
