@@ -185,7 +185,11 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.head_count += 1
         if self.head_size > self.limits.max_header_bytes or self.head_count > self.limits.max_headers:
             raise TOO_LARGE
-        super().on_header(name, value)
+        # uvicorn's on_header, inlined: this runs for every header of every request
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.head_open = self.head_begun = False
