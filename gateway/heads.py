@@ -3,6 +3,7 @@ head, and the checks nginx makes before it proxies anything (Host, TRACE, CONNEC
 
 The numbers follow Envoy (60 KiB and 100 headers per head; nginx's `large_client_header_buffers
 4 8k` is tighter) and nginx's `client_header_timeout`, `keepalive_timeout` and `send_timeout`.
+A request body that pauses longer than body_timeout (nginx's `client_body_timeout`) gets a 408 too.
 gateway/serving.py applies them while httptools parses; a refused head never reaches the app, so
 the site is never asked.
 """
@@ -24,6 +25,7 @@ class HeadLimits:
     send_timeout: float = 60.0
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
+    body_timeout: float = 60.0
 
     @classmethod
     def of(cls, app: Any) -> HeadLimits:
@@ -32,7 +34,7 @@ class HeadLimits:
         if not isinstance(settings, GatewaySettings):
             return cls()
         return cls(settings.header_timeout, settings.keepalive_timeout, settings.send_timeout,
-                   settings.max_header_bytes, settings.max_headers)
+                   settings.max_header_bytes, settings.max_headers, settings.body_timeout)
 
 
 class Refused(Exception):
@@ -53,6 +55,7 @@ class Refused(Exception):
 
 TOO_LARGE = Refused(431, "request header fields too large")
 TIMED_OUT = Refused(408, "request head not received in time")
+BODY_TIMED_OUT = Refused(408, "request body not received in time")
 
 # A host name, an IPv4 address or a bracketed IPv6 literal, with an optional port; what nginx's
 # ngx_http_validate_host lets through, minus the oddities (no "/", "\", spaces, commas, "..").

@@ -24,7 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.config import GatewaySettings
-from gateway.heads import TIMED_OUT, TOO_LARGE, HeadLimits, Refused, check_head
+from gateway.heads import BODY_TIMED_OUT, TIMED_OUT, TOO_LARGE, HeadLimits, Refused, check_head
 
 _HEAD_START = (b"HTTP/1.1 ", b"HTTP/1.0 ")
 _HEAD_END = b"\r\n\r\n"
@@ -89,6 +89,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.heads_done = 0
         self.head_timer: asyncio.TimerHandle | None = None
         self.send_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.last_read = 0.0  # loop time of the last bytes from the client
         self.lingering = False  # refused: reading only to drop what still comes
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -96,10 +98,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self.head_timer, self.send_timer):
+        for timer in (self.head_timer, self.send_timer, self.body_timer):
             if timer is not None:
                 timer.cancel()
-        self.head_timer = self.send_timer = None
+        self.head_timer = self.send_timer = self.body_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -134,6 +136,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self._arm_head_timer()  # any byte, even a stray CRLF, cancelled the keep-alive timer
         elif self.framing > self.limits.max_header_bytes:
             self.refuse(TOO_LARGE)  # a trailer (or chunk extension) that never ends is a head too
+        else:
+            self.last_read = self.loop.time()
+            if self.body_timer is None:  # a body is under way (a request without one never gets here)
+                self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     def refuse(self, refused: Refused) -> None:
         """Answer and close. Like nginx's lingering close, what the client is still sending is read
@@ -203,12 +209,27 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             raise refused
         super().on_headers_complete()
 
+    def _body_timed_out(self) -> None:
+        """One timer per body, pushed back on reading rather than re-armed on every read."""
+        self.body_timer = None
+        if self.head_open:
+            return  # the body is complete
+        idle = self.loop.time() - self.last_read
+        if idle < self.limits.body_timeout or self.flow.read_paused:  # paused: we are not reading
+            delay = self.limits.body_timeout - idle if not self.flow.read_paused else self.limits.body_timeout
+            self.body_timer = self.loop.call_later(delay, self._body_timed_out)
+            return
+        self.refuse(BODY_TIMED_OUT)
+
     def on_body(self, body: bytes) -> None:
         self.framing = 0
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.head_open = True
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
         super().on_message_complete()
 
     # --- a client that stops reading ----------------------------------------------------

@@ -78,6 +78,20 @@ def test_heads_at_the_limits_pass(make_gateway: Callable[..., RunningGateway], r
     assert origin.connections == 2
 
 
+def test_a_body_that_stops_gets_408_and_a_slow_one_passes(make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(gateway="body_timeout = 1")
+    with connect(gw.server.port) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n" + b"u" * 10)
+        assert status_of(read_until_close(s)) == 408
+    with connect(gw.server.port) as s:  # a pause shorter than body_timeout each time: fine
+        s.sendall(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 40\r\n\r\n")
+        for _ in range(4):
+            time.sleep(0.5)
+            s.sendall(b"u" * 10)
+        status, _, body = s.recv(65536).partition(b"\r\n\r\n")
+        assert status_of(status) == 200 and b'"received":40' in body
+
+
 def test_an_idle_keep_alive_connection_is_closed(make_gateway: Callable[..., RunningGateway]) -> None:
     gw = make_gateway(gateway="keepalive_timeout = 1")
     with connect(gw.server.port, timeout=4) as s:  # uvicorn's own default would be 5 s
