@@ -45,10 +45,26 @@ HOP_BY_HOP = frozenset({
     b"upgrade", b"proxy-authenticate", b"proxy-authorization",
     b"date",  # the server in front of the client writes its own Date
 })
-REBUILT_REQUEST = HOP_BY_HOP | {
+# Headers a client could set to steer the site or a framework behind us: the client's address,
+# the original URL (IIS/Symfony routing overrides), the public port and path prefix. We send no
+# such headers, so none from a client may pass (X-Forwarded-For/-Proto/-Host are rebuilt).
+CLIENT_SPOOFABLE = frozenset({
+    b"x-real-ip", b"true-client-ip", b"x-client-ip", b"x-cluster-client-ip", b"x-original-url",
+    b"x-rewrite-url", b"x-original-host", b"x-forwarded-port", b"x-forwarded-prefix",
+    b"x-forwarded-server", b"x-forwarded-scheme", b"x-forwarded-ssl",
+})
+REBUILT_REQUEST = HOP_BY_HOP | CLIENT_SPOOFABLE | {
     b"cookie", b"host", b"x-consent-categories", b"x-forwarded-for", b"x-forwarded-proto",
     b"x-forwarded-host", b"forwarded", b"expect", b"content-length",
 }
+
+
+def connection_tokens(headers: Headers, first: dict[bytes, bytes]) -> frozenset[bytes]:
+    """Every header named in any Connection header, each one a comma-separated list (RFC 9110
+    §7.6.1): all of them are hop-by-hop, not only those of the first Connection header."""
+    if b"connection" not in first:
+        return frozenset()
+    return frozenset(t.strip().lower() for n, v in headers if n == b"connection" for t in v.split(b","))
 CHANGED_BODY_DROPS = frozenset({
     b"content-length", b"etag", b"content-encoding", b"accept-ranges", b"content-md5", b"digest",
     b"cache-control", b"last-modified",
@@ -91,17 +107,14 @@ class Proxy:
         target = scope.get("raw_path") or scope["path"].encode("utf-8")
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        connection_tokens: frozenset[bytes] = frozenset()
-        conn = ctx.first.get(b"connection")
-        if conn:
-            connection_tokens = frozenset(t.strip().lower() for t in conn.split(b","))
+        named = connection_tokens(ctx.headers, ctx.first)
         lines = [method, b" ", target, b" HTTP/1.1\r\n"]
         content_length = None
         chunked = False
         host = ctx.first.get(b"host", self.upstream_host) if self.preserve_host else self.upstream_host
         lines += [b"host: ", host, b"\r\n"]
         for name, value in ctx.headers:
-            if name in REBUILT_REQUEST or name in connection_tokens:
+            if name in REBUILT_REQUEST or name in named:
                 if name == b"content-length":
                     content_length = value
                 elif name == b"transfer-encoding":
