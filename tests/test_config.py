@@ -114,3 +114,14 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert f"{bad}:{line_of(bad.read_text(), 'max_age_days')}: max_age_days must be" in r.stderr
     missing = run_cli("check-config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "file not found" in missing.stderr
+
+
+def test_mode_and_catalog_keys() -> None:
+    config = parse_config(GOOD, env={})
+    assert config.consent.mode == "enforce" and config.catalog.enabled and config.catalog.extra == ()
+    text = GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "audit"', 1)
+    e = error(text)
+    assert "mode must be" in e.message and e.line == line_of(text, 'mode = "audit"')
+    e = error(GOOD + '\n[catalog]\nextra = ["/nonexistent/ours.jsonl"]\n')
+    assert "not a readable file" in e.message
+    assert not parse_config(GOOD + "\n[catalog]\nenabled = false\n", env={}).catalog.enabled
