@@ -78,6 +78,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
     if _refuse_unsafe_keys(config, config.gateway.host):
         return 2
+    from gateway.banner import load_locales
+    from gateway.categorytexts import missing_texts
+
+    for warning in missing_texts(config, load_locales()):
+        print(f"consent-gateway: warning: {args.file}: {warning}", file=sys.stderr)
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "
           f"policy {config.consent.policy_version}, log {config.log.url.split(':', 1)[0]}")

@@ -71,3 +71,19 @@ def test_init_default_out_is_in_the_current_directory(tmp_path: Path) -> None:
     run = cli("init", "--upstream", "http://127.0.0.1:9000", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "consent-gateway.toml").is_file()
+
+
+def test_check_config_warns_when_a_category_lacks_text_in_a_shipped_locale(tmp_path: Path) -> None:
+    from tests.conftest import config_text
+
+    cats = ('[[categories]]\nid = "identity"\n\n[[categories]]\nid = "analytics"\n\n'
+            '[[categories]]\nid = "newsletter"\ntitle = { en = "Newsletter" }\n')
+    path = tmp_path / "c.toml"
+    path.write_text(config_text("http://127.0.0.1:1", tmp_path / "x.db", categories=cats))
+    run = cli("check-config", str(path))
+    assert run.returncode == 0, run.stderr  # a warning, not a refusal
+    warnings = [line for line in run.stderr.splitlines() if "warning" in line]
+    assert any("'newsletter'" in w and "zh-CN" in w and "title" in w for w in warnings), run.stderr
+    assert any("'newsletter'" in w and "description" in w for w in warnings), run.stderr
+    assert not any("'newsletter'" in w and " en " in w and "title" in w for w in warnings), run.stderr
+    assert not any("'analytics'" in w or "'identity'" in w for w in warnings), run.stderr  # built-in texts
