@@ -23,6 +23,7 @@ from gateway.consent import ConsentState
 from gateway.cookies import CookieRules
 from gateway.csp import NO_NONCES, Nonces
 from gateway.declaration import MAX_BANNER_VENDORS, Declaration, InventoryStore, catalog_for
+from gateway.placeholder import Placeholders
 
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
@@ -102,6 +103,7 @@ class Banner:
         self._path_cache: dict[str, tuple[str, str]] = {}  # path -> (HTML-escaped, URL-encoded)
         self._lang_cache: dict[bytes, str] = {}
         self.declaration = Declaration(config, catalog_for(config))  # who receives what (second layer)
+        self.placeholders = Placeholders(self)  # click-to-load boxes where iframes are held
 
     # --- locale ---------------------------------------------------------------------------
 
