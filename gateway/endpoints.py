@@ -341,7 +341,8 @@ class Endpoints:
             await send_text(send, 503, f"the consent log is unavailable ({type(e).__name__})\n")
             return
         html = self.banner.render("admin.html", **dashboard_context(
-            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version))
+            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version,
+            self.banner.declaration.catalog))
         await send_html(send, 200, html, [ADMIN_CSP])
 
 
