@@ -47,7 +47,7 @@ def test_declaration_in_both_languages(make_gateway: Callable[..., RunningGatewa
     zpage = zh.text
     assert '<html lang="zh-CN">' in zpage and "本站使用的 Cookie 与第三方" in zpage
     assert 'data-country="US">美国<' in zpage and "<code>_ga</code> · 2 年" in zpage
-    assert "个性化" in zpage and "向境外提供数据" in zpage
+    assert "个性化" in zpage and "数据去向与跨境提供" in zpage
 
 
 def test_names_from_traffic_are_escaped(make_gateway: Callable[..., RunningGateway]) -> None:

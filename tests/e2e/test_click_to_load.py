@@ -48,6 +48,9 @@ CATEGORIES = """
 """
 EMBEDS = ("video", "map", "vimeo")
 BOX = "sel => { const r = document.querySelector(sel).getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }"
+# each iframe shows, with its src back, and its cross-origin document has loaded
+LOADED = """ids => ids.every(i => { const f = document.getElementById(i);
+    return !f.hidden && f.getAttribute('src') && f.contentDocument === null; })"""
 WATCH_SHIFTS = """() => { window.shifts = []; new PerformanceObserver(list => list.getEntries().forEach(
     e => window.shifts.push(e.value))).observe({type: "layout-shift"}); }"""
 
@@ -129,9 +132,7 @@ def test_click_to_load_loads_exactly_that_embed(video_gateway: RunningGateway, c
     cookies_before = p.browser_cookies()
     own.clear()
     p.page.locator("[data-consent-placeholder]:has(+ #video) button").click()
-    p.page.wait_for_function("() => { const f = document.getElementById('video');"
-                             " return !f.hidden && f.getAttribute('src') && f.contentDocument === null; }")
-    p.page.wait_for_load_state("networkidle")
+    p.page.wait_for_function(LOADED, arg=["video"])
 
     assert third == ["https://www.youtube.com/embed/abc123?rel=0"]  # that embed, and no other
     assert p.page.locator("[data-consent-placeholder]").count() == 2
@@ -154,10 +155,11 @@ def test_allowing_the_category_replaces_every_placeholder(video_gateway: Running
     third, _ = route_third_parties(p, video_gateway.url)
     p.goto("/")
     assert "仅加载此内容" in p.page.locator("[data-consent-placeholder] button").first.inner_text()
+    p.screenshot("click-to-load-zh-CN")
     p.page.evaluate(WATCH_SHIFTS)
     p.accept_all()
     p.page.wait_for_function("() => document.querySelectorAll('[data-consent-placeholder]').length === 0")
-    p.page.wait_for_load_state("networkidle")
+    p.page.wait_for_function(LOADED, arg=list(EMBEDS))
     assert sorted(third) == sorted(["https://www.youtube.com/embed/abc123?rel=0",
                                     "https://maps.google.com/maps?q=x&output=embed",
                                     "https://player.vimeo.com/video/42"])
