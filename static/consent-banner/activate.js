@@ -137,6 +137,17 @@
     }
     cfg.revealEmbed = function (frame) { if (frame.hasAttribute("data-consent-embed")) reveal(frame); };
     document.addEventListener("click", function (e) {
+      var allow = e.target.closest && e.target.closest("[data-consent-placeholder] a");
+      var b = document.getElementById("consent-banner");
+      if (allow && b) {  // the banner is up: open its settings at this category (else banner.js opens it)
+        e.preventDefault();
+        var d = b.querySelector("details");
+        d.open = true;  // banner.js relabels its buttons on the toggle event
+        var box = b.querySelector("#cg-cat-" + allow.closest("[data-consent-placeholder]").getAttribute(
+          "data-consent-placeholder"));
+        if (box) box.focus();
+        return;
+      }
       var btn = e.target.closest && e.target.closest("[data-consent-placeholder] button");
       var frame = btn && btn.closest("[data-consent-placeholder]").nextElementSibling;
       if (!frame || !frame.hasAttribute("data-consent-embed")) return;

@@ -184,3 +184,27 @@ def test_without_javascript_the_placeholder_still_shows(video_gateway: RunningGa
     with p.page.expect_navigation():
         link.click()
     assert p.page.locator('input[name="categories"][value="personalization"]').count() == 1
+
+
+@pytest.mark.local_gateway
+def test_the_category_link_opens_the_settings(video_gateway: RunningGateway,
+                                              consent_new_page: Callable[..., ConsentPage]) -> None:
+    p = consent_new_page(locale="en", base_url=video_gateway.url)
+    third, _ = route_third_parties(p, video_gateway.url)
+    p.goto("/")
+    # undecided: the banner is up; the link opens its settings at the embed's category
+    p.page.locator("[data-consent-placeholder]:has(+ #map) a").click()
+    assert p.banner.locator("details").evaluate("d => d.open")
+    assert p.page.evaluate("() => document.activeElement.id") == "cg-cat-personalization"
+    p.save("personalization")
+    p.page.wait_for_function(LOADED, arg=list(EMBEDS))
+    assert len(third) == 3
+
+    # decided against: the link brings the settings back
+    q = consent_new_page(locale="en", base_url=video_gateway.url)
+    route_third_parties(q, video_gateway.url)
+    q.goto("/")
+    q.reject_all()
+    q.page.locator("[data-consent-placeholder]:has(+ #video) a").click()
+    q.banner.wait_for(state="visible")
+    assert q.banner.locator("details").evaluate("d => d.open")
