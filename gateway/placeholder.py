@@ -23,6 +23,7 @@ _LENGTH = re.compile(r"^(?:\d{1,5}(?:\.\d{1,3})?(?:px|%|em|rem|vw|vh)|0|auto)$")
 _NUMBER = re.compile(r"^\d{1,5}(?:\.\d{1,3})?%?$")
 _RATIO = re.compile(r"^(\d{1,4}(?:\.\d{1,3})?)\s*/\s*(\d{1,4}(?:\.\d{1,3})?)$")
 _DECL = re.compile(r"([a-z-]{1,20})\s*:\s*([^;]{0,60})")
+_SIZE_ATTRS = (b"width", b"height", b"style", b"frameborder")  # all box_style() reads
 _BOX = ("width", "height", "min-width", "max-width", "min-height", "max-height")
 
 
@@ -56,21 +57,20 @@ def box_style(attrs: dict[bytes, bytes]) -> str:
 class Placeholders:
     def __init__(self, banner: Banner) -> None:
         self.banner = banner
-        self._cache: dict[tuple[str, ...], bytes] = {}
+        self._cache: dict[tuple[str | bytes, ...], bytes] = {}
 
     def render(self, locale: str, path: str, src: str, attrs: dict[bytes, bytes], category: str) -> bytes:
         """Markup for before the held iframe; ASCII (characters as references) for any page charset."""
-        entry = self.banner.declaration.catalog.url(src)
-        try:
-            host = (urllib.parse.urlsplit(src if "//" in src else "//" + src).hostname or "")[:100]
-        except ValueError:
-            host = ""
-        vendor = entry.vendor if entry else host
-        country = entry.country if entry else ""
-        key = (locale, path, vendor, country, category, box_style(attrs))
+        key: tuple[str | bytes, ...] = (locale, path, src, category, *(attrs.get(a, b"") for a in _SIZE_ATTRS))
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._render(locale, path, vendor, country, category, key[-1])
+            entry = self.banner.declaration.catalog.url(src)
+            try:
+                host = (urllib.parse.urlsplit(src if "//" in src else "//" + src).hostname or "")[:100]
+            except ValueError:
+                host = ""
+            hit = self._render(locale, path, entry.vendor if entry else host, entry.country if entry else "",
+                               category, box_style(attrs))
             if len(self._cache) < MAX_CACHED:
                 self._cache[key] = hit
         return hit
