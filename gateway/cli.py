@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = ck.add_parser("report", help="every cookie name seen in traffic: category, vendor and purpose")
     rep.add_argument("--config", required=True)
     rep.set_defaults(func=cmd_cookies_report)
+
+    from gateway.scan.cli import add_parser as add_scan_parser
+
+    add_scan_parser(sub)
     return p
 
 

@@ -32,6 +32,7 @@ from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
 from gateway.metrics import Metrics
+from gateway.navigation import VARY, Page, classify
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
 from gateway.types import Headers, Receive, Scope, Send
@@ -198,7 +199,7 @@ class Proxy:
             # the page we send is another body: other length, no encoding or validators, per visitor
             headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
             headers.append((b"cache-control", b"private, no-cache"))
-            headers.append((b"vary", b"Cookie"))
+            headers.append((b"vary", VARY))  # the consent cookie, and what says page or fragment
             features = self._permissions_policy(granted)
             if features:
                 headers.append((b"permissions-policy", features))
@@ -251,15 +252,19 @@ class Proxy:
             blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
             self._blocked_cache[granted] = blocked
         charset = normalise_charset(_charset_label(content_type))
-        if bot:
+        page = classify(ctx.first)  # a fragment gets neither, a frame no banner (see navigation)
+        if bot or page is Page.FRAGMENT:
             return RewritePlan(blocked, b"", lambda _cs: b"", charset)
         locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
         path = scope["path"]
         show = not state.decided
         banner = self.banner
+        framed = page is Page.FRAME
 
         def with_nonces(nonces: Nonces) -> tuple[bytes, Callable[[str], bytes]]:
             def body_html(cs: str) -> bytes:
+                if framed:
+                    return b""
                 if show:
                     self.metrics.banner_shown()
                 return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")
