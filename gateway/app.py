@@ -108,6 +108,7 @@ class ConsentGateway:
     async def _inventory_loop(self) -> None:
         while True:
             await self._flush_inventory()  # at once too: a new process learns the shared scopes
+            await self.banner.refresh_vendors(self.ledger.store)  # the banner names vendors seen
             await asyncio.sleep(INVENTORY_INTERVAL)
 
     async def _snapshot_loop(self, directory: Path, chain_id: str) -> None:

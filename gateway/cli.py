@@ -1,4 +1,4 @@
-"""`consent-gateway` commands: serve, demo, check-config, log …, cookies report."""
+"""`consent-gateway` commands: init, serve, demo, check-config, log …, cookies report."""
 
 from __future__ import annotations
 
@@ -88,9 +88,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
     if _refuse_unsafe_keys(config, config.gateway.host):
         return 2
+    from gateway.banner import load_locales
+    from gateway.categorytexts import missing_texts
+
+    for warning in missing_texts(config, load_locales()):
+        print(f"consent-gateway: warning: {args.file}: {warning}", file=sys.stderr)
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "
           f"policy {config.consent.policy_version}, log {config.log.url.split(':', 1)[0]}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.starter import StarterError, starter_config, write_starter
+
+    out = Path(args.out)
+    try:
+        write_starter(out, starter_config(args.upstream, out.name), force=args.force)
+    except (ConfigError, StarterError) as e:
+        print(f"consent-gateway: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} (report mode: nothing is blocked yet); check it with: consent-gateway check-config {out}")
     return 0
 
 
@@ -290,6 +308,12 @@ def cmd_cookies_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="consent-gateway", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+
+    i = sub.add_parser("init", help="write a starter config: fresh keys, report mode, the catalog on")
+    i.add_argument("--upstream", required=True, help="the site, like http://127.0.0.1:8000")
+    i.add_argument("--out", default="consent-gateway.toml")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=cmd_init)
 
     s = sub.add_parser("serve", help="run the gateway")
     s.add_argument("--config", required=True)

@@ -8,6 +8,7 @@ upstream failure found while decoding the first chunk still becomes a clean 502.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -284,7 +285,8 @@ class Proxy:
             return banner.head_html(state, nonces), body_html
 
         head, body = with_nonces(nonces_for(policies))
-        return RewritePlan(blocked, head, body, charset, policies, with_nonces)
+        placeholder = functools.partial(banner.placeholders.render, locale, path)
+        return RewritePlan(blocked, head, body, charset, policies, with_nonces, placeholder)
 
     async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
                      at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:
