@@ -7,6 +7,7 @@ import functools
 import gc
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -192,13 +193,28 @@ ENV_CONFIG = "CONSENT_GATEWAY_CONFIG"
 ENV_UPSTREAM = "CONSENT_GATEWAY_UPSTREAM"
 
 
+ENV_PORT = "CONSENT_GATEWAY_PORT"
+
+
 def create_app() -> ConsentGateway:
     """Factory for uvicorn workers: the config path (and overrides) come from the environment."""
     config = load_config(os.environ[ENV_CONFIG])
     upstream = os.environ.get(ENV_UPSTREAM)
     if upstream:
         config = with_upstream(config, upstream)
+    port = os.environ.get(ENV_PORT)
+    if port and not config.log.instance_id:
+        config = with_instance_id(config, f"{socket.gethostname()}-{port}")
     return ConsentGateway(config)
+
+
+def with_instance_id(config: Config, instance_id: str) -> Config:
+    """Several instances on one host (the systemd template: one unit per port) share a state
+    directory; the port in the id keeps their chains, and the workers each metrics scrape sums,
+    apart. Without it every port reported the host-wide sum and Prometheus counted it twice."""
+    from dataclasses import replace
+
+    return replace(config, log=replace(config.log, instance_id=instance_id))
 
 
 def with_upstream(config: Config, upstream: str) -> Config:

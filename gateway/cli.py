@@ -124,6 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["CONSENT_GATEWAY_UPSTREAM"] = args.upstream
     host = args.host or config.gateway.host
     port = args.port or config.gateway.port
+    env["CONSENT_GATEWAY_PORT"] = str(port)  # the default instance id (app.create_app)
     if _refuse_unsafe_keys(config, host):
         return 2
     _warn_at_start(config)
