@@ -27,6 +27,7 @@ from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, 
 from gateway.proxy import Proxy
 from gateway.revocation import REVOCATION_INTERVAL, Revocations
 from gateway.runtime import Shared, build_runtime, restart_only_changes
+from gateway.transport import PoolTransport, Transport
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
 
@@ -39,13 +40,15 @@ class ConsentGateway:
     """The ASGI app. Per request it reads `self.runtime` once (see runtime.py): a reload swaps that
     one reference and requests in flight finish on the config they started with."""
 
-    def __init__(self, config: Config, ledger: Ledger | None = None) -> None:
+    def __init__(self, config: Config, ledger: Ledger | None = None, transport: Transport | None = None,
+                 health: UpstreamHealth | None = None) -> None:
         g = config.gateway
         metrics = Metrics(config.cookies.inventory_names)
         pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
                             size=g.pool_size, ca_file=g.upstream_ca)
-        self.shared = Shared(ledger or Ledger(config.log), pool, metrics, CookieScopes(), Revocations(),
-                             UpstreamHealth(g.upstream, pool.ssl, g.connect_timeout), self.readiness)
+        self.shared = Shared(ledger or Ledger(config.log), pool, transport or PoolTransport(pool), metrics,
+                             CookieScopes(), Revocations(),
+                             health or UpstreamHealth(g.upstream, pool.ssl, g.connect_timeout), self.readiness)
         self.runtime = build_runtime(config, self.shared)
         self.ledger, self.pool, self.metrics = self.shared.ledger, pool, metrics
         self.upstream_health = self.shared.upstream_health

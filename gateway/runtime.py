@@ -29,6 +29,7 @@ from gateway.metrics import Metrics
 from gateway.proxy import Proxy
 from gateway.proxyhints import ProxyHints
 from gateway.revocation import Revocations
+from gateway.transport import Transport
 from gateway.upstream import UpstreamPool
 from gateway.websocket import WebSocketProxy
 
@@ -44,6 +45,7 @@ class Shared:
 
     ledger: Ledger
     pool: UpstreamPool
+    transport: Transport  # PoolTransport(pool), or an AppTransport in middleware mode
     metrics: Metrics
     scopes: CookieScopes
     revocations: Revocations
@@ -72,7 +74,7 @@ def build_runtime(config: Config, shared: Shared) -> Runtime:
     rules = CookieRules(config)
     banner = Banner(config)
     resolver = ForwardedResolver(g)
-    proxy = Proxy(config, rules, banner, shared.pool, shared.metrics, scopes=shared.scopes)
+    proxy = Proxy(config, rules, banner, shared.transport, shared.metrics, scopes=shared.scopes)
     endpoints = Endpoints(config, codec, rules, banner, shared.ledger, resolver, shared.metrics, shared.scopes,
                           shared.readiness)
     websockets = WebSocketProxy(config, codec, rules, resolver, shared.pool.ssl)
