@@ -105,6 +105,19 @@ class TestFilters:
         kept = [p.split(b"=")[0].decode() for p in (result.cookie_header or b"").split(b"; ") if p]
         assert kept == [n for n in names if RULES.allowed(n, frozenset(granted))]
 
+    def test_nameless_request_cookies_are_stripped_even_with_everything_granted(self) -> None:
+        cookies = parse_cookie_header(b"novalue; =x; csrftoken=1;  = y")
+        result = strip_request_cookies(cookies, RULES, frozenset({"identity", "personalization"}))
+        assert result.cookie_header == b"csrftoken=1"
+        assert [c.raw for c in result.stripped] == [b"novalue", b"=x", b"= y"]
+
+    def test_nameless_set_cookies_are_dropped_even_with_everything_granted(self) -> None:
+        headers = [(b"set-cookie", b"justvalue"), (b"set-cookie", b"=x; Path=/"), (b"set-cookie", b" =y"),
+                   (b"set-cookie", b"sid=1")]
+        result = drop_response_cookies(headers, RULES, frozenset({"identity", "personalization"}), CookieScopes())
+        assert result.headers == [(b"set-cookie", b"sid=1")]
+        assert result.dropped == ["", "", ""]
+
     def test_drop_response_cookies_keeps_order_and_other_headers(self) -> None:
         headers = [(b"content-type", b"text/html"), (b"set-cookie", b"_ga=1; Path=/"),
                    (b"set-cookie", b"csrftoken=2"), (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]

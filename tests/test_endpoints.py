@@ -242,3 +242,22 @@ def test_https_uses_a_host_prefixed_cookie_and_ignores_a_planted_plain_one(
         assert planted["decided"] is False
         real = c.get("/_consent", headers={"Cookie": f"__Host-consent_gateway={token}"}).json()
         assert real["categories"] == {"identity": True, "personalization": False}
+
+
+@pytest.mark.parametrize("origin,referer", [
+    ("https://shop.example.evil.com", None),  # starts with ours: still another site
+    ("https://shop.examplex", None),
+    ("http://shop.example", None),  # same host, other scheme
+    (None, "https://shop.example.evil.com/page"),
+    (None, "https://shop.example@evil.com/page"),
+])
+def test_origin_must_equal_ours_not_start_with_it(make_gateway: Callable[..., RunningGateway],
+                                                  origin: str | None, referer: str | None) -> None:
+    gw = make_gateway(gateway='public_origin = "https://shop.example"')
+    with gw.client() as c:
+        headers = {"Referer": referer} if referer else {}
+        r = post(gw, c, {"action": "accept_all"}, origin=origin, headers=headers)
+        assert r.status_code == 403
+        assert "set-cookie" not in r.headers
+        r = post(gw, c, {"action": "accept_all"}, origin="https://shop.example")
+        assert r.status_code == 303  # the same request from our own origin is accepted

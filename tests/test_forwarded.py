@@ -31,6 +31,19 @@ def test_trusted_proxy_chain() -> None:
     assert r.own_origin(info) == "https://www.example.com"
 
 
+def test_private_client_behind_a_trusted_proxy_is_the_client() -> None:
+    # 10.9.9.9 is private but not one of our proxies: it is the client, whatever ipaddress calls it
+    r = resolver('trusted_proxies = ["127.0.0.1", "10.0.0.0/24"]')
+    info = r.resolve(scope("127.0.0.1"), {b"host": b"shop", b"x-forwarded-for": b"6.6.6.6, 10.9.9.9, 10.0.0.5"})
+    assert info.ip == "10.9.9.9" and info.trusted_peer
+    assert r.is_trusted("10.0.0.200") and not r.is_trusted("10.9.9.9") and not r.is_trusted("garbage")
+    # every hop ours: the leftmost is the best we know
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"10.0.0.7, 10.0.0.5"}).ip == "10.0.0.7"
+    # a hop that is not an address: the chain is broken there, the peer is all we can vouch for
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"10.9.9.9, junk, 10.0.0.5"}).ip == "127.0.0.1"
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b" , "}).ip == "127.0.0.1"
+
+
 def test_bad_values_are_ignored() -> None:
     r = resolver('trusted_proxies = ["127.0.0.1"]')
     info = r.resolve(scope("127.0.0.1"), {b"host": b"a b", b"x-forwarded-proto": b"gopher",

@@ -60,6 +60,18 @@ class TestInjection:
         assert rewrite(b"<!--><body>a</body>") == b"<!--><!--H--><body>a<!--B--></body>"
         assert rewrite(b"<!---><body>a</body>") == b"<!---><!--H--><body>a<!--B--></body>"
 
+    def test_comment_closed_with_bang_before_the_real_body_end(self) -> None:
+        # browsers end a comment at "--!>" too: the </body> after it is the real one
+        out = rewrite(b"<html><body><p>a</p><!-- note --!><p>b</p></body></html>")
+        assert out.endswith(b"<p>b</p><!--B--></body></html>") and out.count(b"<!--B-->") == 1
+
+    def test_comment_holding_tags_and_a_body_end(self) -> None:
+        html = b"<html><body><!-- <div><p>old</p></body></html> --><p>after</p></body></html>"
+        out = rewrite(html)
+        assert out.endswith(b"<p>after</p><!--B--></body></html>") and out.count(b"<!--B-->") == 1
+        for size in (1, 5, 13):
+            assert rewrite(html, [size]) == out
+
     def test_charset_from_meta_for_banner(self) -> None:
         p = RewritePlan((), b"", lambda cs: "横幅 ✓".encode(cs, "xmlcharrefreplace"))
         out = rewrite('<meta charset="gb2312"><body>中</body>'.encode("gbk"), p=p)
@@ -91,6 +103,27 @@ class TestNeutralise:
     def test_uppercase_unquoted_and_entity_encoded(self) -> None:
         assert b"data-consent-category" in rewrite(b"<SCRIPT SRC=https://HM.BAIDU.COM/hm.js></SCRIPT>")
         assert b"data-consent-category" in rewrite(b'<script src="https://hm&#46;baidu.com/hm.js"></script>')
+
+    @pytest.mark.parametrize("kind", [b"Text/JavaScript", b" module ", b"APPLICATION/JAVASCRIPT", b"\ttext/ecmascript",
+                                      b"", b"application/x-javascript", b"text/jscript", b"text/livescript"])
+    def test_script_type_is_read_as_browsers_do(self, kind: bytes) -> None:
+        # browsers compare the type case-insensitively, after trimming ASCII whitespace
+        out = rewrite(b'<script type="' + kind + b'" src="https://hm.baidu.com/hm.js"></script>')
+        assert b'type="text/plain" data-consent-category="personalization"' in out and b" src=" not in out
+        inline = rewrite(b'<script type="' + kind + b'">load("https://hm.baidu.com/hm.js")</script>')
+        assert b'type="text/plain" data-consent-category="personalization"' in inline
+
+    @pytest.mark.parametrize("html", [
+        b'<body><iframe src="https://WWW.GOOGLETAGMANAGER.COM/ns.html?id=G"></iframe></body>',
+        b"<body><IFRAME SRC=HTTPS://Hm.Baidu.Com/frame></IFRAME></body>",
+        b'<body><img src="https://WWW.GOOGLETAGMANAGER.COM/a.gif"></body>',
+        b'<body><link rel=preload href="https://HM.BAIDU.COM/hm.js"></body>',
+        b'<body><video poster="https://Hm.Baidu.Com/p.jpg"></video></body>',
+    ])
+    def test_upper_case_tracker_hosts_in_frames_and_resources(self, html: bytes) -> None:
+        out = rewrite(html)
+        assert b'data-consent-category="personalization"' in out
+        assert b" src=" not in out.lower() and b" href=" not in out.lower() and b" poster=" not in out.lower()
 
     def test_inline_loader(self) -> None:
         html = (b'<script>var hm=document.createElement("script");hm.src="https://hm.baidu.com/hm.js?x";'
