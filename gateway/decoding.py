@@ -40,11 +40,16 @@ class ZlibDecoder:
         self._budget = _Budget(limit)
         self._deflate_fallback = wbits == zlib.MAX_WBITS  # some servers send raw deflate
         self._started = False
+        self._head = b""
 
     def decode(self, data: bytes) -> list[bytes]:
-        out = []
+        out: list[bytes] = []
         try:
-            if not self._started and self._deflate_fallback and data:
+            if not self._started and self._deflate_fallback:
+                data = self._head + data
+                if len(data) < 2:  # a zlib header is two bytes: until then raw deflate looks the same
+                    self._head = data
+                    return out
                 self._started = True
                 try:
                     probe = zlib.decompressobj(zlib.MAX_WBITS)
@@ -90,7 +95,19 @@ class BrotliDecoder:
         return out
 
     def flush(self) -> list[bytes]:
-        return []
+        # The decoder can say it wants input while output is still pending (brotli 1.2): drain it,
+        # or a page whose last chunk decodes past STEP loses its tail.
+        out = []
+        try:
+            while not self._d.is_finished():
+                chunk = self._d.process(b"", output_buffer_limit=STEP)
+                if not chunk:
+                    break
+                self._budget.spend(len(chunk))
+                out.append(chunk)
+        except brotli.error as e:
+            raise UpstreamBodyError(f"upstream body is not valid brotli: {e}") from None
+        return out
 
 
 class IdentityDecoder:

@@ -70,6 +70,56 @@ def test_unknown_coding() -> None:
     assert make_decoder(b"gzip, br", 1000) is None
 
 
+@pytest.mark.parametrize("coding", [b"gzip", b"x-gzip", b" GZip ", b"deflate", b"DEFLATE", b"br", b" BR",
+                                    b"", b"identity", b" Identity "])
+def test_codings_by_name(coding: bytes) -> None:
+    body = b"<p>" + b"page " * 200 + b"</p>"
+    name = coding.strip().lower()
+    packed = {b"gzip": gzip.compress, b"x-gzip": gzip.compress, b"deflate": zlib.compress,
+              b"br": brotli.compress}.get(name, lambda b: b)(body)
+    assert decode_all(coding, packed) == body
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"deflate", b"raw", b"br", b""])
+def test_cap_is_exact(coding: bytes) -> None:
+    body = bytes(range(256)) * 400  # 102400 bytes, decoded in more than one step
+    if coding == b"raw":
+        c = zlib.compressobj(wbits=-15)
+        packed, coding = c.compress(body) + c.flush(), b"deflate"
+    else:
+        packed = {b"gzip": gzip.compress, b"deflate": zlib.compress, b"br": brotli.compress}.get(
+            coding, lambda b: b)(body)
+    assert decode_all(coding, packed, limit=len(body)) == body  # exactly at the cap: allowed
+    with pytest.raises(BodyTooLarge, match=f"exceeds {len(body) - 1} bytes"):
+        decode_all(coding, packed, limit=len(body) - 1)
+    for step in (1, 7, 100):  # however the body arrives
+        assert decode_all(coding, packed, limit=len(body), step=step) == body
+
+
+def test_flush_counts_against_the_cap() -> None:
+    body = b"a" * 70_000
+    packed = zlib.compress(body)
+    d = make_decoder(b"deflate", len(body) - 10)
+    assert d is not None
+    out = d.decode(packed[:-8])  # zlib holds back what it has not yet emitted until flush
+    with pytest.raises(BodyTooLarge):
+        out += d.decode(packed[-8:])
+        out += d.flush()
+    d = make_decoder(b"gzip", 100)
+    assert d is not None and d.flush() == []
+
+
+def test_raw_deflate_is_told_from_zlib_by_its_first_bytes() -> None:
+    body = b"<p>hello</p>" * 50
+    raw = zlib.compressobj(wbits=-15)
+    packed = raw.compress(body) + raw.flush()
+    for step in (1, 2, 63, 64, 65, len(packed)):
+        assert decode_all(b"deflate", packed, step=step) == body
+        assert decode_all(b"deflate", zlib.compress(body), step=step) == body
+    d = make_decoder(b"deflate", 1000)
+    assert d is not None and d.decode(b"") == [] and d.flush() == []
+
+
 def transcode(label: bytes, data: bytes, sizes: list[int], coding: bytes = b"") -> tuple[bytes, int]:
     calls = []
     inner = make_decoder(coding, 10 * 1024 * 1024)
