@@ -17,6 +17,8 @@ tests/MUTANTS.md.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
 import os
 import shutil
@@ -111,11 +113,9 @@ def _run_module(name: str, logs: Path) -> tuple[int, int, list[tuple[str, str, s
 
     results = json.loads(meta.read_text())["exit_code_by_key"]
     keys = sorted((k for k in results if target.selected(k)), key=_natural)
-    survivors = []
-    for key in keys:
-        status = status_by_exit_code[results[key]]
-        if status not in KILLED:
-            survivors.append((key, status, _diff(key)))
+    lost = [k for k in keys if status_by_exit_code[results[k]] not in KILLED]
+    diffs = _diffs(target, lost)
+    survivors = [(k, status_by_exit_code[results[k]], diffs[k]) for k in lost]
     print(f"  {name}: {len(keys) - len(survivors)}/{len(keys)} killed in {time.monotonic() - started:.0f} s",
           flush=True)
     return len(keys) - len(survivors), len(keys), survivors
@@ -126,12 +126,21 @@ def _natural(key: str) -> tuple[str, int]:
     return base, int(n) if n.isdigit() else 0
 
 
-def _diff(key: str) -> str:
-    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", key], cwd=ROOT, capture_output=True,
-                           text=True, check=False).stdout
-    changed = [line for line in shown.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return " | ".join(s.strip() for s in changed)[:300]
+def _diffs(target: Target, keys: list[str]) -> dict[str, str]:
+    """The changed lines of each mutant, read from mutmut's generated module (one `mutmut show`
+    per survivor would start a process each)."""
+    source = (ROOT / "mutants" / target.path).read_text()
+    functions = {node.name: ast.get_source_segment(source, node) or "" for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    out = {}
+    for key in keys:
+        name = key.rsplit(".", 1)[-1]
+        original = functions.get(name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()[1:]
+        mutant = functions.get(name, "").splitlines()[1:]
+        changed = [line.strip() for line in difflib.unified_diff(original, mutant, lineterm="", n=0)
+                   if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        out[key] = " | ".join(changed)[:300]
+    return out
 
 
 def main(argv: list[str]) -> int:

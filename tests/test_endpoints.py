@@ -261,3 +261,38 @@ def test_origin_must_equal_ours_not_start_with_it(make_gateway: Callable[..., Ru
         assert "set-cookie" not in r.headers
         r = post(gw, c, {"action": "accept_all"}, origin="https://shop.example")
         assert r.status_code == 303  # the same request from our own origin is accepted
+
+
+def test_safe_next_limits_and_messages() -> None:
+    assert safe_next("") == "/" and safe_next("/" + "a" * 2047) == "/" + "a" * 2047
+    assert safe_next("/ok ~!$&'()*+,;=:@%20") == "/ok ~!$&'()*+,;=:@%20"  # 0x20 and 0x7e are text
+    cases = [("/" + "a" * 2048, "next is too long"), ("/a\x1fb", "control characters"),
+             ("/a\x7fb", "control characters"), ("/a\nb", "control characters"),
+             ("//x", "must be a path on this site"), ("x/y", "must be a path on this site"),
+             ("/a\\b", "must be a path on this site"), ("https://x/", "must be a path on this site")]
+    for value, message in cases:
+        with pytest.raises(BadRequest) as e:
+            safe_next(value)
+        assert message in e.value.message and e.value.status == 400, value
+
+
+def test_location_header_is_ascii_and_keeps_url_syntax() -> None:
+    from gateway.endpoints import location_header
+
+    keep = "/a/b?c=d&e=f#g%20h:@!$'()*+,;~-._"
+    assert location_header(keep) == keep.encode()
+    assert location_header("/产 品\"<>`{}|^") == b"/%E4%BA%A7%20%E5%93%81%22%3C%3E%60%7B%7D%7C%5E"
+
+
+def test_origin_check_without_a_usable_host_refuses(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        # no public_origin and a Host we cannot use: there is no "our origin" to match
+        r = post(gateway, c, {"action": "accept_all"}, origin="http://a b", headers={"Host": "a b"})
+        assert r.status_code in (400, 403) and "set-cookie" not in r.headers
+        r = post(gateway, c, {"action": "accept_all"}, origin=None, headers={"Referer": "not a url"})
+        assert r.status_code == 403
+        r = post(gateway, c, {"action": "accept_all"}, origin=gateway.origin + "/", headers={"Referer": "x"})
+        assert r.status_code == 303  # an Origin is decisive; the Referer is only a fallback
+        r = post(gateway, c, {"action": "accept_all"}, origin="https://evil.example",
+                 headers={"Referer": gateway.url + "/page"})
+        assert r.status_code == 403

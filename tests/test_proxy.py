@@ -96,6 +96,27 @@ class TestRequestSide:
         assert h["x-forwarded-proto"] == ["http"]  # the client talked plain HTTP to us
         assert h["x-forwarded-for"] == ["127.0.0.1"] and h["x-forwarded-host"] == ["shop.example"]
 
+    def test_request_line_host_and_framing(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        gw = make_gateway(gateway="preserve_host = false")
+        upstream = gw.app.config.gateway.upstream.authority
+        with gw.client() as c:
+            r = c.get("/echo/a%2Fb%20c?q=%2F&x=1", headers={"Connection": "keep-alive, X-Hop , X-UP",
+                                                            "X-Hop": "1", "X-Up": "2", "X-Other": "3"})
+            got = r.json()
+            h = seen_headers(r)
+            assert got["raw_path"] == "/echo/a%2Fb%20c" and got["query"] == "q=%2F&x=1"
+            assert h["host"] == [upstream] and "x-hop" not in h and "x-up" not in h and h["x-other"] == ["3"]
+            assert h["x-forwarded-host"] == [f"127.0.0.1:{gw.server.port}"]  # what the browser used
+            r = c.post("/echo", content=b"")
+            assert "content-length" not in seen_headers(r) and r.json()["body"] == ""
+            r = c.post("/echo", content=b"abc")
+            assert seen_headers(r)["content-length"] == ["3"] and r.json()["body"] == "abc"
+            r = c.post("/echo", content=iter([b"ab", b"cd"]))  # chunked upload
+            assert seen_headers(r)["transfer-encoding"] == ["chunked"] and r.json()["body"] == "abcd"
+        with gw.client() as c:
+            r = c.get("/echo", headers={"Host": "shop.example"})
+            assert seen_headers(r)["host"] == [upstream] and seen_headers(r)["x-forwarded-host"] == ["shop.example"]
+
     def test_malformed_cookie_header_is_filtered_not_fatal(self, gateway: RunningGateway) -> None:
         hostile = ("novalue; =empty; sid; ;;; _ga=\"unterminated; 中=x; csrftoken=ok; " + "a=b; " * 2000).encode()
         request = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + hostile + b"\r\n"
@@ -116,6 +137,38 @@ class TestResponseSide:
         got = names(set_cookies(r))
         assert sorted(got) == ["_ga", "csrftoken", "sid"]  # 'mystery' is unknown: blocked
         assert len(set_cookies(r)) == 3  # never folded into one header
+
+    def test_site_hop_by_hop_fields_and_stale_validators_never_reach_the_browser(
+            self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+        hop = (b"Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nProxy-Connection: keep-alive\r\n"
+               b"Trailer: X-Sum\r\nUpgrade: h2c\r\nTE: trailers\r\nProxy-Authorization: x\r\n"
+               b"Date: Mon, 01 Jan 2024 00:00:00 GMT\r\n")
+        validators = (b"ETag: \"v1\"\r\nAccept-Ranges: bytes\r\nContent-MD5: Q2hlY2s=\r\nDigest: sha-256=x\r\n"
+                      b"Cache-Control: public, max-age=600\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n")
+
+        def handler(conn: socket.socket, request: bytes) -> None:
+            html = request.startswith(b"GET /page")
+            body = b"<html><body>x</body></html>" if html else b"plain"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + (b"text/html" if html else b"text/plain")
+                         + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + hop + validators
+                         + b"X-Site: 1\r\nConnection: close\r\n\r\n" + body)
+
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        hop_names = {"keep-alive", "proxy-authenticate", "proxy-connection", "trailer", "upgrade", "te",
+                     "proxy-authorization"}
+        with gw.client() as c:
+            page = c.get("/page")
+            plain = c.get("/file")
+        assert page.headers["x-site"] == "1" and 'id="consent-banner"' in page.text
+        assert hop_names & set(page.headers) == set() and hop_names & set(plain.headers) == set()
+        assert not [d for r in (page, plain) for d in r.headers.get_list("date") if "2024" in d]  # ours only
+        # the rewritten page is another body: none of the site's validators or ranges apply to it
+        for name in ("etag", "accept-ranges", "content-md5", "digest", "last-modified"):
+            assert name not in page.headers and name in plain.headers, name
+        assert page.headers["cache-control"] == "private, no-cache" and page.headers["vary"] == "Cookie"
+        assert page.headers["content-length"] == str(len(page.content))
+        assert plain.headers["cache-control"] == "public, max-age=600" and plain.text == "plain"
 
     def test_filters_non_html_responses_too(self, gateway: RunningGateway) -> None:
         with gateway.client() as c:

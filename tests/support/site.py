@@ -33,7 +33,9 @@ async def page(request: Request) -> Response:
 
 async def echo(request: Request) -> Response:
     return JSONResponse({"headers": [[k, v] for k, v in request.headers.items()],
-                         "path": request.url.path, "query": request.url.query})
+                         "path": request.url.path, "query": request.url.query,
+                         "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
+                         "body": (await request.body()).decode("latin-1")})
 
 
 async def json_cookies(request: Request) -> Response:
@@ -173,6 +175,7 @@ def create_app() -> Starlette:
     return Starlette(routes=[
         Route("/page", page),
         Route("/echo", echo, methods=["GET", "POST", "HEAD"]),
+        Route("/echo/{rest:path}", echo, methods=["GET", "POST"]),
         Route("/json-cookies", json_cookies),
         Route("/compressed/{coding}", compressed),
         Route("/bomb", bomb),
