@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -352,3 +353,82 @@ def test_blocked_urls_in_text_cost_linear_time(monkeypatch: pytest.MonkeyPatch) 
     out = rewrite(html)
     assert b"<img data-src=https://hm.baidu.com/x.gif" in out
     assert scanned <= 2 * len(html)
+
+
+class TestPolicy:
+    """What counts as a tracker and what happens to it: each rule as the browser would see it."""
+
+    def test_first_attribute_wins_as_in_html(self) -> None:
+        own_first = b'<script src="/own.js" src="https://hm.baidu.com/x.js"></script>'
+        assert rewrite(own_first) == b"<!--H-->" + own_first + b"<!--B-->"
+        typed_first = b'<script type="text/plain" type="text/javascript" src="https://hm.baidu.com/x.js"></script>'
+        assert rewrite(typed_first) == b"<!--H-->" + typed_first + b"<!--B-->"
+        tracker_first = b"<iframe SRC='https://hm.baidu.com/f' src=/own></iframe>"
+        assert b"data-consent-category" in rewrite(tracker_first)
+
+    def test_frames_and_resources_without_a_fetching_attribute_are_left_alone(self) -> None:
+        for html in (b'<iframe title="hm.baidu.com"></iframe>', b'<img alt="hm.baidu.com">',
+                     b'<iframe data-x="a&amp;b" title="www.googletagmanager.com"></iframe>',
+                     b'<link rel=stylesheet title="hm.baidu.com" href="/own.css">'):
+            out = rewrite(html)
+            assert html in out and b"data-consent-category" not in out, html
+
+    def test_entities_in_a_frame_source(self) -> None:
+        out = rewrite(b'<iframe src="https://hm&#46;baidu&period;com/f?a=1&amp;b=2"></iframe>')
+        assert b'data-src="https://hm&#46;baidu&period;com/f?a=1&amp;b=2"' in out and b"data-consent-category" in out
+
+    def test_inline_loader_matched_case_insensitively_and_kept_whole(self) -> None:
+        body = b'var s=document.createElement("script");s.src="HTTPS://HM.BAIDU.COM/hm.js";'
+        out = rewrite(b"<script>" + body + b"</script><p>after</p>")
+        assert out == (b'<!--H--><script type="text/plain" data-consent-category="personalization">' + body
+                       + b"</script><p>after</p><!--B-->")
+        r = HtmlRewriter(plan())
+        r.feed(b"<script>hm.baidu.com</script><img src=https://www.googletagmanager.com/p.gif>")
+        r.finish()
+        assert r.stats.neutralised == {"personalization": 2}
+
+    def test_inline_script_held_up_to_its_limit(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        at_limit = loader + b" " * (MAX_INLINE_SCRIPT - len(loader))
+        assert b"data-consent-category" in rewrite(b"<script>" + at_limit + b"</script>", [65536])
+        over = at_limit + b" "
+        out = rewrite(b"<script>" + over + b"</script>", [65536])
+        assert out == b"<!--H--><script>" + over + b"</script><!--B-->"  # passed through unchanged
+
+    def test_neutralised_tags_keep_their_form(self) -> None:
+        assert rewrite(b'<img src="https://hm.baidu.com/p.gif"/>').startswith(
+            b'<img data-src="https://hm.baidu.com/p.gif" data-consent-category="personalization" />')
+        assert rewrite(b'<embed src="https://hm.baidu.com/e" >').startswith(
+            b'<embed data-src="https://hm.baidu.com/e" data-consent-category="personalization">')
+        out = rewrite(b'<script data-type="x" data-src="/decoy" src="https://hm.baidu.com/s.js" defer></script>')
+        assert out.startswith(b'<!--H--><script data-src="https://hm.baidu.com/s.js" defer type="text/plain" '
+                              b'data-consent-category="personalization"></script>')
+        out = rewrite(b'<object data="https://hm.baidu.com/o.swf" type="application/x-shockwave-flash"></object>')
+        assert b'<object data-data="https://hm.baidu.com/o.swf" type="application/x-shockwave-flash" ' in out
+        out = rewrite(b'<video src="https://hm.baidu.com/v.mp4" data-poster="/decoy"></video>')
+        # only what the element fetches is ours to rename; a site's other data-* stays
+        assert out.startswith(b'<video data-src="https://hm.baidu.com/v.mp4" data-poster="/decoy" data-consent-')
+
+    def test_first_blocked_pattern_names_the_category(self) -> None:
+        p = plan(blocked=(("hm.baidu.com", "stats"), ("baidu.com", "ads")))
+        assert b'data-consent-category="stats"' in rewrite(b'<script src="https://hm.baidu.com/x"></script>', p=p)
+        assert b'data-consent-category="ads"' in rewrite(b'<script src="https://baidu.com/x"></script>', p=p)
+
+    def test_head_end_takes_the_head_injection_once(self) -> None:
+        out = rewrite(b"<html><head><title>t</title></head><body>x</body></html>")
+        assert out.count(b"<!--H-->") == 1 and out.index(b"<!--H-->") < out.index(b"</head>")
+        assert out.endswith(b"x<!--B--></body></html>")
+        assert rewrite(b"<p>a</p></head></html>").count(b"<!--H-->") == 1
+
+    def test_charset_labels_as_browsers_read_them(self) -> None:
+        assert normalise_charset(b' "UTF-8" ') == "utf-8"
+        assert normalise_charset("'Latin1'") == "cp1252"
+        assert normalise_charset(b"x-gbk") == "gbk"
+        assert normalise_charset(b"\xff") is None
+        assert normalise_charset("") is None and normalise_charset(b"") is None
+        banner = RewritePlan((), b"", lambda cs: "é".encode(cs))
+        assert rewrite(b"<body></body>", p=replace(banner, charset=None)) == b"<body>\xc3\xa9</body>"
+        r = HtmlRewriter(replace(banner, charset="cp1252"))
+        assert r.feed(b"<body></body>") + r.finish() == b"<body>\xe9</body>"
