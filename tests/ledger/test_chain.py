@@ -139,3 +139,43 @@ def test_canonical_form_binds_every_field() -> None:
     assert derive_key("k" * 20) != derive_key("k" * 21) and len(KEY) == 32
     assert sign_checkpoint(KEY, "a", 1, "m", "t") != sign_checkpoint(KEY, "a", 1, "m", "u")
     assert sign_head(KEY, "a", 1, "m") != sign_head(KEY, "a", 2, "m")
+
+
+def test_records_sealed_by_earlier_releases_still_verify() -> None:
+    # A fixed record and its MAC as this format has always written them: any change to the key
+    # derivation or the canonical form would make every existing log fail to verify.
+    d = dataclasses.replace(decision(1), record_id="r1", path="/产品", locale="zh-CN")
+    record = seal(derive_key("golden-key-0123456789"), d, "main", 1, GENESIS)
+    assert record.mac == "822d2369c82e26aab541681eda33505ed158e825589d8b16a8c83cab2f2586de"
+    assert canonical(d, "main", 1, GENESIS).startswith(b'["r1","2026-11-28T10:00:01.000Z","cid","save",["identity"]')
+    assert b'"/\\u4ea7\\u54c1"' in canonical(d, "main", 1, GENESIS)
+
+
+def test_failures_are_reported_exactly() -> None:
+    records = chain(3) + chain(2, "b")
+    forged = checkpoint("a", 2, records[1].mac, key=derive_key("not ours"))
+    assert verify_chains(KEY, records, [forged]) == VerifyResult(
+        False, 0, 0, "checkpoint of chain 'a' at seq 2 is forged")
+    bad_b = records[:4] + [dataclasses.replace(records[4], prev_mac="0" * 64)]
+    got = verify_chains(KEY, bad_b)
+    assert (got.ok, got.records, got.chains) == (False, 5, 2) and "does not follow" in (got.problem or "")
+    altered = records[:4] + [dataclasses.replace(records[4], mac="0" * 64)]
+    result = verify_chains(KEY, altered)
+    assert (result.ok, result.records, result.chains) == (False, 5, 2) and "altered" in (result.problem or "")
+    skipped = records[:3] + records[4:]
+    result = verify_chains(KEY, skipped)
+    assert (result.ok, result.records, result.chains) == (False, 4, 2) and "expected seq 1" in (result.problem or "")
+    assert verify_chains(KEY, chain(2, "")) == VerifyResult(True, 2, 1)
+
+
+def test_heads_of_every_chain_are_checked(tmp_path: Path) -> None:
+    a, b = chain(4), chain(3, "b")
+    write_head(KEY, tmp_path, "a", 2, a[1].mac)  # purged below: skipped
+    write_head(KEY, tmp_path, "b", 3, b[2].mac)
+    cp = checkpoint("a", 3, a[2].mac)
+    assert check_heads(KEY, tmp_path, a[3:] + b, [cp]) is None
+    assert "chain 'b' ends at seq 2" in (check_heads(KEY, tmp_path, a[3:] + b[:2], [cp]) or "")
+    first = tmp_path / "first"
+    first.mkdir()
+    write_head(KEY, first, "a", 1, a[0].mac)
+    assert "chain 'a' ends at seq 0" in (check_heads(KEY, first, []) or "")  # nothing purged: seq 1 is due
