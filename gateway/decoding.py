@@ -143,7 +143,7 @@ UTF16_LABELS = {b"utf-16": "utf-16-le", b"utf-16le": "utf-16-le", b"utf-16be": "
 class Utf16Transcoder:
     """Turns a UTF-16 page into UTF-8 after decompression, so the byte-level rewriter can read it.
 
-    Whether the page is UTF-16 is known from its first two bytes (a byte order mark wins over the
+    Whether the page is UTF-16 is known from its first bytes (a byte order mark wins over the
     header, as in browsers) or from the Content-Type label. `on_transcode` is called before the
     first output, while the response head can still change (it must now say charset=utf-8). Other
     pages pass through untouched.
@@ -166,7 +166,7 @@ class Utf16Transcoder:
     def _out(self, pieces: list[bytes], final: bool) -> list[bytes]:
         if not self._sniffed:
             self._head += b"".join(pieces)
-            if len(self._head) < 2 and not final:
+            if len(self._head) < 3 and not final:  # a UTF-8 mark is three bytes and wins over a label
                 return []
             pieces, self._head = [self._head], b""
             self._sniff(pieces[0])

@@ -163,3 +163,30 @@ class TestUtf16:
         clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # no lone surrogates
         out, calls = transcode(b"", bom + clean.encode(codec), sizes)
         assert out == clean.encode("utf-8") and calls == 1
+
+
+def test_errors_say_what_was_wrong() -> None:
+    body = b"<p>" + b"page " * 300
+    with pytest.raises(UpstreamBodyError, match="upstream body is not valid compressed data"):
+        decode_all(b"gzip", zlib.compress(body))  # zlib data labelled gzip: not what was declared
+    with pytest.raises(UpstreamBodyError, match="upstream body is not valid brotli"):
+        decode_all(b"br", b"\xff" * 100)
+    d = make_decoder(b"br", 10_000)
+    assert d is not None
+    out = d.decode(brotli.compress(body)[:-4])  # a truncated body: what there is, and no error
+    assert b"".join(out + d.flush()) == body[:len(b"".join(out))]
+
+
+class TestUtf16Sniffing:
+    def test_first_chunk_bigger_than_a_step(self) -> None:
+        page = "<p>" + "页" * 60_000 + "</p>"
+        data = gzip.compress(b"\xff\xfe" + page.encode("utf-16-le"))
+        assert transcode(b"", data, [len(data)], b"gzip") == (page.encode("utf-8"), 1)
+
+    def test_unknown_labels_are_not_utf16(self) -> None:
+        for label in (b"UTF-16X", b"utf-16; x", b"xutf-16"):
+            assert transcode(label, "ab".encode("utf-16-le"), [4]) == ("ab".encode("utf-16-le"), 0)
+
+    def test_a_utf8_mark_split_after_two_bytes(self) -> None:
+        want = "<p>中</p>".encode()
+        assert transcode(b"utf-16", b"\xef\xbb\xbf" + want, [2, 1, 50]) == (b"\xef\xbb\xbf" + want, 0)
