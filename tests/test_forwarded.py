@@ -68,7 +68,8 @@ def test_scheme_as_the_browser_sees_it() -> None:
     r = resolver()
     for sent, seen in (("http", "http"), ("https", "https"), ("ws", "http"), ("wss", "https")):
         assert r.resolve(scope("1.2.3.4", sent), {b"host": b"a.example"}).scheme == seen
-    assert r.resolve({"client": ("1.2.3.4", 1)}, {}).scheme == "http"  # no scheme in the scope
+    bare = r.resolve({"client": ("1.2.3.4", 1)}, {})  # no scheme in the scope, no Host header
+    assert (bare.scheme, bare.host, r.own_origin(bare)) == ("http", "", None)
     none = r.resolve({}, {b"host": b" A.Example:8080 "})
     assert (none.ip, none.host, none.trusted_peer) == ("", "a.example:8080", False)
     assert none.origin == "http://a.example:8080"
@@ -80,6 +81,9 @@ def test_trusted_proxy_headers_take_their_first_value() -> None:
                                           b"x-forwarded-host": b" Shop.Example , evil.example"})
     assert (info.scheme, info.host, info.trusted_peer) == ("https", "shop.example", True)
     assert info.origin == "https://shop.example"
+    assert r.resolve(scope("127.0.0.1"), {b"host": b"h", b"x-forwarded-proto": b"https,http"}).scheme == "https"
+    unix = r.resolve({"client": ("/run/gw.sock", 0)}, {b"host": b"h", b"x-forwarded-for": b"6.6.6.6"})
+    assert unix.trusted_peer is False and unix.ip == "/run/gw.sock" and r.is_trusted("garbage") is False
     info = r.resolve(scope("127.0.0.1", "https"), {b"host": b"h", b"x-forwarded-proto": b"http"})
     assert info.scheme == "http"  # the proxy speaks for the browser, downgrades included
     for host in (b"evil.example/x", b"a b", b"x" * 300, b"[::1]:80", b"ex\xe4mple.com"):
