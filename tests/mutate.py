@@ -21,6 +21,7 @@ import ast
 import difflib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,8 +58,9 @@ PROXY_HEADERS = ("tests/test_proxy.py::TestRequestSide", "tests/test_proxy.py::T
 
 TARGETS: dict[str, Target] = {
     "consent": Target("gateway/consent.py", ("tests/test_consent.py",)),
-    "cookies": Target("gateway/cookies.py", ("tests/test_cookies.py", *PROXY_HEADERS)),
-    "forwarded": Target("gateway/forwarded.py", ("tests/test_forwarded.py", "tests/test_proxy.py::TestRequestSide")),
+    # every proxy test calls the cookie filters; the response side is where expiry is observable
+    "cookies": Target("gateway/cookies.py", ("tests/test_cookies.py", "tests/test_proxy.py::TestResponseSide")),
+    "forwarded": Target("gateway/forwarded.py", ("tests/test_forwarded.py",)),
     # the origin check and the `next` check; the rest of endpoints.py is request plumbing
     "endpoints": Target("gateway/endpoints.py", ("tests/test_endpoints.py",),
                         ("x_safe_next", "x_location_header", *_methods("Endpoints", "_same_origin"))),
@@ -118,6 +120,7 @@ def _run_module(name: str, logs: Path) -> tuple[int, int, list[tuple[str, str, s
     survivors = [(k, status_by_exit_code[results[k]], diffs[k]) for k in lost]
     print(f"  {name}: {len(keys) - len(survivors)}/{len(keys)} killed in {time.monotonic() - started:.0f} s",
           flush=True)
+    (logs / f"{name}.survivors").write_text("".join(f"{k} [{st}]: {d}\n" for k, st, d in survivors))
     return len(keys) - len(survivors), len(keys), survivors
 
 
@@ -130,17 +133,27 @@ def _diffs(target: Target, keys: list[str]) -> dict[str, str]:
     """The changed lines of each mutant, read from mutmut's generated module (one `mutmut show`
     per survivor would start a process each)."""
     source = (ROOT / "mutants" / target.path).read_text()
-    functions = {node.name: ast.get_source_segment(source, node) or "" for node in ast.walk(ast.parse(source))
-                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    wanted = {k.rsplit(".", 1)[-1] for k in keys} | {k.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+                                                     for k in keys}
+    lines = source.splitlines()
+    functions = {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno or node.lineno])
+                 for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in wanted}
     out = {}
     for key in keys:
         name = key.rsplit(".", 1)[-1]
-        original = functions.get(name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()[1:]
-        mutant = functions.get(name, "").splitlines()[1:]
+        original = _body(functions.get(name.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", ""))
+        mutant = _body(functions.get(name, ""))
         changed = [line.strip() for line in difflib.unified_diff(original, mutant, lineterm="", n=0)
                    if line[:1] in "+-" and not line.startswith(("+++", "---"))]
         out[key] = " | ".join(changed)[:300]
     return out
+
+
+def _body(function: str) -> list[str]:
+    """The function's lines with its (mangled) name left out, so a changed default shows."""
+    lines = function.splitlines()
+    return [re.sub(r"def \w+\(", "def f(", lines[0], count=1), *lines[1:]] if lines else []
 
 
 def main(argv: list[str]) -> int:
