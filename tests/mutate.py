@@ -88,9 +88,10 @@ def _child(name: str) -> None:
 
     # mutmut runs the tests several times in one process (stats, clean run, then forked mutants):
     # hypothesis must not see that as flakiness, must not time out on a busy machine, and must try
-    # the same examples against every mutant so that a verdict can be reproduced.
+    # the same examples against every mutant so that a verdict can be reproduced. Fewer examples:
+    # each test runs once per mutant, and the hand-written cases carry the kills.
     settings.register_profile("mutate", suppress_health_check=[HealthCheck.differing_executors], deadline=None,
-                              derandomize=True, database=None)
+                              derandomize=True, database=None, max_examples=25)
     settings.load_profile("mutate")
     target = TARGETS[name]
     cfg = configuration.config()
