@@ -266,14 +266,13 @@ def test_origin_must_equal_ours_not_start_with_it(make_gateway: Callable[..., Ru
 def test_safe_next_limits_and_messages() -> None:
     assert safe_next("") == "/" and safe_next("/" + "a" * 2047) == "/" + "a" * 2047
     assert safe_next("/ok ~!$&'()*+,;=:@%20") == "/ok ~!$&'()*+,;=:@%20"  # 0x20 and 0x7e are text
-    cases = [("/" + "a" * 2048, "next is too long"), ("/a\x1fb", "control characters"),
-             ("/a\x7fb", "control characters"), ("/a\nb", "control characters"),
-             ("//x", "must be a path on this site"), ("x/y", "must be a path on this site"),
-             ("/a\\b", "must be a path on this site"), ("https://x/", "must be a path on this site")]
-    for value, message in cases:
+    control, elsewhere = "next must not contain control characters", "next must be a path on this site, like /page"
+    cases = [("/" + "a" * 2048, "next is too long"), ("/a\x1fb", control), ("/a\x7fb", control), ("/a\nb", control),
+             ("//x", elsewhere), ("x/y", elsewhere), ("/a\\b", elsewhere), ("https://x/", elsewhere)]
+    for value, message in cases:  # the visitor reads these in the 400 answer
         with pytest.raises(BadRequest) as e:
             safe_next(value)
-        assert message in e.value.message and e.value.status == 400, value
+        assert e.value.message == message and e.value.status == 400, value
 
 
 def test_location_header_is_ascii_and_keeps_url_syntax() -> None:
