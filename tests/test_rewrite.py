@@ -432,3 +432,25 @@ class TestPolicy:
         assert rewrite(b"<body></body>", p=replace(banner, charset=None)) == b"<body>\xc3\xa9</body>"
         r = HtmlRewriter(replace(banner, charset="cp1252"))
         assert r.feed(b"<body></body>") + r.finish() == b"<body>\xe9</body>"
+
+    def test_attribute_values_as_html_reads_them(self) -> None:
+        # a later duplicate is ignored, but what follows it still counts
+        kept = b'<script src="https://hm.baidu.com/x.js" src="/own.js" type="text/plain"></script>'
+        assert rewrite(kept) == b"<!--H-->" + kept + b"<!--B-->"
+        for tag in (b'<script type src="https://hm.baidu.com/x.js">',  # an empty type is JavaScript
+                    b"<script type='module' src='https://hm.baidu.com/x.js'>"):
+            assert b'data-consent-category="personalization"' in rewrite(tag + b"</script>"), tag
+        assert normalise_charset(b"X-GBK") == "gbk"
+
+    def test_a_self_closed_inline_script_is_still_a_script(self) -> None:
+        # HTML ignores the "/" of a <script/>: its text is the script, and it stays a start tag
+        out = rewrite(b'<script type="text/javascript" />load("https://hm.baidu.com/hm.js")</script>')
+        assert b'data-consent-category="personalization">load(' in out
+
+    def test_each_inline_script_has_its_own_limit(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
+        out = rewrite(b"<script>x()</script>" + at_limit, [65536])
+        assert out.count(b'data-consent-category="personalization"') == 1
