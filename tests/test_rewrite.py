@@ -454,3 +454,18 @@ class TestPolicy:
         at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
         out = rewrite(b"<script>x()</script>" + at_limit, [65536])
         assert out.count(b'data-consent-category="personalization"') == 1
+
+    def test_resources_keep_their_own_data_attributes_and_frames_stay_open(self) -> None:
+        out = rewrite(b'<img data-type="hero" data-srcset="/a.png 2x" src="https://hm.baidu.com/p.gif">')
+        assert out.startswith(b'<img data-type="hero" data-srcset="/a.png 2x" data-src="https://hm.baidu.com/p.gif" ')
+        out = rewrite(b'<iframe src="https://hm.baidu.com/f"/></iframe>')
+        assert b'data-consent-category="personalization"></iframe>' in out  # "/>" means nothing on an iframe
+
+    def test_the_limit_restarts_after_a_script_too_long_to_hold(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        too_long = b"<script>" + b" " * (MAX_INLINE_SCRIPT + 1) + b"</script>"
+        at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
+        out = rewrite(too_long + at_limit, [65536])
+        assert out.count(b'data-consent-category="personalization"') == 1
