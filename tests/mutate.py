@@ -73,7 +73,8 @@ TARGETS: dict[str, Target] = {
                                  "_inject_body"))),
     "chain": Target("gateway/ledger/chain.py", ("tests/ledger/test_chain.py",)),
     # the request head sent to the site (the hop-by-hop and rebuilt tables are applied there)
-    "proxy": Target("gateway/proxy.py", PROXY_HEADERS,
+    "proxy": Target("gateway/proxy.py",
+                    (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent"),
                     _methods("Proxy", "upstream_head", "_consent_header", "_permissions_policy")),
 }
 

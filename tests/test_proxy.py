@@ -80,7 +80,7 @@ class TestRequestSide:
                 ("Keep-Alive", "timeout=5"), ("Upgrade", "h2c"), ("Trailer", "X-Checksum"), ("TE", "trailers"),
                 ("Proxy-Authenticate", "Basic"), ("X-Kept", "1")]
         request = (f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1:{gateway.server.port}\r\n"
-                   + "".join(f"{k}: {v}\r\n" for k, v in sent) + "Connection: close\r\n\r\n").encode()
+                   + "".join(f"{k}: {v}\r\n" for k, v in sent) + "\r\n").encode()  # and no Connection at all
         status, _, body = raw_request(gateway.server.port, request)
         assert status == 200
         seen = {k for k, _ in json.loads(body)["headers"]}
@@ -95,6 +95,14 @@ class TestRequestSide:
         assert "forwarded" not in h and "expect" not in h
         assert h["x-forwarded-proto"] == ["http"]  # the client talked plain HTTP to us
         assert h["x-forwarded-for"] == ["127.0.0.1"] and h["x-forwarded-host"] == ["shop.example"]
+        assert h["host"] == ["shop.example"]  # preserve_host (the default): the site sees the browser's Host
+
+    def test_forwarded_chain_is_kept_from_a_trusted_proxy(self, make_gateway: Callable[..., RunningGateway]) -> None:
+        gw = make_gateway(gateway='trusted_proxies = ["127.0.0.1"]')
+        with gw.client() as c:
+            h = seen_headers(c.get("/echo", headers={"X-Forwarded-For": "203.0.113.7",
+                                                     "Connection": "keep-alive,X-Hop", "X-Hop": "1"}))
+        assert h["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"] and "x-hop" not in h
 
     def test_request_line_host_and_framing(self, make_gateway: Callable[..., RunningGateway]) -> None:
         gw = make_gateway(gateway="preserve_host = false")
