@@ -215,6 +215,10 @@ class TestExpiry:
         got = [v for _, v in expiry_headers(["__Host-sid"], CookieScopes(), secure=False)]
         assert got == [b"__Host-sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure"]
 
+    def test_a_trailing_newline_is_not_a_safe_name_or_host(self) -> None:
+        assert expiry_headers(["0\n", "sid\r\n"], CookieScopes(), secure=False) == []
+        assert cookie_domains("shop.example\n") == ()
+
     @given(st.text(max_size=40))
     def test_never_emits_unsafe_bytes(self, name: str) -> None:
         for _, value in expiry_headers([name], CookieScopes(), secure=False):
