@@ -18,7 +18,7 @@ from gateway.types import Headers
 
 NECESSARY = "necessary"  # pseudo-category: always allowed
 MAX_COOKIE_HEADER = 64 * 1024  # beyond this the request is hostile; browsers stop near 8 KiB
-_SAFE_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # names we can echo back in an expiry
+_SAFE_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # names we can echo back in an expiry ("$" allows "\n")
 _EXPIRE_TAIL = b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 
 
@@ -257,7 +257,7 @@ def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozens
     return ResponseFilterResult(out, dropped)
 
 
-_HOSTNAME = re.compile(r"^[a-z0-9-]++(?:\.[a-z0-9-]++)++$")
+_HOSTNAME = re.compile(r"^[a-z0-9-]++(?:\.[a-z0-9-]++)++\Z")
 _DOMAINS_CACHE: dict[str, tuple[str, ...]] = {}
 MAX_PARENT_DOMAINS = 4
 

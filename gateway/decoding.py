@@ -40,11 +40,16 @@ class ZlibDecoder:
         self._budget = _Budget(limit)
         self._deflate_fallback = wbits == zlib.MAX_WBITS  # some servers send raw deflate
         self._started = False
+        self._head = b""
 
     def decode(self, data: bytes) -> list[bytes]:
-        out = []
+        out: list[bytes] = []
         try:
-            if not self._started and self._deflate_fallback and data:
+            if not self._started and self._deflate_fallback:
+                data = self._head + data
+                if len(data) < 2:  # a zlib header is two bytes: until then raw deflate looks the same
+                    self._head = data
+                    return out
                 self._started = True
                 try:
                     probe = zlib.decompressobj(zlib.MAX_WBITS)
@@ -90,7 +95,19 @@ class BrotliDecoder:
         return out
 
     def flush(self) -> list[bytes]:
-        return []
+        # The decoder can say it wants input while output is still pending (brotli 1.2): drain it,
+        # or a page whose last chunk decodes past STEP loses its tail.
+        out = []
+        try:
+            while not self._d.is_finished():
+                chunk = self._d.process(b"", output_buffer_limit=STEP)
+                if not chunk:
+                    break
+                self._budget.spend(len(chunk))
+                out.append(chunk)
+        except brotli.error as e:
+            raise UpstreamBodyError(f"upstream body is not valid brotli: {e}") from None
+        return out
 
 
 class IdentityDecoder:
@@ -126,7 +143,7 @@ UTF16_LABELS = {b"utf-16": "utf-16-le", b"utf-16le": "utf-16-le", b"utf-16be": "
 class Utf16Transcoder:
     """Turns a UTF-16 page into UTF-8 after decompression, so the byte-level rewriter can read it.
 
-    Whether the page is UTF-16 is known from its first two bytes (a byte order mark wins over the
+    Whether the page is UTF-16 is known from its first bytes (a byte order mark wins over the
     header, as in browsers) or from the Content-Type label. `on_transcode` is called before the
     first output, while the response head can still change (it must now say charset=utf-8). Other
     pages pass through untouched.
@@ -149,7 +166,7 @@ class Utf16Transcoder:
     def _out(self, pieces: list[bytes], final: bool) -> list[bytes]:
         if not self._sniffed:
             self._head += b"".join(pieces)
-            if len(self._head) < 2 and not final:
+            if len(self._head) < 3 and not final:  # a UTF-8 mark is three bytes and wins over a label
                 return []
             pieces, self._head = [self._head], b""
             self._sniff(pieces[0])

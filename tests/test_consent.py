@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+import string
 import time
 from pathlib import Path
 
@@ -131,3 +133,97 @@ def test_a_revoked_cookie_is_no_decision_but_keeps_its_id() -> None:
     assert "personalization" not in replay.granted
     newer = codec.decide(frozenset(), previous=replay, gpc=False, now=1001)
     assert codec.state_from_cookie(codec.encode(newer), gpc=False, now=1002).decided is True
+
+
+def test_state_as_json_contract() -> None:
+    c = codec()
+    state = c.decide(frozenset({"identity"}), previous=c.undecided(False), gpc=True)
+    assert state.as_json(("identity", "personalization")) == {
+        "decided": True, "categories": {"identity": True, "personalization": False},
+        "policy_version": "2024-10", "consent_id": state.consent_id, "gpc": True}
+    assert c.undecided(False).as_json(("identity",)) == {
+        "decided": False, "categories": {"identity": False}, "policy_version": "2024-10", "consent_id": None,
+        "gpc": False}
+
+
+def test_cookie_header_exactly() -> None:
+    c = codec()
+    state = c.decide(frozenset(), previous=c.undecided(False), gpc=False)
+    token = c.encode(state)
+    assert c.set_cookie_header(state, secure=False).decode() == (
+        f"consent_gateway={token}; Max-Age={180 * 86400}; Path=/; HttpOnly; SameSite=Lax")
+    assert c.set_cookie_header(state, secure=True).decode() == (
+        f"__Host-consent_gateway={token}; Max-Age={180 * 86400}; Path=/; HttpOnly; SameSite=Lax; Secure")
+    assert (c.name_for(True), c.name_for(False)) == ("__Host-consent_gateway", "consent_gateway")
+
+
+def test_decision_grants_only_offered_categories_and_records_what_was_offered() -> None:
+    c = codec()
+    state = c.decide(frozenset({"identity", "ads", "necessary"}), previous=c.undecided(False), gpc=False, now=1000.7)
+    assert state.granted == frozenset({"identity"}) and state.issued_at == 1000
+    assert state.known == frozenset({"identity", "personalization"}) and state.decided
+    assert len(state.consent_id or "") == 16  # 12 random bytes, URL-safe base64
+    back = c.state_from_cookie(c.encode(state), gpc=False, now=1001)
+    assert back == state
+
+
+def test_expiry_boundaries() -> None:
+    c = codec()
+    state = c.decide(frozenset({"identity"}), previous=c.undecided(False), gpc=False, now=10_000)
+    cookie = c.encode(state)
+    assert c.state_from_cookie(cookie, gpc=False, now=10_000).decided  # issued this second
+    assert c.state_from_cookie(cookie, gpc=False, now=10_000 + 180 * 86400 - 1).decided
+    assert not c.state_from_cookie(cookie, gpc=False, now=10_000 + 180 * 86400).decided
+    assert not c.state_from_cookie(cookie, gpc=False, now=9_999).decided
+
+
+def test_gpc_reaches_every_state_only_when_honoured() -> None:
+    c = codec()
+    cookie = c.encode(c.decide(frozenset(), previous=c.undecided(False), gpc=False))
+    assert c.state_from_cookie(cookie, gpc=True).gpc and not c.state_from_cookie(cookie, gpc=False).gpc
+    assert c.decide(frozenset(), previous=c.undecided(False), gpc=True).gpc
+    assert not c.undecided(False).gpc and c.undecided(True).gpc
+    assert c.state_from_cookie(None, gpc=True).gpc and c.state_from_cookie("junk", gpc=True).gpc
+    off = codec(consent='honor_gpc = false\ndefault_locale = "en"')
+    assert not off.state_from_cookie(cookie, gpc=True).gpc
+    assert not off.decide(frozenset(), previous=off.undecided(False), gpc=True).gpc
+
+
+def test_signed_payloads_of_the_wrong_shape_are_no_decision() -> None:
+    from itsdangerous import URLSafeSerializer
+
+    from gateway.consent import SALT
+
+    c = codec()
+    sign = URLSafeSerializer(["test-secret-key-0123456789abcdef"], salt=SALT).dumps
+    now = int(time.time())
+    good = [["identity"], "2024-10", "cid", now, ["identity", "personalization"]]
+    assert c.state_from_cookie(sign(good), gpc=False).decided  # compressed or not, our own format
+    for i, wrong in enumerate(["identity", 2024, None, "now", "identity"]):
+        bad = list(good)
+        bad[i] = wrong
+        assert not c.state_from_cookie(sign(bad), gpc=False).decided, bad
+    for shape in (good[:4], [*good, 1], {"granted": []}, "text", None):
+        assert not c.state_from_cookie(sign(shape), gpc=False).decided, shape
+    assert c.state_from_cookie(sign([[1, "identity"], "2024-10", "cid", now, ["identity", "personalization"]]),
+                               gpc=False).granted == frozenset({"identity"})
+
+
+def test_longest_cookie_a_browser_keeps_still_verifies() -> None:
+    from itsdangerous import URLSafeSerializer
+
+    from gateway.consent import MAX_COOKIE_VALUE, SALT
+
+    c = codec()
+    sign = URLSafeSerializer(["test-secret-key-0123456789abcdef"], salt=SALT).dumps
+    now = int(time.time())
+    noise = "".join(random.Random(0).choices(string.ascii_letters + string.digits, k=6000))
+    lengths = {}
+    for n in range(2500, 6000):
+        value = sign([[], "2024-10", noise[:n], now, ["identity", "personalization"]])
+        lengths[len(value)] = value
+        if len(value) > MAX_COOKIE_VALUE + 8:
+            break
+    assert c.state_from_cookie(lengths[MAX_COOKIE_VALUE], gpc=False).decided
+    longer = min(n for n in lengths if n > MAX_COOKIE_VALUE)
+    assert not c.state_from_cookie(lengths[longer], gpc=False).decided

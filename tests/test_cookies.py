@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,6 +36,11 @@ class TestParseCookieHeader:
         assert [c.name for c in got] == ["", "", "q", "", "sp ace", "\xe4\xb8\xad"]
         # the quoted value is split at ';' exactly as browsers do: no quote awareness
 
+    def test_only_space_and_tab_are_trimmed(self) -> None:
+        got = parse_cookie_header(b"\x0bsid=1; a=b=c;\x0b; \t x \t=2 \t")
+        assert [(c.name, c.raw) for c in got] == [("\x0bsid", b"\x0bsid=1"), ("a", b"a=b=c"), ("", b"\x0b"),
+                                                  ("x", b"x \t=2")]
+
     def test_duplicates_are_kept(self) -> None:
         assert [c.raw for c in parse_cookie_header(b"sid=1; sid=2")] == [b"sid=1", b"sid=2"]
 
@@ -60,6 +67,33 @@ class TestParseSetCookie:
     def test_no_equals(self) -> None:
         assert parse_set_cookie(b"justvalue").name == ""
 
+    @pytest.mark.parametrize("raw,expected", [
+        (b"a=b=c", ("a", None, None)),  # the name ends at the first '='
+        (b"\x0bsid=1", ("\x0bsid", None, None)),  # only space and tab are trimmed (RFC 6265bis)
+        (b" \tsid \t=1", ("sid", None, None)),
+        (b"x=1; HttpOnly", ("x", None, None)),
+        (b"x=1; Path=/a=b", ("x", "/a=b", None)),
+        (b"x=1;\x0bPath=/p", ("x", None, None)),
+        (b"x=1; Path=/p\x0b", ("x", None, None)),
+        (b"x=1; Path=/!X~", ("x", "/!X~", None)),  # the printable range, both ends
+        (b"x=1; Path=/a\x7f", ("x", None, None)),
+        (b"x=1; Path=/a,b", ("x", None, None)),
+        (b"x=1; Path= \t/t \t", ("x", "/t", None)),
+        (b"x=1; Domain=..Example.COM", ("x", None, "example.com")),
+        (b"x=1; Domain=example.com.", ("x", None, "example.com.")),
+        (b"x=1; Domain=example.com\x0b", ("x", None, None)),
+        (b"x=1; Domain= \texample.com\t ", ("x", None, "example.com")),
+        (b"x=1; Domain=exa_mple.com", ("x", None, None)),
+        (b"x=1; Domain=", ("x", None, None)),
+        (b"x=1; Domain=.", ("x", None, None)),
+    ])
+    def test_name_and_scope_as_browsers_read_them(self, raw: bytes, expected: tuple[object, ...]) -> None:
+        # attribute text never seen before (the scope table may hold the others), then seen before
+        fresh = raw + b"; Comment=" + os.urandom(8).hex().encode()
+        for value in (fresh, fresh, raw):
+            c = parse_set_cookie(value)
+            assert (c.name, c.path, c.domain) == expected
+
     @given(st.binary(max_size=500))
     def test_never_raises(self, raw: bytes) -> None:
         c = parse_set_cookie(raw)
@@ -76,6 +110,28 @@ class TestRules:
         assert RULES.category_of("consent_gateway") == NECESSARY
         assert RULES.category_of("mystery") is None
         assert RULES.category_of("SID") is None  # names are case-sensitive
+
+    def test_glob_patterns_and_the_gateway_cookie(self) -> None:
+        cats = ('[[categories]]\nid = "essential"\nrequired = true\ncookies = ["sess", "auth"]\n'
+                '[[categories]]\nid = "stats"\ncookies = ["st*", "sess"]\n')
+        rules = CookieRules(parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db"),
+                                                     categories=cats)))
+        assert [rules.category_of(n) for n in ("sess", "auth", "st", "stx", "xst", "Sess")] == [
+            "essential", "essential", "stats", "stats", None, None]
+        assert rules.required == frozenset({"essential"})
+        everything = frozenset({"essential", "stats"})
+        for name in ("consent_gateway", "__Host-consent_gateway"):
+            assert strip_request_cookies(parse_cookie_header(name.encode() + b"=t"), rules, everything).cookie_header \
+                is None
+            dropped = drop_response_cookies([(b"set-cookie", name.encode() + b"=forged")], rules, everything,
+                                            CookieScopes())
+            assert dropped.headers == [] and dropped.dropped == [name]
+
+    def test_labels_for_reports(self) -> None:
+        rules = CookieRules(CONFIG)  # its own label table, not one warmed by other tests
+        for _ in range(2):  # computed, then from the table
+            assert [rules.label_of(n) for n in ("sid", "remember_me", "_ga_X1", "csrftoken", "zz", "consent_gateway")] \
+                == ["identity", "identity", "personalization", "necessary", "unknown", "necessary"]
 
     def test_unknown_as_category(self) -> None:
         text = config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db")).replace(
@@ -104,6 +160,19 @@ class TestFilters:
         result = strip_request_cookies(parse_cookie_header(header), RULES, frozenset(granted))
         kept = [p.split(b"=")[0].decode() for p in (result.cookie_header or b"").split(b"; ") if p]
         assert kept == [n for n in names if RULES.allowed(n, frozenset(granted))]
+
+    def test_nameless_request_cookies_are_stripped_even_with_everything_granted(self) -> None:
+        cookies = parse_cookie_header(b"novalue; =x; csrftoken=1;  = y")
+        result = strip_request_cookies(cookies, RULES, frozenset({"identity", "personalization"}))
+        assert result.cookie_header == b"csrftoken=1"
+        assert [c.raw for c in result.stripped] == [b"novalue", b"=x", b"= y"]
+
+    def test_nameless_set_cookies_are_dropped_even_with_everything_granted(self) -> None:
+        headers = [(b"set-cookie", b"justvalue"), (b"set-cookie", b"=x; Path=/"), (b"set-cookie", b" =y"),
+                   (b"set-cookie", b"sid=1")]
+        result = drop_response_cookies(headers, RULES, frozenset({"identity", "personalization"}), CookieScopes())
+        assert result.headers == [(b"set-cookie", b"sid=1")]
+        assert result.dropped == ["", "", ""]
 
     def test_drop_response_cookies_keeps_order_and_other_headers(self) -> None:
         headers = [(b"content-type", b"text/html"), (b"set-cookie", b"_ga=1; Path=/"),
@@ -146,6 +215,10 @@ class TestExpiry:
         got = [v for _, v in expiry_headers(["__Host-sid"], CookieScopes(), secure=False)]
         assert got == [b"__Host-sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure"]
 
+    def test_a_trailing_newline_is_not_a_safe_name_or_host(self) -> None:
+        assert expiry_headers(["0\n", "sid\r\n"], CookieScopes(), secure=False) == []
+        assert cookie_domains("shop.example\n") == ()
+
     @given(st.text(max_size=40))
     def test_never_emits_unsafe_bytes(self, name: str) -> None:
         for _, value in expiry_headers([name], CookieScopes(), secure=False):
@@ -165,6 +238,44 @@ class TestExpiry:
         assert b.get("sid") == ("/mine", None)  # learned here and not shared yet: ours is newer
         assert b.get("x") == (None, None)  # re-validated: a table row is outside data
         assert b.unshared() == [("sid", "/mine", "")]
+
+    def test_a_scope_learned_again_is_not_shared_again(self) -> None:
+        scopes = CookieScopes()
+        scopes.learn(parse_set_cookie(b"_ga=1; Path=/a"))
+        scopes.shared(scopes.unshared())
+        scopes.learn(parse_set_cookie(b"_ga=2; Path=/a"))
+        assert scopes.unshared() == []
+        scopes.learn(parse_set_cookie(b"_ga=2; Path=/b"))
+        assert scopes.unshared() == [("_ga", "/b", "")]
+
+    def test_tables_hold_exactly_their_limit(self) -> None:
+        scopes = CookieScopes(limit=2)
+        for name in ("a", "b", "c"):
+            scopes.learn(parse_set_cookie(name.encode() + b"=1; Path=/" + name.encode()))
+        assert len(scopes.unshared()) == 2
+        assert (scopes.get("a"), scopes.get("b"), scopes.get("c")) == ((None, None), ("/b", None), ("/c", None))
+
+    def test_absorb_validates_each_row_and_keeps_going(self) -> None:
+        a = CookieScopes()
+        a.learn(parse_set_cookie(b"mine=1; Path=/m"))
+        a.learn(parse_set_cookie(b"bare=1"))
+        assert a.unshared() == [("mine", "/m", ""), ("bare", "", "")]
+        long = "n" * 300
+        a.absorb([("mine", "/other", ""), ("", "/", ""), ("wide", "/\u8def", "\u4f8b.com"), (long, "/l", ""),
+                  ("plain", "", ""), ("dom", "", "shop.example")])
+        assert a.get("mine") == ("/m", None) and a.get("") == (None, None)
+        assert a.get("wide") == ("/?", None)  # not latin-1: replaced, then validated as usual
+        assert a.get(long[:256]) == ("/l", None)
+        assert a.get("plain") == (None, None) and a.get("dom") == (None, "shop.example")
+
+    def test_absorbing_a_known_scope_does_not_refresh_it(self) -> None:
+        scopes = CookieScopes(limit=2)
+        scopes.learn(parse_set_cookie(b"a=1; Path=/a"))
+        scopes.learn(parse_set_cookie(b"b=1; Path=/b"))
+        scopes.shared(scopes.unshared())
+        scopes.absorb([("a", "/a", "")])  # nothing new: "a" stays the oldest
+        scopes.learn(parse_set_cookie(b"c=1; Path=/c"))
+        assert (scopes.get("a"), scopes.get("b")) == ((None, None), ("/b", None))
 
     def test_scope_table_is_bounded(self) -> None:
         scopes = CookieScopes(limit=10)

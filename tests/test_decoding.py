@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 import zlib
 
 import brotli
@@ -32,13 +33,30 @@ def test_roundtrips(body: bytes) -> None:
     assert decode_all(b"identity", body) == body
 
 
-@pytest.mark.parametrize("coding,compress", [(b"gzip", gzip.compress), (b"br", brotli.compress),
-                                             (b"deflate", zlib.compress)])
-def test_bomb_is_capped_without_expanding(coding: bytes, compress: object) -> None:
-    bomb = compress(b"\0" * (50 * 1024 * 1024))  # type: ignore[operator]
-    assert len(bomb) < 200_000
-    with pytest.raises(BodyTooLarge):
-        decode_all(coding, bomb, limit=1024 * 1024, step=len(bomb))
+def _bomb(coding: bytes, megabytes: int) -> bytes:
+    """`megabytes` MB of zeros, compressed a megabyte at a time (never held whole)."""
+    zeros = b"\0" * (1024 * 1024)
+    if coding == b"br":
+        b = brotli.Compressor(quality=5)
+        return b"".join(b.process(zeros) for _ in range(megabytes)) + b.finish()
+    c = zlib.compressobj(9, zlib.DEFLATED, 31 if coding == b"gzip" else 15)
+    return b"".join(c.compress(zeros) for _ in range(megabytes)) + c.flush()
+
+
+@pytest.mark.parametrize("coding,megabytes", [(b"gzip", 100), (b"br", 100), (b"deflate", 200)])
+def test_bomb_is_capped_without_expanding(coding: bytes, megabytes: int) -> None:
+    """The promise is about memory: decoding stops near the cap, it does not expand the bomb and
+    then complain. Measured with tracemalloc (zlib's and brotli's buffers are Python bytes)."""
+    bomb = _bomb(coding, megabytes)
+    assert len(bomb) < 500_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge):
+            decode_all(coding, bomb, limit=1024 * 1024, step=len(bomb))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"decoding a {megabytes} MB bomb under a 1 MB cap peaked at {peak} bytes"
 
 
 @pytest.mark.parametrize("coding", [b"gzip", b"br", b"deflate"])
@@ -50,6 +68,56 @@ def test_corrupt_data_is_a_clear_error(coding: bytes) -> None:
 def test_unknown_coding() -> None:
     assert make_decoder(b"zstd", 1000) is None
     assert make_decoder(b"gzip, br", 1000) is None
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"x-gzip", b" GZip ", b"deflate", b"DEFLATE", b"br", b" BR",
+                                    b"", b"identity", b" Identity "])
+def test_codings_by_name(coding: bytes) -> None:
+    body = b"<p>" + b"page " * 200 + b"</p>"
+    name = coding.strip().lower()
+    packed = {b"gzip": gzip.compress, b"x-gzip": gzip.compress, b"deflate": zlib.compress,
+              b"br": brotli.compress}.get(name, lambda b: b)(body)
+    assert decode_all(coding, packed) == body
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"deflate", b"raw", b"br", b""])
+def test_cap_is_exact(coding: bytes) -> None:
+    body = bytes(range(256)) * 400  # 102400 bytes, decoded in more than one step
+    if coding == b"raw":
+        c = zlib.compressobj(wbits=-15)
+        packed, coding = c.compress(body) + c.flush(), b"deflate"
+    else:
+        packed = {b"gzip": gzip.compress, b"deflate": zlib.compress, b"br": brotli.compress}.get(
+            coding, lambda b: b)(body)
+    assert decode_all(coding, packed, limit=len(body)) == body  # exactly at the cap: allowed
+    with pytest.raises(BodyTooLarge, match=f"exceeds {len(body) - 1} bytes"):
+        decode_all(coding, packed, limit=len(body) - 1)
+    for step in (1, 7, 100):  # however the body arrives
+        assert decode_all(coding, packed, limit=len(body), step=step) == body
+
+
+def test_flush_counts_against_the_cap() -> None:
+    body = b"a" * 70_000
+    packed = zlib.compress(body)
+    d = make_decoder(b"deflate", len(body) - 10)
+    assert d is not None
+    out = d.decode(packed[:-8])  # zlib holds back what it has not yet emitted until flush
+    with pytest.raises(BodyTooLarge):
+        out += d.decode(packed[-8:])
+        out += d.flush()
+    d = make_decoder(b"gzip", 100)
+    assert d is not None and d.flush() == []
+
+
+def test_raw_deflate_is_told_from_zlib_by_its_first_bytes() -> None:
+    body = b"<p>hello</p>" * 50
+    raw = zlib.compressobj(wbits=-15)
+    packed = raw.compress(body) + raw.flush()
+    for step in (1, 2, 63, 64, 65, len(packed)):
+        assert decode_all(b"deflate", packed, step=step) == body
+        assert decode_all(b"deflate", zlib.compress(body), step=step) == body
+    d = make_decoder(b"deflate", 1000)
+    assert d is not None and d.decode(b"") == [] and d.flush() == []
 
 
 def transcode(label: bytes, data: bytes, sizes: list[int], coding: bytes = b"") -> tuple[bytes, int]:
@@ -95,3 +163,30 @@ class TestUtf16:
         clean = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # no lone surrogates
         out, calls = transcode(b"", bom + clean.encode(codec), sizes)
         assert out == clean.encode("utf-8") and calls == 1
+
+
+def test_errors_say_what_was_wrong() -> None:
+    body = b"<p>" + b"page " * 300
+    with pytest.raises(UpstreamBodyError, match="upstream body is not valid compressed data"):
+        decode_all(b"gzip", zlib.compress(body))  # zlib data labelled gzip: not what was declared
+    with pytest.raises(UpstreamBodyError, match="upstream body is not valid brotli"):
+        decode_all(b"br", b"\xff" * 100)
+    d = make_decoder(b"br", 10_000)
+    assert d is not None
+    out = d.decode(brotli.compress(body)[:-4])  # a truncated body: what there is, and no error
+    assert b"".join(out + d.flush()) == body[:len(b"".join(out))]
+
+
+class TestUtf16Sniffing:
+    def test_first_chunk_bigger_than_a_step(self) -> None:
+        page = "<p>" + "页" * 60_000 + "</p>"
+        data = gzip.compress(b"\xff\xfe" + page.encode("utf-16-le"))
+        assert transcode(b"", data, [len(data)], b"gzip") == (page.encode("utf-8"), 1)
+
+    def test_unknown_labels_are_not_utf16(self) -> None:
+        for label in (b"UTF-16X", b"utf-16; x", b"xutf-16"):
+            assert transcode(label, "ab".encode("utf-16-le"), [4]) == ("ab".encode("utf-16-le"), 0)
+
+    def test_a_utf8_mark_split_after_two_bytes(self) -> None:
+        want = "<p>中</p>".encode()
+        assert transcode(b"utf-16", b"\xef\xbb\xbf" + want, [2, 1, 50]) == (b"\xef\xbb\xbf" + want, 0)

@@ -241,3 +241,56 @@ def test_https_uses_a_host_prefixed_cookie_and_ignores_a_planted_plain_one(
         assert planted["decided"] is False
         real = c.get("/_consent", headers={"Cookie": f"__Host-consent_gateway={token}"}).json()
         assert real["categories"] == {"identity": True, "personalization": False}
+
+
+@pytest.mark.parametrize("origin,referer", [
+    ("https://shop.example.evil.com", None),  # starts with ours: still another site
+    ("https://shop.examplex", None),
+    ("http://shop.example", None),  # same host, other scheme
+    (None, "https://shop.example.evil.com/page"),
+    (None, "https://shop.example@evil.com/page"),
+])
+def test_origin_must_equal_ours_not_start_with_it(make_gateway: Callable[..., RunningGateway],
+                                                  origin: str | None, referer: str | None) -> None:
+    gw = make_gateway(gateway='public_origin = "https://shop.example"')
+    with gw.client() as c:
+        headers = {"Referer": referer} if referer else {}
+        r = post(gw, c, {"action": "accept_all"}, origin=origin, headers=headers)
+        assert r.status_code == 403
+        assert "set-cookie" not in r.headers
+        r = post(gw, c, {"action": "accept_all"}, origin="https://shop.example")
+        assert r.status_code == 303  # the same request from our own origin is accepted
+
+
+def test_safe_next_limits_and_messages() -> None:
+    assert safe_next("") == "/" and safe_next("/" + "a" * 2047) == "/" + "a" * 2047
+    assert safe_next("/ok ~!$&'()*+,;=:@%20") == "/ok ~!$&'()*+,;=:@%20"  # 0x20 and 0x7e are text
+    control, elsewhere = "next must not contain control characters", "next must be a path on this site, like /page"
+    cases = [("/" + "a" * 2048, "next is too long"), ("/a\x1fb", control), ("/a\x7fb", control), ("/a\nb", control),
+             ("//x", elsewhere), ("x/y", elsewhere), ("/a\\b", elsewhere), ("https://x/", elsewhere)]
+    for value, message in cases:  # the visitor reads these in the 400 answer
+        with pytest.raises(BadRequest) as e:
+            safe_next(value)
+        assert e.value.message == message and e.value.status == 400, value
+
+
+def test_location_header_is_ascii_and_keeps_url_syntax() -> None:
+    from gateway.endpoints import location_header
+
+    keep = "/a/b?c=d&e=f#g%20h:@!$'()*+,;~-._"
+    assert location_header(keep) == keep.encode()
+    assert location_header("/产 品\"<>`{}|^") == b"/%E4%BA%A7%20%E5%93%81%22%3C%3E%60%7B%7D%7C%5E"
+
+
+def test_origin_check_without_a_usable_host_refuses(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        # no public_origin and a Host we cannot use: there is no "our origin" to match
+        r = post(gateway, c, {"action": "accept_all"}, origin="http://a b", headers={"Host": "a b"})
+        assert r.status_code in (400, 403) and "set-cookie" not in r.headers
+        r = post(gateway, c, {"action": "accept_all"}, origin=None, headers={"Referer": "not a url"})
+        assert r.status_code == 403
+        r = post(gateway, c, {"action": "accept_all"}, origin=gateway.origin + "/", headers={"Referer": "x"})
+        assert r.status_code == 303  # an Origin is decisive; the Referer is only a fallback
+        r = post(gateway, c, {"action": "accept_all"}, origin="https://evil.example",
+                 headers={"Referer": gateway.url + "/page"})
+        assert r.status_code == 403

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -62,6 +63,19 @@ class TestInjection:
         assert rewrite(b"<!--><body>a</body>") == b"<!--><!--H--><body><!--B-->a</body>"
         assert rewrite(b"<!---><body>a</body>") == b"<!---><!--H--><body><!--B-->a</body>"
 
+    def test_comment_closed_with_bang_before_the_real_body_start(self) -> None:
+        # browsers end a comment at "--!>" too: the <body> after it is the real one (the banner goes
+        # right after the real <body>, never after one inside a comment)
+        out = rewrite(b"<html><!-- <body> --!><body><p>a</p></body></html>")
+        assert out == b"<html><!-- <body> --!><!--H--><body><!--B--><p>a</p></body></html>"
+
+    def test_comment_holding_tags_and_a_body_start(self) -> None:
+        html = b"<html><!-- <body><div><p>old</p></body></html> --><body><p>after</p></body></html>"
+        out = rewrite(html)
+        assert out.endswith(b"--><body><!--B--><p>after</p></body></html>") and out.count(b"<!--B-->") == 1
+        for size in (1, 5, 13):
+            assert rewrite(html, [size]) == out
+
     def test_charset_from_meta_for_banner(self) -> None:
         p = RewritePlan((), b"", lambda cs: "横幅 ✓".encode(cs, "xmlcharrefreplace"))
         out = rewrite('<meta charset="gb2312"><body>中</body>'.encode("gbk"), p=p)
@@ -93,6 +107,27 @@ class TestNeutralise:
     def test_uppercase_unquoted_and_entity_encoded(self) -> None:
         assert b"data-consent-category" in rewrite(b"<SCRIPT SRC=https://HM.BAIDU.COM/hm.js></SCRIPT>")
         assert b"data-consent-category" in rewrite(b'<script src="https://hm&#46;baidu.com/hm.js"></script>')
+
+    @pytest.mark.parametrize("kind", [b"Text/JavaScript", b" module ", b"APPLICATION/JAVASCRIPT", b"\ttext/ecmascript",
+                                      b"", b"application/x-javascript", b"text/jscript", b"text/livescript"])
+    def test_script_type_is_read_as_browsers_do(self, kind: bytes) -> None:
+        # browsers compare the type case-insensitively, after trimming ASCII whitespace
+        out = rewrite(b'<script type="' + kind + b'" src="https://hm.baidu.com/hm.js"></script>')
+        assert b'type="text/plain" data-consent-category="personalization"' in out and b" src=" not in out
+        inline = rewrite(b'<script type="' + kind + b'">load("https://hm.baidu.com/hm.js")</script>')
+        assert b'type="text/plain" data-consent-category="personalization"' in inline
+
+    @pytest.mark.parametrize("html", [
+        b'<body><iframe src="https://WWW.GOOGLETAGMANAGER.COM/ns.html?id=G"></iframe></body>',
+        b"<body><IFRAME SRC=HTTPS://Hm.Baidu.Com/frame></IFRAME></body>",
+        b'<body><img src="https://WWW.GOOGLETAGMANAGER.COM/a.gif"></body>',
+        b'<body><link rel=preload href="https://HM.BAIDU.COM/hm.js"></body>',
+        b'<body><video poster="https://Hm.Baidu.Com/p.jpg"></video></body>',
+    ])
+    def test_upper_case_tracker_hosts_in_frames_and_resources(self, html: bytes) -> None:
+        out = rewrite(html)
+        assert b'data-consent-category="personalization"' in out
+        assert b" src=" not in out.lower() and b" href=" not in out.lower() and b" poster=" not in out.lower()
 
     def test_inline_loader(self) -> None:
         html = (b'<script>var hm=document.createElement("script");hm.src="https://hm.baidu.com/hm.js?x";'
@@ -322,3 +357,121 @@ def test_blocked_urls_in_text_cost_linear_time(monkeypatch: pytest.MonkeyPatch) 
     out = rewrite(html)
     assert b"<img data-src=https://hm.baidu.com/x.gif" in out
     assert scanned <= 2 * len(html)
+
+
+class TestPolicy:
+    """What counts as a tracker and what happens to it: each rule as the browser would see it."""
+
+    def test_first_attribute_wins_as_in_html(self) -> None:
+        own_first = b'<script src="/own.js" src="https://hm.baidu.com/x.js"></script>'
+        assert rewrite(own_first) == b"<!--H-->" + own_first + b"<!--B-->"
+        typed_first = b'<script type="text/plain" type="text/javascript" src="https://hm.baidu.com/x.js"></script>'
+        assert rewrite(typed_first) == b"<!--H-->" + typed_first + b"<!--B-->"
+        tracker_first = b"<iframe SRC='https://hm.baidu.com/f' src=/own></iframe>"
+        assert b"data-consent-category" in rewrite(tracker_first)
+
+    def test_frames_and_resources_without_a_fetching_attribute_are_left_alone(self) -> None:
+        for html in (b'<iframe title="hm.baidu.com"></iframe>', b'<img alt="hm.baidu.com">',
+                     b'<iframe data-x="a&amp;b" title="www.googletagmanager.com"></iframe>',
+                     b'<link rel=stylesheet title="hm.baidu.com" href="/own.css">'):
+            out = rewrite(html)
+            assert html in out and b"data-consent-category" not in out, html
+
+    def test_entities_in_a_frame_source(self) -> None:
+        out = rewrite(b'<iframe src="https://hm&#46;baidu&period;com/f?a=1&amp;b=2"></iframe>')
+        assert b'data-src="https://hm&#46;baidu&period;com/f?a=1&amp;b=2"' in out and b"data-consent-category" in out
+
+    def test_inline_loader_matched_case_insensitively_and_kept_whole(self) -> None:
+        body = b'var s=document.createElement("script");s.src="HTTPS://HM.BAIDU.COM/hm.js";'
+        out = rewrite(b"<script>" + body + b"</script><p>after</p>")
+        assert out == (b'<!--H--><script type="text/plain" data-consent-category="personalization">' + body
+                       + b"</script><!--B--><p>after</p>")
+        r = HtmlRewriter(plan())
+        r.feed(b"<script>hm.baidu.com</script><img src=https://www.googletagmanager.com/p.gif>")
+        r.finish()
+        assert r.stats.neutralised == {"personalization": 2}
+
+    def test_inline_script_held_up_to_its_limit(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        at_limit = loader + b" " * (MAX_INLINE_SCRIPT - len(loader))
+        assert b"data-consent-category" in rewrite(b"<script>" + at_limit + b"</script>", [65536])
+        over = at_limit + b" "
+        out = rewrite(b"<script>" + over + b"</script>", [65536])
+        assert out == b"<!--H--><script>" + over + b"</script><!--B-->"  # passed through unchanged
+
+    def test_neutralised_tags_keep_their_form(self) -> None:
+        assert rewrite(b'<img src="https://hm.baidu.com/p.gif"/>').startswith(
+            b'<!--H--><!--B--><img data-src="https://hm.baidu.com/p.gif" data-consent-category="personalization" />')
+        assert rewrite(b'<embed src="https://hm.baidu.com/e" >').startswith(
+            b'<!--H--><!--B--><embed data-src="https://hm.baidu.com/e" data-consent-category="personalization">')
+        out = rewrite(b'<script data-type="x" data-src="/decoy" src="https://hm.baidu.com/s.js" defer></script>')
+        assert out.startswith(b'<!--H--><script data-src="https://hm.baidu.com/s.js" defer type="text/plain" '
+                              b'data-consent-category="personalization"></script>')
+        out = rewrite(b'<object data="https://hm.baidu.com/o.swf" type="application/x-shockwave-flash"></object>')
+        assert b'<object data-data="https://hm.baidu.com/o.swf" type="application/x-shockwave-flash" ' in out
+        out = rewrite(b'<video src="https://hm.baidu.com/v.mp4" data-poster="/decoy"></video>')
+        # only what the element fetches is ours to rename; a site's other data-* stays
+        assert out.startswith(b'<!--H--><!--B--><video data-src="https://hm.baidu.com/v.mp4" data-poster="/decoy" '
+                              b'data-consent-')
+
+    def test_first_blocked_pattern_names_the_category(self) -> None:
+        p = plan(blocked=(("hm.baidu.com", "stats"), ("baidu.com", "ads")))
+        assert b'data-consent-category="stats"' in rewrite(b'<script src="https://hm.baidu.com/x"></script>', p=p)
+        assert b'data-consent-category="ads"' in rewrite(b'<script src="https://baidu.com/x"></script>', p=p)
+
+    def test_head_end_takes_the_head_injection_once(self) -> None:
+        out = rewrite(b"<html><head><title>t</title></head><body>x</body></html>")
+        assert out.count(b"<!--H-->") == 1 and out.index(b"<!--H-->") < out.index(b"</head>")
+        assert out.endswith(b"<body><!--B-->x</body></html>")
+        assert rewrite(b"<p>a</p></head></html>").count(b"<!--H-->") == 1
+
+    def test_charset_labels_as_browsers_read_them(self) -> None:
+        assert normalise_charset(b' "UTF-8" ') == "utf-8"
+        assert normalise_charset("'Latin1'") == "cp1252"
+        assert normalise_charset(b"x-gbk") == "gbk"
+        assert normalise_charset(b"\xff") is None
+        assert normalise_charset("") is None and normalise_charset(b"") is None
+        banner = RewritePlan((), b"", lambda cs: "é".encode(cs))
+        assert rewrite(b"<body></body>", p=replace(banner, charset=None)) == b"<body>\xc3\xa9</body>"
+        r = HtmlRewriter(replace(banner, charset="cp1252"))
+        assert r.feed(b"<body></body>") + r.finish() == b"<body>\xe9</body>"
+
+    def test_attribute_values_as_html_reads_them(self) -> None:
+        # a later duplicate is ignored, but what follows it still counts
+        kept = b'<script src="https://hm.baidu.com/x.js" src="/own.js" type="text/plain"></script>'
+        assert rewrite(kept) == b"<!--H-->" + kept + b"<!--B-->"
+        for tag in (b'<script type src="https://hm.baidu.com/x.js">',  # an empty type is JavaScript
+                    b"<script type='module' src='https://hm.baidu.com/x.js'>"):
+            assert b'data-consent-category="personalization"' in rewrite(tag + b"</script>"), tag
+        assert normalise_charset(b"X-GBK") == "gbk"
+
+    def test_a_self_closed_inline_script_is_still_a_script(self) -> None:
+        # HTML ignores the "/" of a <script/>: its text is the script, and it stays a start tag
+        out = rewrite(b'<script type="text/javascript" />load("https://hm.baidu.com/hm.js")</script>')
+        assert b'data-consent-category="personalization">load(' in out
+
+    def test_each_inline_script_has_its_own_limit(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
+        out = rewrite(b"<script>x()</script>" + at_limit, [65536])
+        assert out.count(b'data-consent-category="personalization"') == 1
+
+    def test_resources_keep_their_own_data_attributes_and_frames_stay_open(self) -> None:
+        out = rewrite(b'<img data-type="hero" data-srcset="/a.png 2x" src="https://hm.baidu.com/p.gif">')
+        assert out.startswith(b'<!--H--><!--B--><img data-type="hero" data-srcset="/a.png 2x" '
+                              b'data-src="https://hm.baidu.com/p.gif" ')
+        out = rewrite(b'<iframe src="https://hm.baidu.com/f"/></iframe>')
+        assert b'data-consent-category="personalization"></iframe>' in out  # "/>" means nothing on an iframe
+
+    def test_the_limit_restarts_after_a_script_too_long_to_hold(self) -> None:
+        from gateway.rewrite import MAX_INLINE_SCRIPT
+
+        loader = b'load("https://hm.baidu.com/hm.js");'
+        too_long = b"<script>" + b" " * (MAX_INLINE_SCRIPT + 1) + b"</script>"
+        at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
+        out = rewrite(too_long + at_limit, [65536])
+        assert out.count(b'data-consent-category="personalization"') == 1

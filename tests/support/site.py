@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import zlib
 
@@ -32,7 +33,9 @@ async def page(request: Request) -> Response:
 
 async def echo(request: Request) -> Response:
     return JSONResponse({"headers": [[k, v] for k, v in request.headers.items()],
-                         "path": request.url.path, "query": request.url.query})
+                         "path": request.url.path, "query": request.url.query,
+                         "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
+                         "body": (await request.body()).decode("latin-1")})
 
 
 async def json_cookies(request: Request) -> Response:
@@ -64,12 +67,16 @@ async def compressed(request: Request) -> Response:
                              "etag": '"c1"'})
 
 
-async def bomb(request: Request) -> Response:
-    # ~100 MB of zeros in ~100 KB of gzip: must be capped, not expanded.
+@functools.cache
+def bomb_body() -> bytes:
+    # ~100 MB of zeros in ~100 KB of gzip: must be capped, not expanded. Built once.
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
     zeros = b"\0" * (1024 * 1024)
-    body = b"".join(c.compress(zeros) for _ in range(100)) + c.flush()
-    return Response(body, media_type="text/html", headers={"content-encoding": "gzip"})
+    return b"".join(c.compress(zeros) for _ in range(100)) + c.flush()
+
+
+async def bomb(request: Request) -> Response:
+    return Response(bomb_body(), media_type="text/html", headers={"content-encoding": "gzip"})
 
 
 async def gbk(request: Request) -> Response:
@@ -168,6 +175,7 @@ def create_app() -> Starlette:
     return Starlette(routes=[
         Route("/page", page),
         Route("/echo", echo, methods=["GET", "POST", "HEAD"]),
+        Route("/echo/{rest:path}", echo, methods=["GET", "POST"]),
         Route("/json-cookies", json_cookies),
         Route("/compressed/{coding}", compressed),
         Route("/bomb", bomb),
