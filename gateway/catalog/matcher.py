@@ -106,11 +106,24 @@ class CookieMatcher(Generic[T]):
         others = sorted((p for p in patterns if "*" in p and p[:-1] not in self.prefixes),
                         key=lambda p: (-len(p.replace("*", "")), p))
         self._others = [(len(p.replace("*", "")), patterns[p]) for p in others]
+        # every glob in the order `get` prefers them: more literal characters first, a prefix
+        # before another glob of the same size (`get` takes another glob only when it is longer)
+        self._ordered = sorted([(p + "*", 0) for p in self.prefixes] + [(p, 1) for p in others],
+                               key=lambda pk: (-len(pk[0].replace("*", "")), pk[1], pk[0]))
+        self._patterns = patterns
         self._rx = re.compile("|".join(
             f"(?P<g{i}>{'.*'.join(re.escape(part) for part in p.split('*'))})" for i, p in enumerate(others)
         ), re.S) if others else None
         self._longest = max(map(len, self.prefixes), default=0)
         self._cache: dict[str, T | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._patterns)
+
+    def globs_in_order(self) -> list[tuple[str, T]]:
+        """(glob, value) for every glob: the first that matches a name (not in `exact`, at most
+        MAX_COOKIE_NAME long) is the one `get` returns."""
+        return [(p, self._patterns[p]) for p, _ in self._ordered]
 
     def get(self, name: str) -> T | None:
         hit = self.exact.get(name)
