@@ -11,11 +11,11 @@ from gateway.testing.plugin import ConsentPage, LocalDemo
 
 
 @pytest.mark.local_gateway
-def test_banner_retries_a_limited_decision(new_consent_page: Callable[..., ConsentPage],
-                                           local_demo: LocalDemo) -> None:
+def test_banner_retries_a_limited_decision(consent_new_page: Callable[..., ConsentPage],
+                                           consent_local_demo: LocalDemo) -> None:
     # one token a second, no burst: the address's only token goes to a neighbour behind the same NAT
-    url = local_demo.start_gateway(decisions_per_minute=60, decision_burst=1)
-    p = new_consent_page(base_url=url, locale="zh-CN")
+    url = consent_local_demo.start_gateway(decisions_per_minute=60, decision_burst=1)
+    p = consent_new_page(base_url=url, locale="zh-CN")
     p.goto("/")
     statuses: list[int] = []
     p.page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/_consent") else None)
