@@ -195,14 +195,15 @@ def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
 
 
 def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
-                          granted: frozenset[str]) -> RequestFilterResult:
-    """Keep only the cookies the visitor allowed, byte for byte; report the rest."""
+                          granted: frozenset[str], *, everything: bool = False) -> RequestFilterResult:
+    """Keep only the cookies the visitor allowed, byte for byte; report the rest.
+    `everything` (report mode): keep every cookie but the gateway's own."""
     kept: list[bytes] = []
     stripped: list[RequestCookie] = []
     for cookie in cookies:
         if cookie.name in rules.own:
             continue  # the site learns the decision from X-Consent-Categories, not our token
-        if rules.allowed(cookie.name, granted):
+        if everything or rules.allowed(cookie.name, granted):
             kept.append(cookie.raw)
         else:
             stripped.append(cookie)
@@ -265,15 +266,16 @@ class ResponseFilterResult:
 
 
 def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozenset[str],
-                          scopes: CookieScopes) -> ResponseFilterResult:
-    """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type."""
+                          scopes: CookieScopes, *, everything: bool = False) -> ResponseFilterResult:
+    """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type.
+    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie."""
     out: Headers = []
     dropped: list[str] = []
     for name, value in headers:
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)
-            if cookie.name in rules.own or not rules.allowed(cookie.name, granted):
+            if cookie.name in rules.own or not (everything or rules.allowed(cookie.name, granted)):
                 dropped.append(cookie.name)
                 continue
         out.append((name, value))

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gateway.csp import Nonces, nonces_for
+from gateway.trackers import Held, TrackerRules, first_at_or_after
 
 _DELIM = rb"[\t\n\f\r />]"
 # The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
@@ -128,11 +129,21 @@ class RewritePlan:
     # `with_nonces` renders head and body again for the nonces all of them need.
     policies: tuple[str, ...] = ()
     with_nonces: Callable[[Nonces], tuple[bytes, Callable[[str], bytes]]] | None = None
+    # the operator's rules and the catalog for this visitor (gateway/trackers.py); None: only
+    # `blocked_scripts`
+    trackers: TrackerRules | None = None
+    report: bool = False  # [consent] mode = "report": count what would be held, change nothing
+
+
+def _kind(name: bytes) -> str:
+    return "script" if name == b"script" else "iframe" if name == b"iframe" else "pixel"
 
 
 @dataclass
 class RewriteStats:
     neutralised: dict[str, int] = field(default_factory=dict)
+    # (category, vendor, kind) -> tags held, or that would be held in report mode
+    held: dict[tuple[str, str, str], int] = field(default_factory=dict)
     head_injected: bool = False
     body_injected: bool = False
 
@@ -141,7 +152,11 @@ class HtmlRewriter:
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
-        self._patterns = tuple(p.encode("latin-1") for p, _ in plan.blocked_scripts)
+        self._trackers = plan.trackers or TrackerRules(plan.blocked_scripts,
+                                                       frozenset(c for _, c in plan.blocked_scripts))
+        self._patterns = tuple(p.encode("latin-1") for p, _ in self._trackers.blocked)
+        self._searching = bool(self._trackers)  # anything to hold, so URLs in the page are looked for
+        self._catalog_starts: list[int] = []
         self._charset = plan.charset
         self._carry = b""
         self._policies = plan.policies
@@ -190,6 +205,7 @@ class HtmlRewriter:
         n = len(buf)
         low = buf.lower()  # ASCII only: offsets stay the same
         self._hits = [-2] * len(self._patterns)  # see _next_hit
+        self._catalog_starts = self._trackers.catalog_starts(low)  # one pass for every catalog pattern
         self._carry = b""
         while pos < n:
             if self._plaintext:
@@ -219,7 +235,7 @@ class HtmlRewriter:
             if pos >= n:
                 break
             m = _INTERESTING.match(buf, pos)
-            if m is None and self._patterns:
+            if m is None and self._searching:
                 r = _RESOURCE_TAG.match(buf, pos)
                 if r is not None:
                     out.append(self._resource_tag(r.group(1).lower(), r.group(0)))
@@ -273,12 +289,12 @@ class HtmlRewriter:
         m = _CANDIDATE.search(low, search_from)
         while True:
             limit = m.start() if m else n
-            hit = self._next_hit(low, hit_from, limit) if self._patterns else -1
+            hit = self._next_hit(low, hit_from, limit) if self._searching else -1
             at = hit if hit >= 0 else limit
             if at >= checked:
                 # up to and including the candidate's own '<', which may be the hidden one
                 if _HIDDEN_LT.search(buf, checked, at + 1):
-                    b = (_BORING_OR_RESOURCE if self._patterns else _BORING).match(buf, pos)
+                    b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
                     return b.end() if b else pos
                 checked = at + 1
             if hit >= 0:
@@ -300,9 +316,10 @@ class HtmlRewriter:
             m = _CANDIDATE.search(low, search_from)
 
     def _next_hit(self, low: bytes, start: int, end: int) -> int:
-        """The first blocked URL substring in low[start:end], or -1. Each pattern's next
-        occurrence is remembered for the rest of this buffer, so no byte is searched twice."""
-        first = -1
+        """The first blocked URL substring or withheld catalog pattern in low[start:end], or -1.
+        Each operator pattern's next occurrence is remembered for the rest of this buffer, so no
+        byte is searched twice; the catalog's were all found in one pass (`_catalog_starts`)."""
+        first = first_at_or_after(self._catalog_starts, start, end) if self._catalog_starts else -1
         hits = self._hits
         for i, pattern in enumerate(self._patterns):
             h = hits[i]
@@ -394,9 +411,9 @@ class HtmlRewriter:
         body = b"".join(self._held_body)
         tag = self._held_tag
         self._held_tag, self._held_body, self._held_len = None, [], 0
-        category = self._match(body.decode("latin-1").lower())
-        if category is not None:
-            tag = self._neutralise(b"script", tag, category, rename=frozenset())
+        held = self._trackers.match(body.decode("latin-1"))
+        if held is not None:
+            tag = self._neutralise(b"script", tag, held, rename=frozenset())
         out.append(tag)
         out.append(body)
 
@@ -440,7 +457,7 @@ class HtmlRewriter:
         self.plan = replace(self.plan, head_html=head, body_html=body)
 
     def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
-        if not self.plan.blocked_scripts:
+        if not self._searching:
             return tag
         attrs = _attributes(tag, len(name) + 1)
         if name == b"script":
@@ -458,37 +475,37 @@ class HtmlRewriter:
                 return None
         else:
             low = tag.lower()
-            if b"&" not in tag and not any(p in low for p in self._patterns):
+            if b"&" not in tag and not any(p in low for p in self._patterns) and not self._trackers.catalog_starts(low):
                 return tag  # the common case, decided without parsing attributes
             src = attrs.get(b"src")
             if src is None:
                 return tag
-        category = self._match(html.unescape(src.decode("latin-1")).lower())
-        if category is None:
+        held = self._trackers.match(html.unescape(src.decode("latin-1")))
+        if held is None:
             return tag
-        return self._neutralise(name, tag, category, rename=_SCRIPT_SRC)
+        return self._neutralise(name, tag, held, rename=_SCRIPT_SRC)
 
     def _resource_tag(self, name: bytes, tag: bytes) -> bytes:
         """An img, source, link, ...: neutralised when a URL it would fetch is blocked."""
         attrs = _attributes(tag, len(name) + 1)
         fetched = [a for a in _RESOURCE_ATTRS[name] if a in attrs]
         for attr in fetched:
-            category = self._match(html.unescape(attrs[attr].decode("latin-1")).lower())
-            if category is not None:
-                return self._neutralise(name, tag, category, rename=frozenset(fetched), plain=False)
+            held = self._trackers.match(html.unescape(attrs[attr].decode("latin-1")))
+            if held is not None:
+                return self._neutralise(name, tag, held, rename=frozenset(fetched), plain=False)
         return tag
 
-    def _match(self, text: str) -> str | None:
-        for pattern, category in self.plan.blocked_scripts:
-            if pattern in text:
-                return category
-        return None
-
-    def _neutralise(self, name: bytes, tag: bytes, category: str, *, rename: frozenset[bytes],
+    def _neutralise(self, name: bytes, tag: bytes, held: Held, *, rename: frozenset[bytes],
                     plain: bool = True) -> bytes:
         """Move the attributes in `rename` to data-*, so nothing is fetched until the banner puts
         them back. `plain`: a script or iframe also gets type="text/plain" (its own type is kept
-        as data-type); other elements keep their type, which means something else there."""
+        as data-type); other elements keep their type, which means something else there.
+        In report mode the tag is counted and left as it is."""
+        category = held.category
+        key = (category, held.vendor, _kind(name))
+        self.stats.held[key] = self.stats.held.get(key, 0) + 1
+        if self.plan.report:
+            return tag
         parts = [b"<" + tag[1:len(name) + 1]]
         ours = {b"data-consent-category"} | {b"data-" + a for a in rename | (_SCRIPT_OWN if plain else set())}
         for m in _ATTR.finditer(tag, len(name) + 1, len(tag) - 1):

@@ -47,7 +47,8 @@ class WebSocketProxy:
         if message["type"] != "websocket.connect":
             return
         ctx = read_request(scope, self.codec, self.resolver)
-        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted)
+        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted,
+                                         everything=self.config.consent.mode == "report")
         headers: list[tuple[str, str]] = [
             (n.decode("latin-1"), v.decode("latin-1")) for n, v in ctx.headers if n not in HANDSHAKE_OWN
         ]

@@ -68,10 +68,14 @@ class UrlMatcher(Generic[T]):
     def __len__(self) -> int:
         return len(self.patterns)
 
-    def _hits(self, data: bytes | str) -> list[tuple[int, str]]:
+    def hits(self, data: bytes | str, *, lowered: bool = False) -> list[tuple[int, str]]:
+        """(start, pattern) of every pattern found with its boundaries, in one automaton pass.
+        `lowered`: the bytes are lower-case already (saves a copy of a page buffer)."""
         if self._ac is None:
             return []
-        buf = (data if isinstance(data, bytes) else data.encode("utf-8", "replace")).lower()
+        buf = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
+        if not lowered:
+            buf = buf.lower()
         out = []
         for index, start, end in self._ac.find_matches_as_indexes(buf, overlapping=True):
             pattern, bounded = self._owner[index]
@@ -81,7 +85,7 @@ class UrlMatcher(Generic[T]):
 
     def search(self, data: bytes | str) -> T | None:
         """The value of the first pattern found (leftmost, then longest), or None."""
-        hits = self._hits(data)
+        hits = self.hits(data)
         if not hits:
             return None
         start, pattern = min(hits, key=lambda h: (h[0], -len(h[1])))
@@ -89,7 +93,7 @@ class UrlMatcher(Generic[T]):
 
     def findall(self, data: bytes | str) -> dict[str, T]:
         """Every pattern found anywhere in the buffer (pattern -> value)."""
-        return {pattern: self.patterns[pattern] for _, pattern in self._hits(data)}
+        return {pattern: self.patterns[pattern] for _, pattern in self.hits(data)}
 
 
 MAX_COOKIE_NAME = 256  # longer names are nobody's tracker; bounds the glob work per name
