@@ -323,3 +323,22 @@ def test_after_reject_and_reload_no_vendor_is_requested(
     content_intact(p)
     assert set(FRAMEWORK_COOKIES) <= set(p.browser_cookies())
     assert set(FRAMEWORK_COOKIES) <= set(p.context.request.get(url + "/echo").json()["cookies"])
+
+
+@pytest.mark.local_gateway
+def test_report_mode_lets_every_vendor_run_and_still_asks(
+        shipped_gateway: Callable[..., str], consent_new_page: Callable[..., ConsentPage]) -> None:
+    url = shipped_gateway(mode="report")
+    p = consent_new_page(locale="en", base_url=url)
+    requested = record_third_parties(p, url)
+    p.goto("/")
+    p.page.wait_for_function("() => !!document.getElementById('cnzz-icon')", timeout=15_000)
+    p.page.wait_for_load_state("networkidle")
+    assert vendors_in(requested) == set(VENDORS)  # all of them, before any choice
+    assert p.banner.is_visible()
+    # guard.js holds nothing either: a tag a script inserts later still loads
+    with p.page.expect_request("https://static.hotjar.com/c/late.js"):
+        p.page.evaluate("() => { const s = document.createElement('script'); "
+                        "s.src = 'https://static.hotjar.com/c/late.js'; document.head.appendChild(s); }")
+    p.reject_all()
+    assert p.state()["decided"] is True
