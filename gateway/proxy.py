@@ -22,6 +22,7 @@ from gateway.context import RequestContext
 from gateway.cookies import (
     CookieRules,
     CookieScopes,
+    RequestFilterResult,
     bounded_expiry_headers,
     drop_response_cookies,
     strip_request_cookies,
@@ -35,7 +36,7 @@ from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
 from gateway.trackers import TrackerRules
 from gateway.types import Headers, Receive, Scope, Send
-from gateway.upstream import UpstreamPool
+from gateway.upstream import UpstreamPool, UpstreamResponse
 
 log = logging.getLogger("consent_gateway.proxy")
 
@@ -167,6 +168,15 @@ class Proxy:
             access.error = f"{type(e).__name__}: {e}"
             await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
             return
+        try:
+            await self._respond(scope, receive, send, ctx, state, granted, bot, filtered, response)
+        finally:
+            response.discard()  # a no-op once the body was relayed; closes it if anything raised before
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, state: ConsentState,
+                       granted: frozenset[str], bot: bool, filtered: RequestFilterResult,
+                       response: UpstreamResponse) -> None:
+        access = ctx.access
         result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
         if self.report:
             self.metrics.would_block((), [n for n in result.dropped if n not in self.rules.own], self.rules)

@@ -5,22 +5,34 @@ decides the gateway's throughput: a general-purpose client costs several times m
 It streams both ways with explicit flow control, keeps no cookie jar (a shared jar would replay
 one visitor's cookies to the next), and maps every lower-level failure to our error types here,
 in one place.
+
+A connection is reused only if the site sent nothing its framing did not allow (nginx: "upstream
+sent more data than specified"), else those bytes would be the next visitor's response: a byte after
+a complete response or while pooled, or EOF while pooled, closes it; the socket is checked again when
+the pool hands it out (the loop may not have read it yet). Heads are checked in framing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httptools
 
 from gateway.config import Upstream
 from gateway.errors import GatewayError, UpstreamBodyError, UpstreamTimeout, UpstreamUnavailable
+from gateway.framing import ack_now, check_status, quiet_probe, response_head
 from gateway.types import Headers
 
+log = logging.getLogger("consent_gateway.upstream")
+
+# Sent again on a fresh connection when a reused one closed before any byte of the answer came. Only
+# safe methods: the site may have acted on a PUT or DELETE before dropping it, and state has changed.
+REPLAYABLE = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
 HIGH_WATER = 256 * 1024  # stop reading from the site when this much body waits for the client
 LOW_WATER = 64 * 1024
 
@@ -50,6 +62,10 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reused = False
+        self.idle = False  # waiting in the pool: no byte is expected
+        self.excess = False  # the site sent more than its framing allowed: never reuse
+        self.sock: Any = None  # the transport's socket wrapper (asyncio's or uvloop's)
+        self.quiet: Callable[[], bool] = lambda: True
         self._error: BaseException | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -77,17 +93,29 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transport is not a subclass
+        self.sock = transport.get_extra_info("socket")
+        if self.sock is not None:
+            self.quiet = quiet_probe(self.sock.fileno())
 
     def data_received(self, data: bytes) -> None:
+        if self.idle or self.complete:
+            self._overrun()
+            return
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass
+        except httptools.HttpParserUpgrade:  # never reached: check_status refuses the 101 first
+            self._fail(UpstreamUnavailable("upstream switched protocols"))
         except httptools.HttpParserError as e:
-            self._fail(e)
+            cause = e.__context__  # what a callback raised
+            if isinstance(cause, _Overrun):
+                self._overrun()
+            else:
+                self._fail(cause if isinstance(cause, GatewayError) else e)
 
     def eof_received(self) -> bool | None:
+        if self.idle:
+            self.close()  # the site closed a pooled connection: nothing to tell anyone
         if not self.complete and self.head_done.done() and self.eof_ends_body:
             self.on_message_complete()
         return None
@@ -112,7 +140,13 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise _Overrun  # a second response after a complete one: stop parsing here
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.status:
+            return  # a trailer (httptools reports them as headers): never part of the head
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -120,11 +154,13 @@ class _Connection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self.headers = []  # interim response (100, 103): wait for the final one
             return
+        check_status(status)  # raises: 502
+        head = response_head(status, self.headers)
         self.status = status
+        self.headers = head.headers
         # Read it now: after the message completes the parser has reset and no longer knows.
         self.keep_alive = self.parser.should_keep_alive()
-        names = {n for n, _ in self.headers}
-        self.eof_ends_body = b"content-length" not in names and b"transfer-encoding" not in names
+        self.eof_ends_body = head.until_eof
         if not self.head_done.done():
             self.head_done.set_result(None)
         if self.head_only or status in (204, 304):
@@ -136,7 +172,7 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
-            return
+            raise _Overrun  # a body after a HEAD answer (the parser expects one the head announced)
         self.body.append(body)
         self.buffered += len(body)
         if self.buffered > HIGH_WATER and not self.read_paused and self.transport is not None:
@@ -151,6 +187,12 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _overrun(self) -> None:
+        if not self.excess:
+            self.excess = True
+            log.warning("upstream sent more data than its response allowed; connection closed")
+        self.close()
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:
@@ -191,7 +233,7 @@ class _Connection(asyncio.Protocol):
             self._body_waiter = None
 
     def can_reuse(self) -> bool:
-        return (self.complete and not self.closed and self._error is None
+        return (self.complete and not self.closed and self._error is None and not self.excess
                 and self.keep_alive and self.transport is not None
                 and not self.transport.is_closing())
 
@@ -199,6 +241,13 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+class _Overrun(Exception):
+    """Raised inside a parser callback to stop parsing bytes the framing did not allow."""
+
+    def __init__(self) -> None:
+        super().__init__("upstream sent more data than its response allowed")
 
 
 async def _wait(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], timeout: float) -> None:
@@ -254,6 +303,12 @@ class UpstreamResponse:
         else:
             self._conn.close()
 
+    def discard(self) -> None:
+        """Close the connection unless it was already released: for paths that end in an error."""
+        if not self._released:
+            self._released = True
+            self._conn.close()
+
 
 class UpstreamPool:
     def __init__(self, upstream: Upstream, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
@@ -272,6 +327,8 @@ class UpstreamPool:
     def _put(self, conn: _Connection) -> None:
         if len(self._idle) < self.size:
             conn.reused = True
+            conn.idle = True
+            ack_now(conn.sock)
             self._idle.append(conn)
         else:
             conn.close()
@@ -289,21 +346,25 @@ class UpstreamPool:
     async def _acquire(self) -> _Connection:
         while self._idle:
             conn = self._idle.pop()  # most recently used: least likely to have timed out
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+            if (not conn.closed and not conn.excess and conn.transport is not None
+                    and not conn.transport.is_closing() and conn.quiet()):
+                conn.idle = False
                 return conn
+            conn.close()
         return await self._connect()
 
     async def request(self, method: bytes, head: bytes, body: AsyncIterator[bytes] | None,
                       chunked: bool) -> UpstreamResponse:
         """Send a request head (already serialised) and its streamed body; wait for the response head.
 
-        A reused keep-alive connection may have been closed by the site in the meantime; a request
-        without a body is then retried once on a fresh connection, as browsers do.
+        A reused keep-alive connection may have been closed by the site in the meantime; a safe
+        request without a body is then retried once on a fresh connection, as browsers do, when no
+        byte of an answer came. Anything else gets the 502: it may have been processed.
         """
         for attempt in (0, 1):
             try:
                 conn = await self._acquire()
-            except BaseException as e:  # noqa: BLE001 - mapped, not swallowed
+            except Exception as e:  # not BaseException: a cancelled request stays cancelled
                 raise map_error(e, phase="connect") from e
             conn.begin(head_only=method == b"HEAD")
             try:
@@ -314,7 +375,8 @@ class UpstreamPool:
                 await _wait(conn.loop, conn.head_done, self.read_timeout)
             except BaseException as e:
                 conn.close()
-                stale = conn.reused and not conn.got_bytes and body is None and not isinstance(e, TimeoutError)
+                stale = (conn.reused and not conn.got_bytes and body is None and method in REPLAYABLE
+                         and not isinstance(e, TimeoutError))
                 if attempt == 0 and stale and isinstance(e, OSError | ConnectionError):
                     continue
                 if isinstance(e, asyncio.CancelledError):

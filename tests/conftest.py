@@ -10,11 +10,17 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings
 
 from gateway.app import ConsentGateway
 from gateway.config import Config, parse_config
 from tests.support.servers import RawFactory, RawServer, UvicornThread
 from tests.support.site import create_app
+
+# No per-example deadline: this machine's speed varies 3x from day to day and the suite shares it
+# with browsers and servers, so a deadline is a timed test that fails for reasons of load alone.
+settings.register_profile("gateway", deadline=None)
+settings.load_profile("gateway")
 
 SECRET = "test-secret-key-0123456789abcdef"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
