@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 _HOST_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-")
 _ESCAPED_SLASHES = (b"%2f", b"\\u002f", b"\\x2f")  # as they appear in the lower-cased buffer
+MAX_DFA_NEEDLES = 20_000
 
 
 def needs_right_boundary(pattern: str) -> bool:
@@ -55,15 +56,21 @@ class UrlMatcher(Generic[T]):
 
     def __init__(self, patterns: Mapping[str, T]) -> None:
         self.patterns = dict(patterns)  # lower-case pattern -> value
-        needles: list[bytes] = []
-        self._owner: list[tuple[str, bool]] = []  # needle index -> (pattern, needs a right boundary)
+        # The automaton looks for the hosts only; a pattern's path (in any of its slash spellings)
+        # is checked at each host hit, which are few. Three spellings of every pattern in the
+        # automaton made the page scan three times slower than the hosts alone.
+        by_host: dict[bytes, list[tuple[str, tuple[bytes, ...], bool]]] = {}
         for p in self.patterns:
-            raw = p.encode("ascii")
-            variants = {raw, raw.replace(b"/", b"\\/"), raw.replace(b"/", b"%2f")}
-            for v in sorted(variants):
-                needles.append(v)
-                self._owner.append((p, needs_right_boundary(p)))
-        self._ac = ahocorasick_rs.BytesAhoCorasick(needles) if needles else None
+            host, slash, path = p.encode("ascii").partition(b"/")
+            rest = slash + path
+            spellings = tuple(sorted({rest, rest.replace(b"/", b"\\/"), rest.replace(b"/", b"%2f")})) if rest else ()
+            by_host.setdefault(host, []).append((p, spellings, needs_right_boundary(p)))
+        self._hosts = list(by_host)
+        self._owners = [tuple(by_host[h]) for h in self._hosts]  # needle index -> patterns on that host
+        # A DFA scans a page about a quarter faster than the default NFA; its memory grows with the
+        # patterns, so a huge operator `extra` list keeps the compact NFA.
+        kind = {"implementation": ahocorasick_rs.Implementation.DFA} if len(self._hosts) <= MAX_DFA_NEEDLES else {}
+        self._ac = ahocorasick_rs.BytesAhoCorasick(self._hosts, **kind) if self._hosts else None
 
     def __len__(self) -> int:
         return len(self.patterns)
@@ -78,9 +85,17 @@ class UrlMatcher(Generic[T]):
             buf = buf.lower()
         out = []
         for index, start, end in self._ac.find_matches_as_indexes(buf, overlapping=True):
-            pattern, bounded = self._owner[index]
-            if left_ok(buf, start) and (not bounded or right_ok(buf, end)):
-                out.append((start, pattern))
+            if not left_ok(buf, start):
+                continue
+            for pattern, spellings, bounded in self._owners[index]:
+                if not spellings:
+                    if not bounded or right_ok(buf, end):
+                        out.append((start, pattern))
+                    continue
+                for rest in spellings:
+                    if buf.startswith(rest, end) and (not bounded or right_ok(buf, end + len(rest))):
+                        out.append((start, pattern))
+                        break
         return out
 
     def search(self, data: bytes | str) -> T | None:
