@@ -69,8 +69,9 @@ class UrlMatcher(Generic[T]):
         self._owners = [tuple(by_host[h]) for h in self._hosts]  # needle index -> patterns on that host
         # A DFA scans a page about a quarter faster than the default NFA; its memory grows with the
         # patterns, so a huge operator `extra` list keeps the compact NFA.
-        kind = {"implementation": ahocorasick_rs.Implementation.DFA} if len(self._hosts) <= MAX_DFA_NEEDLES else {}
-        self._ac = ahocorasick_rs.BytesAhoCorasick(self._hosts, **kind) if self._hosts else None
+        dfa = len(self._hosts) <= MAX_DFA_NEEDLES
+        impl = ahocorasick_rs.Implementation.DFA if dfa else ahocorasick_rs.Implementation.ContiguousNFA
+        self._ac = ahocorasick_rs.BytesAhoCorasick(self._hosts, implementation=impl) if self._hosts else None
 
     def __len__(self) -> int:
         return len(self.patterns)
