@@ -41,11 +41,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=True)
 
 
+class NoAccessLines(logging.Filter):
+    """uvicorn logs each WebSocket handshake on "uvicorn.error" as `client:port - "WebSocket
+    /path?query" [accepted]`: a full client address and the query string (tokens). Drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket'))
+
+
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "gateway.cli.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "filters": {"no_access_lines": {"()": "gateway.cli.NoAccessLines"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                            "filters": ["no_access_lines"]}},
     "loggers": {
         "consent_gateway": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
@@ -87,7 +97,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.serving import GatewayHttpProtocol
+    from gateway.serving import uvicorn_options
 
     config = _load(args.config)
     env = os.environ
@@ -104,21 +114,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _refuse_unsafe_keys(config, host):
         return 2
     _warn_at_start(config)
+    _raise_nofile()
     uvicorn.run(
         "gateway.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=args.workers,
-        http=GatewayHttpProtocol,
         loop=_loop(),
         lifespan="on",
-        proxy_headers=False,  # we read X-Forwarded-* ourselves, from trusted proxies only
-        server_header=False,
-        access_log=False,
         log_config=LOG_CONFIG,
         timeout_graceful_shutdown=args.graceful_timeout,
-        ws_max_size=16 * 1024 * 1024,
+        **uvicorn_options(config.gateway),  # protocol, keep-alive, WebSocket cap, no access log
     )
     return 0
 
@@ -132,6 +139,19 @@ def _warn_at_start(config: Config) -> None:
     if warning:
         logging.config.dictConfig(LOG_CONFIG)
         logging.getLogger("consent_gateway.proxyhints").warning(warning)
+
+
+def _raise_nofile() -> None:
+    """Raise the soft descriptor limit to the hard one, as Go and nginx's worker_rlimit_nofile do:
+    the usual soft 1,024 is one small flood of idle sockets (the unit also sets LimitNOFILE)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard != resource.RLIM_INFINITY:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit; header_timeout still frees idle sockets
 
 
 def _loop() -> str:
@@ -321,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = ck.add_parser("report", help="every cookie name seen in traffic: category, vendor and purpose")
     rep.add_argument("--config", required=True)
     rep.set_defaults(func=cmd_cookies_report)
+
+    from gateway.scan.cli import add_parser as add_scan_parser
+
+    add_scan_parser(sub)
     return p
 
 

@@ -84,6 +84,14 @@ class GatewaySettings:
     pool_size: int = 64
     upstream_ca: str | None = None  # CA bundle for an https upstream (default: the system's)
     access_log: str = "on"  # "on" (client /24 or /48), "no-address", "off"
+    # What a client may send and how long it may take (gateway/heads.py, gateway/serving.py)
+    header_timeout: float = 20.0  # a request head must be complete within this; then 408
+    keepalive_timeout: float = 75.0  # idle keep-alive; longer than nginx's upstream keepalive_timeout
+    send_timeout: float = 60.0  # a client that reads nothing of a response for this long is dropped
+    body_timeout: float = 60.0  # a request body that pauses this long: 408, the site's request is dropped
+    max_header_bytes: int = 64 * 1024  # request line + headers; over it: 431
+    max_headers: int = 100  # header lines; over it: 431
+    ws_max_message_bytes: int = 1024 * 1024  # a larger WebSocket message closes with 1009
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,8 @@ class _Builder:
             "upstream", "host", "port", "public_origin", "trusted_proxies", "preserve_host",
             "connect_timeout", "read_timeout", "max_html_bytes", "pool_size", "upstream_ca",
             "access_log",
+            "header_timeout", "keepalive_timeout", "send_timeout", "max_header_bytes", "max_headers",
+            "ws_max_message_bytes", "body_timeout",
         },
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
@@ -359,7 +369,26 @@ class _Builder:
             pool_size=pool,
             upstream_ca=ca,
             access_log=access_log,
+            **self.client_limits(g),
         )
+
+    def client_limits(self, g: dict[str, Any]) -> dict[str, Any]:
+        """The [gateway] keys that bound what a client may send and how long it may take."""
+        out: dict[str, Any] = {}
+        for key, default in (("header_timeout", 20.0), ("keepalive_timeout", 75.0), ("send_timeout", 60.0),
+                             ("body_timeout", 60.0)):
+            value = float(self.typed("gateway", g, key, (int, float), default))
+            if not 0.1 <= value <= 3600:
+                raise self.fail(f"{key} must be between 0.1 and 3600 seconds", "gateway", key)
+            out[key] = value
+        for key, default, low, high in (("max_header_bytes", 64 * 1024, 4096, 1024 * 1024),
+                                        ("max_headers", 100, 16, 1000),
+                                        ("ws_max_message_bytes", 1024 * 1024, 1024, 64 * 1024 * 1024)):
+            value = self.typed("gateway", g, key, int, default)
+            if not low <= value <= high:
+                raise self.fail(f"{key} must be {low}-{high}", "gateway", key)
+            out[key] = value
+        return out
 
     def build_categories(self) -> tuple[Category, ...]:
         items = self.raw.get("categories", [])

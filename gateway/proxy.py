@@ -32,6 +32,7 @@ from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
 from gateway.metrics import Metrics
+from gateway.navigation import VARY, Page, classify
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
 from gateway.trackers import TrackerRules
@@ -46,10 +47,26 @@ HOP_BY_HOP = frozenset({
     b"upgrade", b"proxy-authenticate", b"proxy-authorization",
     b"date",  # the server in front of the client writes its own Date
 })
-REBUILT_REQUEST = HOP_BY_HOP | {
+# Headers a client could set to steer the site or a framework behind us: the client's address,
+# the original URL (IIS/Symfony routing overrides), the public port and path prefix. We send no
+# such headers, so none from a client may pass (X-Forwarded-For/-Proto/-Host are rebuilt).
+CLIENT_SPOOFABLE = frozenset({
+    b"x-real-ip", b"true-client-ip", b"x-client-ip", b"x-cluster-client-ip", b"x-original-url",
+    b"x-rewrite-url", b"x-original-host", b"x-forwarded-port", b"x-forwarded-prefix",
+    b"x-forwarded-server", b"x-forwarded-scheme", b"x-forwarded-ssl",
+})
+REBUILT_REQUEST = HOP_BY_HOP | CLIENT_SPOOFABLE | {
     b"cookie", b"host", b"x-consent-categories", b"x-forwarded-for", b"x-forwarded-proto",
     b"x-forwarded-host", b"forwarded", b"expect", b"content-length",
 }
+
+
+def connection_tokens(headers: Headers, first: dict[bytes, bytes]) -> frozenset[bytes]:
+    """Every header named in any Connection header, each one a comma-separated list (RFC 9110
+    §7.6.1): all of them are hop-by-hop, not only those of the first Connection header."""
+    if b"connection" not in first:
+        return frozenset()
+    return frozenset(t.strip().lower() for n, v in headers if n == b"connection" for t in v.split(b","))
 CHANGED_BODY_DROPS = frozenset({
     b"content-length", b"etag", b"content-encoding", b"accept-ranges", b"content-md5", b"digest",
     b"cache-control", b"last-modified",
@@ -96,17 +113,14 @@ class Proxy:
         target = scope.get("raw_path") or scope["path"].encode("utf-8")
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        connection_tokens: frozenset[bytes] = frozenset()
-        conn = ctx.first.get(b"connection")
-        if conn:
-            connection_tokens = frozenset(t.strip().lower() for t in conn.split(b","))
+        named = connection_tokens(ctx.headers, ctx.first)
         lines = [method, b" ", target, b" HTTP/1.1\r\n"]
         content_length = None
         chunked = False
         host = ctx.first.get(b"host", self.upstream_host) if self.preserve_host else self.upstream_host
         lines += [b"host: ", host, b"\r\n"]
         for name, value in ctx.headers:
-            if name in REBUILT_REQUEST or name in connection_tokens:
+            if name in REBUILT_REQUEST or name in named:
                 if name == b"content-length":
                     content_length = value
                 elif name == b"transfer-encoding":
@@ -209,7 +223,7 @@ class Proxy:
             # the page we send is another body: other length, no encoding or validators, per visitor
             headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
             headers.append((b"cache-control", b"private, no-cache"))
-            headers.append((b"vary", b"Cookie"))
+            headers.append((b"vary", VARY))  # the consent cookie, and what says page or fragment
             features = self._permissions_policy(self._everything if self.report else granted)
             if features:
                 headers.append((b"permissions-policy", features))
@@ -266,15 +280,19 @@ class Proxy:
             self._trackers[granted] = trackers  # granted is a subset of the categories: bounded
         blocked = trackers.blocked
         charset = normalise_charset(_charset_label(content_type))
-        if bot:
+        page = classify(ctx.first)  # a fragment gets neither, a frame no banner (see navigation)
+        if bot or page is Page.FRAGMENT:
             return RewritePlan(blocked, b"", lambda _cs: b"", charset, trackers=trackers, report=self.report)
         locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
         path = scope["path"]
         show = not state.decided
         banner = self.banner
+        framed = page is Page.FRAME
 
         def with_nonces(nonces: Nonces) -> tuple[bytes, Callable[[str], bytes]]:
             def body_html(cs: str) -> bytes:
+                if framed:
+                    return b""
                 if show:
                     self.metrics.banner_shown()
                 return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")

@@ -24,17 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gateway.csp import Nonces, nonces_for
+from gateway.htmltokens import DELIM as _DELIM
+from gateway.htmltokens import MAX_CARRY
+from gateway.htmltokens import TAG_AT as _TAG_AT
+from gateway.htmltokens import TAG_REST as _TAG_REST
+from gateway.inject import BeforeBody, Placement, comment_closer
 from gateway.trackers import Held, TrackerRules, first_at_or_after
 
-_DELIM = rb"[\t\n\f\r />]"
-# The rest of a tag after its name, quote-aware as in the HTML tokenizer's attribute states. Once a
-# name is followed by '=', a value must follow: an unclosed quote leaves the tag incomplete.
-_TAG_REST = (
-    rb"(?:[\t\n\f\r /]++"
-    rb"|(?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?![\t\n\f\r ]*+=))"
-    rb")*+>"
-)
+__all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalise_charset"]
 _SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
 _END_SPECIAL = rb"body|html|head"
 
@@ -71,8 +68,6 @@ _INTERESTING = re.compile(
 _CANDIDATE = re.compile(
     rb"<(?:!--|(?:" + _SPECIAL + rb")(?=" + _DELIM + rb")|/(?:" + _END_SPECIAL + rb")(?=" + _DELIM + rb"))"
 )
-# A complete ordinary tag from its '<', quote-aware: where it really ends.
-_TAG_AT = re.compile(rb"</?[A-Za-z][^\t\n\f\r />]*+" + _TAG_REST)
 # The one thing that can fool the fast path: a '<' inside an attribute value.
 _HIDDEN_LT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<]*+<|'[^'<]*+<|[^\t\n\f\r \"'>=<][^\t\n\f\r ><]*+<)")
 _COMMENT_END = re.compile(rb"--!?>")
@@ -93,8 +88,6 @@ _JS_TYPES = frozenset({
 })
 _SCRIPT_SRC = frozenset({b"src", b"srcset"})
 _SCRIPT_OWN = frozenset({b"src", b"srcset", b"type"})  # data-* names the banner reads on a script/iframe
-_HEAD_TRIGGERS = frozenset({b"script", b"iframe", b"style", b"body", b"head"})
-MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 
 # WHATWG: these labels mean a superset; the banner must be encoded as the browser will decode.
@@ -122,8 +115,8 @@ class RewritePlan:
     """What to do to one page; built per request from the consent state and compiled config."""
 
     blocked_scripts: tuple[tuple[str, str], ...]  # (lower-case URL substring, category id)
-    head_html: bytes  # ASCII only, injected before the first script-like tag
-    body_html: Callable[[str], bytes]  # banner markup for a charset, injected at the real </body>
+    head_html: bytes  # ASCII only, injected before the first script-like tag (see gateway.inject)
+    body_html: Callable[[str], bytes]  # banner markup for a charset, injected where <body> starts
     charset: str | None = None  # from Content-Type; the page's <meta> is used otherwise
     # A <meta http-equiv=Content-Security-Policy> adds its policy to the header ones (`policies`);
     # `with_nonces` renders head and body again for the nonces all of them need.
@@ -148,7 +141,7 @@ class RewriteStats:
     body_injected: bool = False
 
 
-class HtmlRewriter:
+class HtmlRewriter(BeforeBody):
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
@@ -169,6 +162,9 @@ class HtmlRewriter:
         self._held_tag: bytes | None = None  # start tag of an inline script being inspected
         self._held_body: list[bytes] = []
         self._held_len = 0
+        self._place = Placement()
+        self._comment_tail = b""  # a comment's last bytes: how to close it at EOF (comment_closer)
+        self._raw_ended = False  # the token here is the end tag of a raw-text element
 
     # --- public -------------------------------------------------------------------------
 
@@ -186,13 +182,19 @@ class HtmlRewriter:
             tail.append(self._held_tag)
             tail.extend(self._held_body)
             self._held_tag = None
-        if not self._plaintext:
-            # EOF inside a comment or a raw-text element ends it for the browser too; close it
-            # explicitly so the banner is markup, not comment or script text.
-            if self._in_comment:
-                tail.append(b"-->")
+        if self._place.pending and not self._plaintext:
+            # The page ended before its body started (a head only, or nothing). EOF inside a
+            # comment, a raw-text element or a template ends it for the browser too; close it the
+            # same way so the banner is markup, not comment or script text, then add the body.
+            if self._place.noscript:
+                tail.append(b"</noscript>")  # all raw text to the browser, whatever we made of it
+            elif self._in_comment:
+                tail.append(comment_closer(self._comment_tail))
             elif self._raw_end is not None:
+                if self._raw_name == b"script" and self._script_state == _SCRIPT_DOUBLE:
+                    return out + b"".join(tail)  # no end tag ends it without adding script text
                 tail.append(b"</" + self._raw_name + b">")
+            tail.append(b"</template>" * self._place.templates)
             tail.append(self._inject_head())
             tail.append(self._inject_body())
         return out + b"".join(tail)
@@ -217,6 +219,7 @@ class HtmlRewriter:
                     keep = min(n - pos, 3)  # a split "--!>" must survive to the next chunk
                     cut = n if final else n - keep
                     out.append(buf[pos:cut])
+                    self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
                     pos = cut
                     break
                 out.append(buf[pos:m.end()])
@@ -226,6 +229,11 @@ class HtmlRewriter:
             if self._raw_end is not None:
                 pos = self._scan_raw(buf, pos, out, final)
                 if self._raw_end is not None:
+                    break
+                continue
+            if self._place.pending:
+                pos, wait = self._pre_body(buf, pos, out, final)
+                if wait:
                     break
                 continue
             end = self._skip_data(buf, low, pos, final)
@@ -250,19 +258,9 @@ class HtmlRewriter:
                 break  # an incomplete tag: wait for the rest
             pos = m.end()
             if m.group(1):
-                out.append(b"<!--")
-                pos = m.start() + 4
-                # "<!-->" and "<!--->" are complete (empty) comments
-                if buf.startswith(b">", pos) or buf.startswith(b"->", pos):
-                    stop = pos + (1 if buf[pos:pos + 1] == b">" else 2)
-                    out.append(buf[pos:stop])
-                    pos = stop
-                elif n - pos < 2 and not final:
-                    out.pop()
-                    pos = m.start()
+                pos, wait = self._comment_start(buf, m.start(), out, final)
+                if wait:
                     break
-                else:
-                    self._in_comment = True
                 continue
             if m.group(2):
                 self._start_tag(m.group(2).lower(), buf[m.start():m.end()], out)
@@ -271,6 +269,42 @@ class HtmlRewriter:
         if pos < n:
             self._carry = buf[pos:]
         return b"".join(out)
+
+    def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
+        """At a "<!--": returns (where the comment text starts or the comment ends, wait for more)."""
+        out.append(b"<!--")
+        pos += 4
+        # "<!-->" and "<!--->" are complete (empty) comments
+        if buf.startswith(b">", pos) or buf.startswith(b"->", pos):
+            stop = pos + (1 if buf[pos:pos + 1] == b">" else 2)
+            out.append(buf[pos:stop])
+            return stop, False
+        if len(buf) - pos < 2 and not final:
+            out.pop()
+            return pos - 4, True
+        self._in_comment = True
+        self._comment_tail = b""
+        return pos, False
+
+    def _inert(self, run: bytes) -> bool:
+        low = run.lower()
+        return not ((self._charset is None and b"charset" in low)
+                    or (self.plan.with_nonces is not None and b"nonce-" in low)
+                    or self._holds_url(low))
+
+    def _holds_url(self, low: bytes) -> bool:
+        """A lower-cased stretch holds a blocked URL substring or a withheld catalog pattern."""
+        return any(p in low for p in self._patterns) or (
+            self._trackers.matcher is not None and bool(self._trackers.catalog_starts(low)))
+
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+        """A start tag of any name (before the body, where every tag is looked at)."""
+        if name in _RESOURCE_ATTRS:
+            # as on the fast path: only a tag holding a blocked URL is parsed
+            low = tag.lower()
+            out.append(self._resource_tag(name, tag) if self._holds_url(low) else tag)
+        else:
+            self._start_tag(name, tag, out)
 
     def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
         """From `pos` (in the data state), the position of the next token that matters.
@@ -353,6 +387,7 @@ class HtmlRewriter:
             return cut
         self._raw_text(buf[pos:end], out)
         self._raw_end = None
+        self._raw_ended = True
         if self._held_tag is not None:
             self._release_inline_script(out)
         return end  # the end tag itself is scanned as data
@@ -420,8 +455,6 @@ class HtmlRewriter:
     # --- tags ---------------------------------------------------------------------------
 
     def _start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        if name in _HEAD_TRIGGERS and not self.stats.head_injected:
-            out.append(self._inject_head())
         if name == b"meta":
             if self._charset is None:
                 m = _META_CHARSET.search(tag)
@@ -475,7 +508,7 @@ class HtmlRewriter:
                 return None
         else:
             low = tag.lower()
-            if b"&" not in tag and not any(p in low for p in self._patterns) and not self._trackers.catalog_starts(low):
+            if b"&" not in tag and not self._holds_url(low):
                 return tag  # the common case, decided without parsing attributes
             src = attrs.get(b"src")
             if src is None:
@@ -523,13 +556,7 @@ class HtmlRewriter:
         return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name not in (b"script", b"iframe") else b">")
 
     def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        if name == b"head":
-            if not self.stats.head_injected:
-                out.append(self._inject_head())
-        elif not self.stats.body_injected:  # the first real </body>, or </html> without one
-            out.append(self._inject_head())
-            out.append(self._inject_body())
-        out.append(tag)
+        out.append(tag)  # nothing is injected here any more: see gateway.inject
 
     def _inject_head(self) -> bytes:
         if self.stats.head_injected:

@@ -12,13 +12,14 @@ import ssl
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from gateway.config import Config
 from gateway.consent import ConsentCodec
 from gateway.context import read_request
 from gateway.cookies import CookieRules, strip_request_cookies
 from gateway.forwarded import ForwardedResolver, forwarded_for
+from gateway.proxy import REBUILT_REQUEST, connection_tokens
 from gateway.types import Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.websocket")
@@ -41,6 +42,8 @@ class WebSocketProxy:
         self.rules = rules
         self.resolver = resolver
         self.upstream = config.gateway.upstream
+        self.preserve_host = config.gateway.preserve_host
+        self.max_message = config.gateway.ws_max_message_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -49,8 +52,11 @@ class WebSocketProxy:
         ctx = read_request(scope, self.codec, self.resolver)
         filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted,
                                          everything=self.config.consent.mode == "report")
+        # the same hop-by-hop and client-spoofable table as an HTTP request, plus the library's own
+        named = connection_tokens(ctx.headers, ctx.first)
         headers: list[tuple[str, str]] = [
-            (n.decode("latin-1"), v.decode("latin-1")) for n, v in ctx.headers if n not in HANDSHAKE_OWN
+            (n.decode("latin-1"), v.decode("latin-1")) for n, v in ctx.headers
+            if n not in HANDSHAKE_OWN and n not in REBUILT_REQUEST and n not in named
         ]
         if filtered.cookie_header is not None:
             headers.append(("Cookie", filtered.cookie_header.decode("latin-1")))
@@ -66,7 +72,12 @@ class WebSocketProxy:
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         scheme = "wss" if self.upstream.scheme == "https" else "ws"
-        uri = f"{scheme}://{self.upstream.authority}{target.decode('latin-1')}"
+        # The library writes Host from the URI; the socket goes to the upstream either way.
+        # (serving.py refuses a missing or malformed Host before we get here.)
+        browser_host = ctx.first.get(b"host")
+        authority = browser_host.decode("latin-1") if self.preserve_host and browser_host else self.upstream.authority
+        uri = f"{scheme}://{authority}{target.decode('latin-1')}"
+        tls: dict[str, Any] = {"server_hostname": self.upstream.host} if scheme == "wss" else {}
         origin = ctx.first.get(b"origin")
         try:
             upstream = await connect(
@@ -78,10 +89,14 @@ class WebSocketProxy:
                 compression=None,
                 proxy=None,
                 open_timeout=self.config.gateway.connect_timeout,
-                max_size=16 * 1024 * 1024,
+                max_size=self.max_message,  # a larger message from the site: closed with 1009
+                max_queue=4,  # messages read ahead from the site while the browser is slow
                 ssl=self.ssl,  # None for ws://
+                host=self.upstream.host,
+                port=self.upstream.port,
+                **tls,
             )
-        except (OSError, InvalidHandshake, TimeoutError) as e:
+        except (OSError, WebSocketException, TimeoutError, ValueError) as e:  # a redirect elsewhere: not followed
             log.info("websocket upstream refused: %s", type(e).__name__)
             if "websocket.http.response" in scope.get("extensions", {}):
                 status = e.response.status_code if isinstance(e, InvalidStatus) else 502

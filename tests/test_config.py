@@ -116,6 +116,28 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "file not found" in missing.stderr
 
 
+@pytest.mark.parametrize("line,message", [
+    ("header_timeout = 0", "header_timeout must be between 0.1 and 3600 seconds"),
+    ("keepalive_timeout = 7200", "keepalive_timeout must be between"),
+    ("send_timeout = true", "boolean"),
+    ("body_timeout = 0.01", "body_timeout must be between"),
+    ("max_header_bytes = 100", "max_header_bytes must be 4096-1048576"),
+    ("max_headers = 5000", "max_headers must be 16-1000"),
+    ('ws_max_message_bytes = "1M"', "ws_max_message_bytes must be int"),
+])
+def test_client_limit_keys_are_validated(line: str, message: str) -> None:
+    text = GOOD.replace("read_timeout = 2", "read_timeout = 2\n" + line, 1)
+    e = error(text)
+    assert message in e.message
+    assert e.line == line_of(text, line.split(" =")[0])
+
+
+def test_client_limit_defaults() -> None:
+    g = parse_config(GOOD, env={}).gateway
+    assert (g.header_timeout, g.keepalive_timeout, g.send_timeout, g.body_timeout) == (20.0, 75.0, 60.0, 60.0)
+    assert (g.max_header_bytes, g.max_headers, g.ws_max_message_bytes) == (65536, 100, 1048576)
+
+
 # --- [catalog] and report mode ---------------------------------------------------------------
 
 

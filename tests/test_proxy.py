@@ -14,6 +14,7 @@ import pytest
 
 from gateway.app import ConsentGateway
 from gateway.config import parse_config
+from gateway.navigation import VARY
 from tests.conftest import RunningGateway, config_text
 from tests.support.servers import RawFactory, UvicornThread, raw_request, reset
 
@@ -129,8 +130,8 @@ class TestHtml:
         assert ('<script async data-src="https://www.googletagmanager.com/gtag/js?id=G-1" type="text/plain" '
                 'data-consent-category="personalization"></script>') in body
         assert '<script src="/own.js"></script>' in body
-        # before the real </body>, not the one in the comment
-        assert body.index('id="consent-banner"') > body.index("<!-- </body> -->")
+        # placement changed deliberately (issue 15): first in the body, right after the real <body>
+        assert '</head><body><div id="consent-banner"' in body
         assert body.rstrip().endswith("</body></html>")
         assert "etag" not in r.headers and "private" in r.headers["cache-control"]
         assert body.index("consent-gateway-config") < body.index("googletagmanager")
@@ -243,7 +244,7 @@ class TestHtml:
             assert names(set_cookies(r)) == ["csrftoken"]
             # the headers a GET would get: the site's length and validators are not the rewritten page's
             assert "content-length" not in r.headers and "etag" not in r.headers
-            assert r.headers["cache-control"] == "private, no-cache" and r.headers["vary"] == "Cookie"
+            assert r.headers["cache-control"] == "private, no-cache" and r.headers["vary"] == VARY.decode()
             r2 = c.get("/page")  # the pool is still healthy after a HEAD
         assert r2.status_code == 200 and "consent-banner" in r2.text
 

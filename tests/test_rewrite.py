@@ -31,12 +31,12 @@ def rewrite(html: bytes, sizes: list[int] | None = None, p: RewritePlan | None =
 
 
 class TestInjection:
-    def test_before_real_body_end(self) -> None:
-        html = (b"<html><head><title>a </body> b</title><script>var s='</body>';</script></head>"
+    def test_at_the_real_body_start(self) -> None:
+        # placement changed deliberately (issue 15): the banner opens the body instead of closing it
+        html = (b"<html><head><title>a </body> <body> b</title><script>var s='<body></body>';</script></head>"
                 b"<body><!-- </body> --><div title=\"</body>\">x</div><textarea></body></textarea></body></html>")
         out = rewrite(html)
-        assert out.endswith(b"</textarea><!--B--></body></html>")
-        assert out.count(b"<!--B-->") == 1
+        assert out == html.replace(b"<script>", b"<!--H--><script>").replace(b"</head><body>", b"</head><body><!--B-->")
 
     def test_head_before_first_script(self) -> None:
         out = rewrite(b'<html><head><meta charset="utf-8"><script src="/a.js"></script></head><body></body></html>')
@@ -44,26 +44,28 @@ class TestInjection:
         assert out.index(b"<meta") < out.index(b"<!--H-->")
 
     def test_no_body_falls_back_to_html_end_then_eof(self) -> None:
-        assert rewrite(b"<html><p>x</html>") == b"<html><p>x<!--H--><!--B--></html>"
-        assert rewrite(b"<p>just a fragment") == b"<p>just a fragment<!--H--><!--B-->"
+        # placement changed deliberately (issue 15): where the body starts without a <body> tag
+        assert rewrite(b"<html><p>x</html>") == b"<html><!--H--><!--B--><p>x</html>"
+        assert rewrite(b"<p>just a fragment") == b"<!--H--><!--B--><p>just a fragment"
         assert rewrite(b"") == b"<!--H--><!--B-->"
 
     def test_uppercase_and_odd_whitespace(self) -> None:
         out = rewrite(b"<HTML><BODY>x</BODY\n></HTML>")
-        assert out == b"<HTML><!--H--><BODY>x<!--B--></BODY\n></HTML>"
+        assert out == b"<HTML><!--H--><BODY><!--B-->x</BODY\n></HTML>"
 
     def test_unclosed_comment_and_script(self) -> None:
-        assert rewrite(b"<body><!-- </body> never closed").endswith(b"never closed--><!--B-->")
-        assert rewrite(b"<body><script>x='</body>'").endswith(b"x='</body>'</script><!--B-->")
+        # the banner is already in: nothing is appended, EOF ends them as the site left them
+        assert rewrite(b"<body><!-- </body> never closed") == b"<!--H--><body><!--B--><!-- </body> never closed"
+        assert rewrite(b"<body><script>x='</body>'") == b"<!--H--><body><!--B--><script>x='</body>'"
 
     def test_empty_comments(self) -> None:
-        assert rewrite(b"<!--><body>a</body>") == b"<!--><!--H--><body>a<!--B--></body>"
-        assert rewrite(b"<!---><body>a</body>") == b"<!---><!--H--><body>a<!--B--></body>"
+        assert rewrite(b"<!--><body>a</body>") == b"<!--><!--H--><body><!--B-->a</body>"
+        assert rewrite(b"<!---><body>a</body>") == b"<!---><!--H--><body><!--B-->a</body>"
 
     def test_charset_from_meta_for_banner(self) -> None:
         p = RewritePlan((), b"", lambda cs: "横幅 ✓".encode(cs, "xmlcharrefreplace"))
         out = rewrite('<meta charset="gb2312"><body>中</body>'.encode("gbk"), p=p)
-        assert out.decode("gbk").endswith("横幅 &#10003;</body>")
+        assert out.decode("gbk").endswith("<body>横幅 &#10003;中</body>")
 
     def test_normalise_charset(self) -> None:
         assert normalise_charset(b"GB2312") == "gbk"
@@ -107,7 +109,7 @@ class TestNeutralise:
     def test_script_in_attribute_or_comment_is_not_a_script(self) -> None:
         html = (b'<div data-html="<script src=https://hm.baidu.com/x></script>">a</div>'
                 b"<!-- <script src=https://hm.baidu.com/y></script> -->")
-        assert rewrite(html) == html + b"<!--H--><!--B-->"
+        assert rewrite(html) == b"<!--H--><!--B-->" + html
 
     def test_granted_category_passes(self) -> None:
         html = b'<script src="https://hm.baidu.com/hm.js"></script>'
@@ -156,21 +158,21 @@ class TestScriptEscapes:
         out = rewrite(b"<html><body>" + script + b"<p>after</p></body></html>")
         # held and inspected as a whole, neutralised as a whole, and its text left exactly as it was
         assert b'<script type="text/plain" data-consent-category="personalization">' + script[8:] in out
-        assert out.endswith(b"<p>after</p><!--B--></body></html>")
+        assert out.startswith(b"<html><!--H--><body><!--B--><script ") and out.endswith(b"<p>after</p></body></html>")
 
     def test_body_end_inside_a_double_escaped_script_is_text(self) -> None:
         html = b"<body><script><!--<script></script></body>--></script><p>x</p></body>"
         assert rewrite(html, p=plan(blocked=())) == (
-            b"<!--H--><body><script><!--<script></script></body>--></script><p>x</p><!--B--></body>")
+            b"<!--H--><body><!--B--><script><!--<script></script></body>--></script><p>x</p></body>")
 
     def test_escapes_that_close_at_once_and_ordinary_ends(self) -> None:
         for text in (b"<!-->", b"<!--->", b"<!---->", b"a<!--b-->c", b"<!-- <script> --> x"):
             html = b"<body><script>" + text + b"</script><p>x</p></body>"
             out = rewrite(html, p=plan(blocked=()))
-            assert out.endswith(b"</script><p>x</p><!--B--></body>"), text
+            assert out.endswith(b"</script><p>x</p></body>") and out.count(b"<!--B-->") == 1, text
         # escaped but not double escaped: the first </script> ends it
         out = rewrite(b"<body><script><!-- x </script><p>y</p></body>", p=plan(blocked=()))
-        assert out.endswith(b"</script><p>y</p><!--B--></body>")
+        assert out.endswith(b"</script><p>y</p></body>")
 
     def test_chunk_splits_inside_the_escape_tokens(self) -> None:
         html = b"<body><script><!--<script></script>--></script><!--x--></body>"
@@ -184,7 +186,7 @@ class TestResources:
 
     def test_pixel(self) -> None:
         out = rewrite(b'<body><img src="https://hm.baidu.com/hm.gif?si=1&amp;x=2" width=1 alt=""></body>')
-        assert out.startswith(b'<!--H--><body><img data-src="https://hm.baidu.com/hm.gif?si=1&amp;x=2" width=1 '
+        assert out.startswith(b'<!--H--><body><!--B--><img data-src="https://hm.baidu.com/hm.gif?si=1&amp;x=2" width=1 '
                               b'alt="" data-consent-category="personalization">')
         assert b" src=" not in out and b"text/plain" not in out
 
@@ -208,11 +210,12 @@ class TestResources:
         html = (b'<body><a href="https://hm.baidu.com/">link</a><img src=/own.png alt="hm.baidu.com logo">'
                 b"<p>we use hm.baidu.com</p><!-- <img src=https://hm.baidu.com/x.gif> -->"
                 b"<textarea><img src=https://hm.baidu.com/y.gif></textarea></body>")
-        assert rewrite(html) == b"<!--H-->" + html.replace(b"</body>", b"<!--B--></body>")
+        assert rewrite(html) == b"<!--H-->" + html.replace(b"<body>", b"<body><!--B-->")
 
     def test_a_site_value_cannot_shadow_ours(self) -> None:
         out = rewrite(b'<img data-src="/decoy.png" data-consent-category="identity" src="https://hm.baidu.com/x">')
-        assert out.startswith(b'<img data-src="https://hm.baidu.com/x" data-consent-category="personalization">')
+        assert out.startswith(b'<!--H--><!--B--><img data-src="https://hm.baidu.com/x" '
+                              b'data-consent-category="personalization">')
 
     def test_split_across_chunks_and_granted(self) -> None:
         html = b'<body><p>a</p><img alt="x" src="https://hm.baidu.com/hm.gif"></body>'
@@ -220,7 +223,7 @@ class TestResources:
         assert b'data-src="https://hm.baidu.com/hm.gif"' in whole
         for size in (1, 3, 7, 20):
             assert rewrite(html, [size]) == whole
-        assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html.replace(b"</body>", b"<!--B--></body>")
+        assert rewrite(html, p=plan(blocked=())) == b"<!--H-->" + html.replace(b"<body>", b"<body><!--B-->")
 
     def test_hidden_lt_before_a_pixel_takes_the_exact_path(self) -> None:
         out = rewrite(b'<body><div title="a<b">x</div><img src="https://hm.baidu.com/p.gif"></body>')
@@ -235,7 +238,7 @@ class TestHostile:
 
     def test_nul_and_garbage(self) -> None:
         html = b"\x00<\x00script>\xff\xfe</bo\x00dy><</>< />"
-        assert rewrite(html).startswith(html)
+        assert rewrite(html) == b"<!--H--><!--B-->" + html  # a NUL is text: the body starts there
 
 
 # A small HTML grammar: realistic fragments in random order, to check the streaming invariants.
@@ -395,7 +398,8 @@ class TestCatalog:
         r = HtmlRewriter(catalog_plan())
         r.feed(page)
         r.finish()
-        assert len(calls) <= 2 and max(calls) >= len(page)  # the page once (and the empty tail), never per tag
+        # the page once, and a few short pieces (the head's runs, the empty tail), never once per tag
+        assert len(calls) <= 4 and max(calls) >= len(page) - 100 and sum(calls) - max(calls) < 1000, calls
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(FRAGMENTS | st.sampled_from([

@@ -8,6 +8,8 @@ QA teams get, with `pip install consent-gateway[test]`:
   viewport, user agent) and `consent_page` (a default one);
 - `ConsentPage` helpers: `accept_all()`, `reject_all()`, `save(...)`, `withdraw()`,
   `browser_cookies()`, `state()`, `banner`, `open_settings()`.
+- fixture `consent_scan`: the compliance scan (`gateway.scan.scan`) as a function, by default of the
+  deployment under test: `assert consent_scan().phases.reject.violations == []`.
 
 Scenarios that need to control the deployment (a second gateway, the log) carry the marker
 `local_gateway` and are deselected, not skipped, when `--gateway-url` is given.
@@ -246,3 +248,19 @@ def consent_new_page(consent_browser: Any, consent_gateway_url: str) -> Iterator
 @pytest.fixture
 def consent_page(consent_new_page: Callable[..., ConsentPage]) -> ConsentPage:
     return consent_new_page()
+
+
+@pytest.fixture
+def consent_scan(request: Any) -> Callable[..., Any]:
+    """`consent_scan(url=None, **options) -> Report`: scan a page before consent, after reject and after
+    accept (options as `gateway.scan.scan`: pages, browser_args, locale, timeout, config, ...). Without
+    a URL it scans the deployment under test (`--gateway-url`, or the local demo)."""
+    from gateway.scan import scan
+
+    def run(url: str | None = None, **options: Any) -> Any:
+        if url is None:
+            url = request.getfixturevalue("consent_gateway_url") + "/"
+        options.setdefault("chromium", request.config.getoption("--chromium"))
+        return scan(url, **options)
+
+    return run

@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from gateway.app import ConsentGateway
-from gateway.serving import GatewayHttpProtocol
+from gateway.serving import uvicorn_options
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
@@ -42,10 +42,11 @@ class UvicornThread:
 
     def __init__(self, app: Any, port: int | None = None, **kwargs: Any) -> None:
         self.port = port or free_port()
-        # the gateway runs on the protocol `serve` gives it; sites and helpers on plain httptools
-        http: Any = GatewayHttpProtocol if isinstance(app, ConsentGateway) else "httptools"
-        opts: dict[str, Any] = dict(host="127.0.0.1", port=self.port, log_level="warning", http=http,
+        # the gateway runs with the options `serve` gives it; sites and helpers on plain httptools
+        opts: dict[str, Any] = dict(host="127.0.0.1", port=self.port, log_level="warning", http="httptools",
                                     lifespan="auto", access_log=False, proxy_headers=False)
+        if isinstance(app, ConsentGateway):
+            opts.update(uvicorn_options(app.config.gateway))
         opts.update(kwargs)
         self.server = uvicorn.Server(uvicorn.Config(app, **opts))
         self.loop = asyncio.new_event_loop()
