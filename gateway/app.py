@@ -7,6 +7,7 @@ import functools
 import gc
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -108,6 +109,7 @@ class ConsentGateway:
     async def _inventory_loop(self) -> None:
         while True:
             await self._flush_inventory()  # at once too: a new process learns the shared scopes
+            await self.banner.refresh_vendors(self.ledger.store)  # the banner names vendors seen
             await asyncio.sleep(INVENTORY_INTERVAL)
 
     async def _snapshot_loop(self, directory: Path, chain_id: str) -> None:
@@ -191,13 +193,28 @@ ENV_CONFIG = "CONSENT_GATEWAY_CONFIG"
 ENV_UPSTREAM = "CONSENT_GATEWAY_UPSTREAM"
 
 
+ENV_PORT = "CONSENT_GATEWAY_PORT"
+
+
 def create_app() -> ConsentGateway:
     """Factory for uvicorn workers: the config path (and overrides) come from the environment."""
     config = load_config(os.environ[ENV_CONFIG])
     upstream = os.environ.get(ENV_UPSTREAM)
     if upstream:
         config = with_upstream(config, upstream)
+    port = os.environ.get(ENV_PORT)
+    if port and not config.log.instance_id:
+        config = with_instance_id(config, f"{socket.gethostname()}-{port}")
     return ConsentGateway(config)
+
+
+def with_instance_id(config: Config, instance_id: str) -> Config:
+    """Several instances on one host (the systemd template: one unit per port) share a state
+    directory; the port in the id keeps their chains, and the workers each metrics scrape sums,
+    apart. Without it every port reported the host-wide sum and Prometheus counted it twice."""
+    from dataclasses import replace
+
+    return replace(config, log=replace(config.log, instance_id=instance_id))
 
 
 def with_upstream(config: Config, upstream: str) -> Config:

@@ -555,6 +555,9 @@ class _Builder:
         enabled = self.typed("catalog", c, "enabled", bool, True)
         base = Path(self.source).parent if self.source != "<config>" else Path.cwd()
         extra = tuple(str(base / p) for p in self.str_list("catalog", c, "extra"))
+        for path in extra:
+            if not os.path.isfile(path):
+                raise self.fail(f"extra catalog file {path!r} is not a readable file", "catalog", "extra")
         ids = {cat.id for cat in categories}
         # a default whose category the site does not have leaves that purpose to `unknown`
         purposes: dict[str, str | None] = {p: t if t == "necessary" or t in ids else None

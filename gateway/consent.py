@@ -174,4 +174,9 @@ class ConsentCodec:
 
 
 def new_consent_id() -> str:
-    return secrets.token_urlsafe(12)
+    """96 random bits, URL-safe. Never starting with '-': a visitor reads it out to the operator,
+    who types it into `consent-gateway log show ID`, where a leading '-' reads as an option."""
+    while True:
+        token = secrets.token_urlsafe(12)
+        if token[0] != "-":
+            return token

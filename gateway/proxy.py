@@ -8,6 +8,7 @@ upstream failure found while decoding the first chunk still becomes a clean 502.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -178,9 +179,7 @@ class Proxy:
             access.upstream_seconds = time.perf_counter() - started
             self.metrics.upstream_latency(access.upstream_seconds)
         except GatewayError as e:
-            self.metrics.upstream_error(type(e).__name__)
-            access.error = f"{type(e).__name__}: {e}"
-            await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
+            await self._fail(send, e, ctx)
             return
         try:
             await self._respond(scope, receive, send, ctx, state, granted, bot, filtered, response)
@@ -229,7 +228,7 @@ class Proxy:
                 headers.append((b"permissions-policy", features))
         if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
-                              receive, sized=False)
+                              receive, ctx, sized=False)
             return
         plan = self._plan(ctx, state, granted, bot, scope, content_type, header_policies(headers))
         rewriter = HtmlRewriter(plan)
@@ -267,7 +266,7 @@ class Proxy:
             finally:
                 await chunks.aclose()  # gives the connection back now, not when a finalizer runs
 
-        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, sized=True)
+        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, ctx, sized=True)
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
               scope: Scope, content_type: bytes, policies: tuple[str, ...]) -> RewritePlan:
@@ -300,10 +299,18 @@ class Proxy:
             return banner.head_html(state, nonces), body_html
 
         head, body = with_nonces(nonces_for(policies))
-        return RewritePlan(blocked, head, body, charset, policies, with_nonces, trackers, self.report)
+        placeholder = functools.partial(banner.placeholders.render, locale, path)
+        return RewritePlan(blocked, head, body, charset, policies, with_nonces, trackers=trackers, report=self.report,
+                           placeholder=placeholder)
+
+    async def _fail(self, send: Send, e: GatewayError, ctx: RequestContext) -> None:
+        """The one path to the error page: counted, logged in the access line, in the visitor's language."""
+        self.metrics.upstream_error(type(e).__name__)
+        ctx.access.error = f"{type(e).__name__}: {e}"
+        await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
 
     async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
-                     at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:
+                     at_end: Callable[[], bool], receive: Receive, ctx: RequestContext, *, sized: bool) -> None:
         """Stream a body to the client; send the head with the first bytes (see module doc).
 
         `at_end()` says, right after a chunk, that it was the last one. A body that arrives whole
@@ -339,10 +346,11 @@ class Proxy:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except UpstreamBodyError as e:
-            self.metrics.upstream_error(type(e).__name__)
             if not started:
-                await error_page(send, e, self.banner, self.banner.default_locale)
+                await self._fail(send, e, ctx)
                 return
+            self.metrics.upstream_error(type(e).__name__)
+            ctx.access.error = f"{type(e).__name__}: {e}"
             # The head is gone: end without the final chunk so the client sees a broken body.
             log.warning("upstream body failed after response start: %s", e)
         finally:

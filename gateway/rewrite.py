@@ -126,6 +126,9 @@ class RewritePlan:
     # `blocked_scripts`
     trackers: TrackerRules | None = None
     report: bool = False  # [consent] mode = "report": count what would be held, change nothing
+    # Click-to-load (placeholder.py): markup for the box that stands where an iframe is held,
+    # from its URL, attributes and category; None (crawlers) leaves the iframe as it is.
+    placeholder: Callable[[str, dict[bytes, bytes], str], bytes] | None = None
 
 
 def _kind(name: bytes) -> str:
@@ -513,10 +516,22 @@ class HtmlRewriter(BeforeBody):
             src = attrs.get(b"src")
             if src is None:
                 return tag
-        held = self._trackers.match(html.unescape(src.decode("latin-1")))
+        url = html.unescape(src.decode("latin-1"))
+        held = self._trackers.match(url)
         if held is None:
             return tag
-        return self._neutralise(name, tag, held, rename=_SCRIPT_SRC)
+        neutral = self._neutralise(name, tag, held, rename=_SCRIPT_SRC)
+        if name == b"iframe" and self.plan.placeholder is not None and not self.plan.report:
+            return self._with_placeholder(neutral, url, attrs, held.category, out)
+        return neutral
+
+    def _with_placeholder(self, held: bytes, url: str, attrs: dict[bytes, bytes], category: str,
+                          out: list[bytes]) -> bytes:
+        """The placeholder goes right before the iframe, which stays in the page hidden until the
+        visitor loads it (activate.js) or allows its category (banner.js)."""
+        assert self.plan.placeholder is not None
+        out.append(self.plan.placeholder(url, attrs, category))
+        return held[:-1] + b" hidden data-consent-embed>"
 
     def _resource_tag(self, name: bytes, tag: bytes) -> bytes:
         """An img, source, link, ...: neutralised when a URL it would fetch is blocked."""

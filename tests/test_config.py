@@ -181,7 +181,7 @@ def test_bad_extra_catalog_file_names_its_own_line(tmp_path: Path) -> None:
     e = error(GOOD + f'\n[catalog]\nextra = ["{extra}"]\n')
     assert e.path == str(extra) and e.line == 3 and "without the scheme" in e.message
     missing = error(GOOD + f'\n[catalog]\nextra = ["{tmp_path / "nope.jsonl"}"]\n')
-    assert "cannot read" in missing.message
+    assert "not a readable file" in missing.message
 
 
 def test_extra_catalog_is_relative_to_the_config_and_corrects_the_shipped(tmp_path: Path) -> None:
@@ -198,3 +198,14 @@ def test_mode_is_enforce_or_report() -> None:
     text = GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "audit"')
     e = error(text)
     assert "mode must be" in e.message and e.line == line_of(text, 'mode = "audit"')
+
+
+def test_mode_and_catalog_keys() -> None:
+    config = parse_config(GOOD, env={})
+    assert config.consent.mode == "enforce" and config.catalog.enabled and config.catalog.extra == ()
+    text = GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "audit"', 1)
+    e = error(text)
+    assert "mode must be" in e.message and e.line == line_of(text, 'mode = "audit"')
+    e = error(GOOD + '\n[catalog]\nextra = ["/nonexistent/ours.jsonl"]\n')
+    assert "not a readable file" in e.message
+    assert not parse_config(GOOD + "\n[catalog]\nenabled = false\n", env={}).catalog.enabled

@@ -116,3 +116,43 @@ def test_systemd_unit() -> None:
         problems = [line for line in (r.stdout + r.stderr).splitlines()
                     if "consent-gateway" in line and "secrets.env" not in line]
         assert r.returncode == 0 or not problems, r.stdout + r.stderr
+
+
+def test_two_template_instances_on_one_host_keep_their_own_figures(tmp_path: Path, site: UvicornThread) -> None:
+    """The systemd template runs one unit per port with one config and one state directory; each
+    port's scrape must count its own requests, not the host's (Prometheus would count them twice)."""
+    a, url_a, _, _ = start(tmp_path, site, "--workers", "2", admin=True)
+    b = subprocess.Popen([str(EXE), "serve", "--config", str(tmp_path / "g.toml"), "--port", str(free_port()),
+                          "--workers", "2"], stderr=open(tmp_path / "err-b.log", "wb"))  # noqa: SIM115
+    try:
+        url_b = None
+        for _ in range(300):  # find b's port from its log line
+            text = (tmp_path / "err-b.log").read_text()
+            if "Uvicorn running on" in text:
+                url_b = "http://" + text.split("Uvicorn running on http://", 1)[1].split()[0].rstrip('"\\')
+                break
+            time.sleep(0.1)
+        assert url_b, "second instance did not start"
+        wait_http(url_b + "/_consent/health/live")
+        for _ in range(7):
+            assert httpx.get(url_a + "/page").status_code == 200
+        for _ in range(3):
+            assert httpx.get(url_b + "/page").status_code == 200
+        auth = {"Authorization": "Bearer " + ADMIN_TOKEN}
+        wanted = {url_a: 7, url_b: 3}
+        deadline = time.monotonic() + 20
+        seen: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            for url in (url_a, url_b):
+                text = httpx.get(url + "/_consent/metrics", headers=auth).text
+                line = next((x for x in text.splitlines()
+                             if x.startswith('consent_requests_total{code="200",kind="html"}')), "x 0")
+                seen[url] = float(line.split()[-1])
+            if seen == wanted:
+                break
+            time.sleep(0.5)
+        assert seen == wanted  # never 10 on either: the other instance's workers are not its siblings
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
