@@ -184,6 +184,7 @@ class CookieRules:
 class RequestFilterResult:
     cookie_header: bytes | None  # None: send no Cookie header at all
     stripped: list[RequestCookie] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # names passed on, for the inventory
 
 
 def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
@@ -199,15 +200,17 @@ def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
     """Keep only the cookies the visitor allowed, byte for byte; report the rest.
     `everything` (report mode): keep every cookie but the gateway's own."""
     kept: list[bytes] = []
+    names: list[str] = []
     stripped: list[RequestCookie] = []
     for cookie in cookies:
         if cookie.name in rules.own:
             continue  # the site learns the decision from X-Consent-Categories, not our token
         if everything or rules.allowed(cookie.name, granted):
             kept.append(cookie.raw)
+            names.append(cookie.name)
         else:
             stripped.append(cookie)
-    return RequestFilterResult(b"; ".join(kept) if kept else None, stripped)
+    return RequestFilterResult(b"; ".join(kept) if kept else None, stripped, names)
 
 
 class CookieScopes:

@@ -123,7 +123,8 @@ class Metrics:
             for name in names:
                 label = rules.label_of(name)
                 tally[f"{label}\x1f{rules.vendor_of(name)}\x1f{kind}"] += 1
-                self._inventory(name, label, "request" if kind == "cookie" else kind)
+                if kind == "set-cookie":  # request cookies are all kept, so in the inventory by `seen`
+                    self._inventory(name, label, kind)
 
     def rewritten(self, stats: RewriteStats, report: bool = False) -> None:
         for category, n in stats.neutralised.items():

@@ -203,6 +203,8 @@ class Proxy:
             if unexpired:
                 self.metrics.tallies["unexpired"]["response"] += unexpired
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
+        # every cookie seen, kept ones too: the cookies report and the declaration list them
+        self.metrics.seen(filtered.kept, self.rules, "request")
         access.stripped, access.dropped = len(filtered.stripped), len(result.dropped)
 
         content_type = b""
