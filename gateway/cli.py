@@ -139,6 +139,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=LOG_CONFIG,
         timeout_graceful_shutdown=args.graceful_timeout,
+        # SIGHUP with --workers is a rolling restart: each new worker must be up before an old one
+        # goes. uvicorn's 5 s gave up on a loaded host (startup loads the catalog and the log).
+        timeout_worker_healthcheck=60,
         **uvicorn_options(config.gateway),  # protocol, keep-alive, WebSocket cap, no access log
     )
     return 0

@@ -78,13 +78,13 @@ HTML_TYPES = (b"text/html",)
 
 class Proxy:
     def __init__(self, config: Config, rules: CookieRules, banner: Banner, pool: UpstreamPool,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, scopes: CookieScopes | None = None) -> None:
         self.config = config
         self.rules = rules
         self.banner = banner
         self.pool = pool
         self.metrics = metrics
-        self.scopes = CookieScopes()
+        self.scopes = scopes if scopes is not None else CookieScopes()  # learned; kept across reloads
         self.upstream_host = config.gateway.upstream.authority.encode("ascii")
         self.preserve_host = config.gateway.preserve_host
         self.max_html = config.gateway.max_html_bytes

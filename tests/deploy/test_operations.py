@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import shutil
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.testing.servers import UvicornThread, free_port, wait_http
 from tests.conftest import config_text
@@ -156,3 +158,69 @@ def test_two_template_instances_on_one_host_keep_their_own_figures(tmp_path: Pat
         for p in (a, b):
             p.send_signal(signal.SIGTERM)
             p.wait(30)
+
+
+def _load_loop(url: str, stop: threading.Event, failures: list[str], count: list[int]) -> None:
+    with httpx.Client(base_url=url, timeout=10) as c:
+        while not stop.is_set():
+            try:
+                r = c.get("/page")
+                count[0] += 1
+                if r.status_code != 200:
+                    failures.append(str(r.status_code))
+            except httpx.HTTPError as e:
+                failures.append(repr(e))
+
+
+def _policy(url: str) -> str:
+    return str(httpx.get(url + "/_consent").json()["policy_version"])
+
+
+def _wait_policy(url: str, version: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _policy(url) == version:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sighup_reloads_under_load_and_a_bad_config_changes_nothing(tmp_path: Path, site: UvicornThread,
+                                                                     workers: str) -> None:
+    proc, url, cfg, _ = start(tmp_path, site, "--workers", workers)
+    good = cfg.read_text()
+    stop, failures, count = threading.Event(), [], [0]
+    threads = [threading.Thread(target=_load_loop, args=(url, stop, failures, count)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        # a new policy version: the live process (one worker) or fresh workers (two) take it
+        cfg.write_text(good.replace('"2024-10"', '"2025-02"'))
+        proc.send_signal(signal.SIGHUP)
+        assert _wait_policy(url, "2025-02"), "the reload did not take"
+        # a broken file: refused, the running config keeps serving
+        cfg.write_text(good.replace('"2024-10"', '"2025-03"').replace("[consent]", "[consent]\nbogus = 1"))
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert _policy(url) == "2025-02" and proc.poll() is None
+        # a setting that needs a restart: refused by name (one worker reloads in place)
+        if workers == "1":
+            cfg.write_text(good.replace('"2024-10"', '"2025-04"').replace("read_timeout = 10", "read_timeout = 11"))
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(2)
+            assert _policy(url) == "2025-02"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert count[0] > 30 and failures == [], failures[:5]
+    err = (tmp_path / "err.log").read_text()
+    assert "Traceback" not in err
+    for line in err.splitlines():
+        json.loads(line)  # every line the process wrote is one JSON object
+    assert "unknown key 'bogus'" in err
+    if workers == "1":
+        assert "reload refused" in err and "[gateway] read_timeout" in err
