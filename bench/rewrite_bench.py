@@ -1,8 +1,8 @@
 """CPU cost of the HTML rewriter alone, per page: the part of the gateway's time that is the scan.
 
 Runs in-process (no sockets), best of --repeat timings, for the proxy bench's 12 KB page:
-with the bench's blocking rules (one tracker neutralised), without rules (scan and inject only),
-and fed in 1 KB chunks (a streamed page).
+with the bench's blocking rules (one tracker neutralised), the same with the built-in catalog's
+URL patterns (the default), without rules (scan and inject only), and fed in 1 KB chunks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from proxy_bench import page_12k  # noqa: E402
 
+from gateway.clientrules import catalog_urls  # noqa: E402
+from gateway.config import default_config_path, load_config  # noqa: E402
 from gateway.rewrite import HtmlRewriter, RewritePlan  # noqa: E402
+from gateway.trackers import TrackerRules  # noqa: E402
 
 BANNER = b"<div id=consent-banner>" + b"x" * 2000 + b"</div>"
 
@@ -36,10 +39,17 @@ def main() -> int:
     blocking = RewritePlan((("www.googletagmanager.com", "personalization"),), b"<script>/*cfg*/</script>",
                            lambda cs: BANNER, "utf-8")
     plain = RewritePlan((), b"<script>/*cfg*/</script>", lambda cs: BANNER, "utf-8")
+    config = load_config(default_config_path(), env={})
+    assert config.catalog.catalog is not None
+    trackers = TrackerRules(blocking.blocked_scripts, frozenset({"identity", "personalization"}),
+                            config.catalog.catalog.matcher, catalog_urls(config))
+    catalog = RewritePlan(trackers.blocked, b"<script>/*cfg*/</script>", lambda cs: BANNER, "utf-8",
+                          trackers=trackers)
     assert b'data-consent-category="personalization"' in run(blocking, page, len(page))
     print(f"HtmlRewriter on the {len(page):,}-byte bench page, best of {args.repeat} x {args.number}")
     print(f"{'case':<42}{'us/page':>10}{'MB/s':>10}")
     for name, plan, chunk in (("blocking rules, whole page", blocking, len(page)),
+                              ("blocking rules + catalog, whole page", catalog, len(page)),
                               ("no rules (scan + inject only), whole page", plain, len(page)),
                               ("blocking rules, 1 KB chunks", blocking, 1024)):
         best = min(timeit.repeat(lambda p=plan, c=chunk: run(p, page, c), number=args.number,

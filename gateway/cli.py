@@ -190,8 +190,10 @@ def cmd_cookies_report(args: argparse.Namespace) -> int:
     from gateway.catalog.report import render
     from gateway.logcli import with_store
 
-    rows = with_store(_load(args.config), lambda s: s.inventory())
-    print(render(rows, Catalog.load()), end="")
+    config = _load(args.config)
+    rows = with_store(config, lambda s: s.inventory())
+    # the config's catalog (its extra files, its purposes map), the shipped one when it is off
+    print(render(rows, config.catalog.catalog or Catalog.load(), config.catalog.purposes), end="")
     return 0
 
 

@@ -6,6 +6,7 @@ file without guessing. Nothing here runs per request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.catalog import Catalog
 from gateway.errors import ConfigError
 
 # The start of the development key gateway/default.toml ships: public, so loopback only (keycheck.py).
@@ -45,6 +47,11 @@ DEFAULT_BROWSER_FEATURES: dict[str, tuple[str, ...]] = {
     "personalization": ("browsing-topics", "attribution-reporting", "join-ad-interest-group", "run-ad-auction"),
 }
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+MODES = ("enforce", "report")
+# The catalog's purposes and the site categories they fall into unless [catalog] purposes says
+# otherwise. "necessary": always allowed (session, CSRF and security cookies; Article 29 WP 04/2012).
+DEFAULT_PURPOSES = {"necessary": "necessary", "functional": "identity", "analytics": "personalization",
+                    "marketing": "personalization"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ class ConsentSettings:
     browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
     decisions_per_minute: int = 600  # per client address (IPv6: /64), sustained; 0 turns the limit off
     decision_burst: int = 120  # decisions one address may make at once before the limit applies
-    mode: str = "enforce"  # "report": nothing is blocked, what would be is counted
+    mode: str = "enforce"  # "report": nothing is withheld; what would have been is counted
 
 
 @dataclass(frozen=True)
@@ -132,8 +139,15 @@ class CookieSettings:
 
 @dataclass(frozen=True)
 class CatalogSettings:
-    enabled: bool = True  # the shipped tracker and cookie catalog (gateway/catalog)
-    extra: tuple[str, ...] = ()  # the operator's own catalog files, read after it
+    enabled: bool = True
+    extra: tuple[str, ...] = ()
+    # catalog purpose -> "necessary" or a category id; None: the catalog does not decide (unknown)
+    purposes: dict[str, str | None] = field(default_factory=dict)
+    # loaded and compiled once, at start (immutable); None only for a Config built by hand
+    catalog: Catalog | None = field(default=None, compare=False, repr=False)
+
+    def category(self, purpose: str) -> str | None:
+        return self.purposes.get(purpose)
 
 
 @dataclass(frozen=True)
@@ -222,7 +236,7 @@ class _Builder:
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
-        "catalog": {"enabled", "extra"},
+        "catalog": {"enabled", "extra", "purposes"},
         "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
     }
@@ -300,15 +314,8 @@ class _Builder:
         cookies = self.build_cookies(categories)
         log = self.build_log(consent)
         admin = self.build_admin()
-        return Config(gateway, consent, log, cookies, categories, admin, self.source, self.build_catalog())
-
-    def build_catalog(self) -> CatalogSettings:
-        c = self.table("catalog")
-        extra = self.str_list("catalog", c, "extra")
-        for path in extra:
-            if not os.path.isfile(path):
-                raise self.fail(f"extra catalog file {path!r} is not a readable file", "catalog", "extra")
-        return CatalogSettings(enabled=self.typed("catalog", c, "enabled", bool, True), extra=extra)
+        catalog = self.build_catalog(categories)
+        return Config(gateway, consent, log, cookies, categories, admin, self.source, catalog)
 
     def build_gateway(self) -> GatewaySettings:
         g = self.table("gateway", required=True)
@@ -457,7 +464,7 @@ class _Builder:
                 or policy_url.startswith("http://")) or any(ch in policy_url for ch in "\r\n\"<>"):
             raise self.fail("privacy_policy_url must be a path or an http(s) URL", "consent", "privacy_policy_url")
         ids = {cat.id for cat in categories}
-        mode = self.per_category(c, "consent_mode", DEFAULT_CONSENT_MODE, ids, lambda v: v in GCM_SIGNALS,
+        gcm = self.per_category(c, "consent_mode", DEFAULT_CONSENT_MODE, ids, lambda v: v in GCM_SIGNALS,
                                  f"Consent Mode signals from {sorted(GCM_SIGNALS)}")
         features = self.per_category(c, "browser_features", DEFAULT_BROWSER_FEATURES, ids,
                                      lambda v: bool(FEATURE_NAME.match(v)),
@@ -468,11 +475,11 @@ class _Builder:
         burst = self.typed("consent", c, "decision_burst", int, 120)
         if not 1 <= burst <= 1_000_000:
             raise self.fail("decision_burst must be 1 to 1000000", "consent", "decision_burst")
-        run_mode = self.typed("consent", c, "mode", str, "enforce")
-        if run_mode not in ("enforce", "report"):
+        mode = self.typed("consent", c, "mode", str, "enforce")
+        if mode not in MODES:
             raise self.fail('mode must be "enforce" or "report"', "consent", "mode")
         return ConsentSettings(
-            mode=run_mode,
+            mode=mode,
             decisions_per_minute=per_minute,
             decision_burst=burst,
             secret_keys=keys,
@@ -482,7 +489,7 @@ class _Builder:
             cookie_name=cookie_name,
             default_locale=locale,
             privacy_policy_url=policy_url,
-            consent_mode=mode,
+            consent_mode=gcm,
             browser_features=features,
         )
 
@@ -543,6 +550,30 @@ class _Builder:
         return LogSettings(url=url, chain_key=chain_key, instance_id=instance, spool_dir=spool,
                            group_commit=self.typed("log", c, "group_commit", bool, True))
 
+    def build_catalog(self, categories: tuple[Category, ...]) -> CatalogSettings:
+        c = self.table("catalog")
+        enabled = self.typed("catalog", c, "enabled", bool, True)
+        base = Path(self.source).parent if self.source != "<config>" else Path.cwd()
+        extra = tuple(str(base / p) for p in self.str_list("catalog", c, "extra"))
+        for path in extra:
+            if not os.path.isfile(path):
+                raise self.fail(f"extra catalog file {path!r} is not a readable file", "catalog", "extra")
+        ids = {cat.id for cat in categories}
+        # a default whose category the site does not have leaves that purpose to `unknown`
+        purposes: dict[str, str | None] = {p: t if t == "necessary" or t in ids else None
+                                           for p, t in DEFAULT_PURPOSES.items()}
+        for purpose, target in self.typed("catalog", c, "purposes", dict, {}).items():
+            if purpose not in DEFAULT_PURPOSES:
+                raise self.fail(f"purposes: {purpose!r} is not a catalog purpose ({', '.join(DEFAULT_PURPOSES)})",
+                                "catalog", "purposes")
+            if not isinstance(target, str) or (target != "necessary" and target not in ids):
+                raise self.fail(f"purposes.{purpose} must be \"necessary\" or a category id "
+                                f"({', '.join(sorted(ids))}), got {target!r}", "catalog", "purposes")
+            purposes[purpose] = target
+        # a bad catalog file raises CatalogError (a ConfigError) naming that file and its line
+        return CatalogSettings(enabled=enabled, extra=extra, purposes=purposes,
+                               catalog=_load_catalog(enabled, extra))
+
     def build_admin(self) -> AdminSettings:
         c = self.table("admin")
         enabled = self.typed("admin", c, "enabled", bool, False)
@@ -564,6 +595,23 @@ class _Builder:
             raise self.fail("lockout_seconds must be 1-86400", "admin", "lockout_seconds")
         return AdminSettings(enabled=enabled, token=token, username=username, password=password,
                              max_failures=failures, lockout_seconds=lockout)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_catalog_cached(enabled: bool, extra: tuple[str, ...], stamps: tuple[int, ...]) -> Catalog:
+    return Catalog.load(enabled=enabled, extra=extra)
+
+
+def _load_catalog(enabled: bool, extra: tuple[str, ...]) -> Catalog:
+    """The catalog is immutable: a config parsed again (tests, check-config then serve) reuses the
+    compiled one unless an extra file changed."""
+    stamps = []
+    for p in extra:
+        try:
+            stamps.append(os.stat(p).st_mtime_ns)
+        except OSError:
+            return Catalog.load(enabled=enabled, extra=extra)  # raises the readable error
+    return _load_catalog_cached(enabled, extra, tuple(stamps))
 
 
 def parse_upstream(value: str, builder: _Builder | None = None, table: str = "gateway") -> Upstream:

@@ -89,7 +89,9 @@ class CookieRules:
     Precedence, the one rule guard.js follows too (gateway/clientrules.py hands it this table):
     an exact name beats any glob; among exact names, and then among globs, the first rule wins in
     this order: the gateway's own cookie, `[cookies] necessary`, then the categories as listed.
-    A name nothing matches takes `[cookies] unknown` (None: blocked).
+    Only a name no rule of the operator's matches goes to the catalog (gateway/catalog: its exact
+    names, then its most specific glob), whose purpose maps to a category by `[catalog] purposes`.
+    A name nothing decides takes `[cookies] unknown` (None: blocked).
     """
 
     def __init__(self, config: Config) -> None:
@@ -107,6 +109,9 @@ class CookieRules:
         for cat in config.categories:
             for pattern in cat.cookies:
                 self._add(pattern, cat.id)
+        catalog = config.catalog.catalog
+        self.catalog = catalog if catalog is not None and len(catalog.cookies) else None
+        self.purposes = config.catalog.purposes
         self._cache: dict[str, str | None] = {}
         self._labels: dict[str, str] = {}
 
@@ -128,29 +133,47 @@ class CookieRules:
             return self._cache[name]
         except KeyError:
             pass
-        found = self._exact.get(name)
-        if found is None:
-            for regex, category in self._globs:
-                if regex.match(name):
-                    found = category
-                    break
+        found = self._decided(name)
         if found is None:
             found = self.unknown
         if len(self._cache) < 4096:  # hostile requests can invent names without end
             self._cache[name] = found
         return found
 
+    def _decided(self, name: str) -> str | None:
+        """The operator's rules first, then the catalog; None when neither decides."""
+        found = self._exact.get(name)
+        if found is None:
+            found = next((c for r, c in self._globs if r.match(name)), None)
+        if found is None and self.catalog is not None:
+            entry = self.catalog.cookie(name)
+            if entry is not None:
+                found = self.purposes.get(entry.purpose)
+        return found
+
     def label_of(self, name: str) -> str:
         """For reports and metrics: the category id, 'necessary' or 'unknown'."""
         label = self._labels.get(name)
         if label is None:
-            found = self._exact.get(name)
-            if found is None:
-                found = next((c for r, c in self._globs if r.match(name)), None)
-            label = found or "unknown"
+            label = self._decided(name) or "unknown"
             if len(self._labels) < 4096:
                 self._labels[name] = label
         return label
+
+    def vendor_of(self, name: str) -> str:
+        """The catalog's vendor for a cookie name ("" when it has none), for metrics labels."""
+        entry = self.catalog.cookie(name) if self.catalog is not None else None
+        return entry.vendor if entry is not None else ""
+
+    def catalog_rules(self) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """The catalog's part of the table, for guard.js: exact names and globs (in the catalog
+        matcher's order of preference) whose purpose maps to a category."""
+        if self.catalog is None:
+            return {}, []
+        m = self.catalog.cookies
+        exact = {n: c for n, e in m.exact.items() if (c := self.purposes.get(e.purpose)) is not None}
+        globs = [(p, c) for p, e in m.globs_in_order() if (c := self.purposes.get(e.purpose)) is not None]
+        return exact, globs
 
     def allowed(self, name: str, granted: frozenset[str]) -> bool:
         category = self.category_of(name)
@@ -161,6 +184,7 @@ class CookieRules:
 class RequestFilterResult:
     cookie_header: bytes | None  # None: send no Cookie header at all
     stripped: list[RequestCookie] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # names passed on, for the inventory
 
 
 def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
@@ -172,18 +196,21 @@ def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
 
 
 def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
-                          granted: frozenset[str]) -> RequestFilterResult:
-    """Keep only the cookies the visitor allowed, byte for byte; report the rest."""
+                          granted: frozenset[str], *, everything: bool = False) -> RequestFilterResult:
+    """Keep only the cookies the visitor allowed, byte for byte; report the rest.
+    `everything` (report mode): keep every cookie but the gateway's own."""
     kept: list[bytes] = []
+    names: list[str] = []
     stripped: list[RequestCookie] = []
     for cookie in cookies:
         if cookie.name in rules.own:
             continue  # the site learns the decision from X-Consent-Categories, not our token
-        if rules.allowed(cookie.name, granted):
+        if everything or rules.allowed(cookie.name, granted):
             kept.append(cookie.raw)
+            names.append(cookie.name)
         else:
             stripped.append(cookie)
-    return RequestFilterResult(b"; ".join(kept) if kept else None, stripped)
+    return RequestFilterResult(b"; ".join(kept) if kept else None, stripped, names)
 
 
 class CookieScopes:
@@ -242,15 +269,16 @@ class ResponseFilterResult:
 
 
 def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozenset[str],
-                          scopes: CookieScopes) -> ResponseFilterResult:
-    """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type."""
+                          scopes: CookieScopes, *, everything: bool = False) -> ResponseFilterResult:
+    """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type.
+    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie."""
     out: Headers = []
     dropped: list[str] = []
     for name, value in headers:
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)
-            if cookie.name in rules.own or not rules.allowed(cookie.name, granted):
+            if cookie.name in rules.own or not (everything or rules.allowed(cookie.name, granted)):
                 dropped.append(cookie.name)
                 continue
         out.append((name, value))

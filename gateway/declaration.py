@@ -32,12 +32,14 @@ def _load(enabled: bool, extra: tuple[str, ...]) -> Catalog:
 def catalog_for(config: Config) -> Catalog:
     """THE catalog the operator- and visitor-facing parts use (declaration, banner, placeholders,
     dashboard): one accessor, so the app can hand them the catalog its enforcement loaded."""
+    if config.catalog.catalog is not None:  # loaded once with the config, enforced on the wire
+        return config.catalog.catalog
     return _load(config.catalog.enabled, tuple(config.catalog.extra))
 
 
 def category_for_purpose(purpose: str, config: Config) -> str | None:
     """The site category a catalog purpose maps to, if the config has that category."""
-    target = DEFAULT_CATEGORY.get(purpose)
+    target = config.catalog.purposes.get(purpose) if config.catalog.purposes else DEFAULT_CATEGORY.get(purpose)
     if target == NECESSARY or (target is not None and config.category(target) is not None):
         return target
     return None

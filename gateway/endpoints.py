@@ -167,7 +167,8 @@ class Endpoints:
             # this decision replaces every earlier cookie of the id, wherever it was copied
             self.codec.revocations.revoke(ctx.state.consent_id, state.issued_at)
         headers: Headers = [(b"set-cookie", self.codec.set_cookie_header(state, secure=ctx.secure))]
-        held = [c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
+        held = [] if self.config.consent.mode == "report" else [  # report mode expires nothing
+            c.name for c in ctx.cookies if c.name and not self.rules.allowed(c.name, state.granted)]
         expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
                                                      limit=self.config.cookies.max_expiries)
         headers += expiries

@@ -48,6 +48,11 @@ _LABELLED = (
     ("stripped", "consent_cookies_stripped", "Request cookies stripped, by category", ("category",)),
     ("dropped", "consent_set_cookies_dropped", "Upstream Set-Cookie dropped, by category", ("category",)),
     ("neutralised", "consent_scripts_neutralised", "Tracker tags neutralised, by category", ("category",)),
+    ("held", "consent_trackers_held", "Tracker tags held (script, iframe, pixel), by category and vendor",
+     ("category", "vendor", "kind")),
+    ("would_block", "consent_would_block",
+     "Report mode: what enforce mode would have held (tags) or withheld (cookie, set-cookie)",
+     ("category", "vendor", "kind")),
     ("upstream_errors", "consent_upstream_errors", "Upstream failures", ("kind",)),
     ("requests", "consent_requests", "HTTP requests answered, by status code and kind (html, other, consent)",
      ("code", "kind")),
@@ -111,9 +116,22 @@ class Metrics:
         self.inventory.clear()
         return rows
 
-    def rewritten(self, stats: RewriteStats) -> None:
+    def would_block(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
+        """Report mode: the cookies enforce mode would strip or drop, per category and vendor."""
+        tally = self.tallies["would_block"]
+        for names, kind in (((c.name for c in stripped), "cookie"), (dropped, "set-cookie")):
+            for name in names:
+                label = rules.label_of(name)
+                tally[f"{label}\x1f{rules.vendor_of(name)}\x1f{kind}"] += 1
+                if kind == "set-cookie":  # request cookies are all kept, so in the inventory by `seen`
+                    self._inventory(name, label, kind)
+
+    def rewritten(self, stats: RewriteStats, report: bool = False) -> None:
         for category, n in stats.neutralised.items():
             self.tallies["neutralised"][category] += n
+        tally = self.tallies["would_block" if report else "held"]
+        for (category, vendor, kind), n in stats.held.items():
+            tally[f"{category}\x1f{vendor}\x1f{kind}"] += n
 
     def request(self, status: int, kind: str) -> None:
         self.tallies["requests"][f"{status}\x1f{kind}"] += 1

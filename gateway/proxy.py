@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from gateway.accesslog import KIND_HTML
 from gateway.agents import is_bot
 from gateway.banner import Banner
+from gateway.clientrules import catalog_urls
 from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
@@ -35,6 +36,7 @@ from gateway.metrics import Metrics
 from gateway.navigation import VARY, Page, classify
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
+from gateway.trackers import TrackerRules
 from gateway.transport import RequestHead, Response, Transport
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -87,9 +89,13 @@ class Proxy:
         self.preserve_host = config.gateway.preserve_host
         self.max_html = config.gateway.max_html_bytes
         self._categories_header: dict[frozenset[str], bytes] = {}
-        # (pattern, category) for each category, to pick the non-granted ones per request
+        # (pattern, category) for each category, and the catalog's URL patterns: what is held
+        # for a set of granted categories is built once for that set (gateway/trackers.py)
         self._script_rules = tuple((p, c.id) for c in config.categories for p in c.scripts)
-        self._blocked_cache: dict[frozenset[str], tuple[tuple[str, str], ...]] = {}
+        self._catalog_urls = catalog_urls(config)
+        self._trackers: dict[frozenset[str], TrackerRules] = {}
+        self.report = config.consent.mode == "report"
+        self._everything = frozenset(config.category_ids)
         self._features_header: dict[frozenset[str], bytes] = {}
 
     # --- request side -------------------------------------------------------------------
@@ -158,6 +164,9 @@ class Proxy:
         if bot:
             granted = self.rules.required  # crawlers get no optional cookies, whatever they send
         filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
+        if self.report:  # what enforce mode would strip is counted; everything but our cookie goes
+            self.metrics.would_block(filtered.stripped, (), self.rules)
+            filtered = strip_request_cookies(ctx.cookies, self.rules, granted, everything=True)
         head = self.request_head(scope, ctx, filtered.cookie_header, granted)
         body = _request_body(receive) if head.has_body else None
         started = time.perf_counter()
@@ -179,6 +188,9 @@ class Proxy:
                        response: Response) -> None:
         access = ctx.access
         result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
+        if self.report:
+            self.metrics.would_block((), [n for n in result.dropped if n not in self.rules.own], self.rules)
+            result = drop_response_cookies(response.headers, self.rules, granted, self.scopes, everything=True)
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
         held = [c.name for c in filtered.stripped if c.name]
         if held:
@@ -188,6 +200,8 @@ class Proxy:
             if unexpired:
                 self.metrics.tallies["unexpired"]["response"] += unexpired
         self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
+        # every cookie seen, kept ones too: the cookies report and the declaration list them
+        self.metrics.seen(filtered.kept, self.rules, "request")
         access.stripped, access.dropped = len(filtered.stripped), len(result.dropped)
 
         content_type = b""
@@ -208,7 +222,7 @@ class Proxy:
             headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
             headers.append((b"cache-control", b"private, no-cache"))
             headers.append((b"vary", VARY))  # the consent cookie, and what says page or fragment
-            features = self._permissions_policy(granted)
+            features = self._permissions_policy(self._everything if self.report else granted)
             if features:
                 headers.append((b"permissions-policy", features))
         if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
@@ -231,7 +245,7 @@ class Proxy:
         def finish() -> bytes:
             nonlocal ended
             ended = True
-            self.metrics.rewritten(rewriter.stats)
+            self.metrics.rewritten(rewriter.stats, report=self.report)
             access.neutralised = sum(rewriter.stats.neutralised.values())
             return b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
 
@@ -255,14 +269,18 @@ class Proxy:
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
               scope: Scope, content_type: bytes, policies: tuple[str, ...]) -> RewritePlan:
-        blocked = self._blocked_cache.get(granted)
-        if blocked is None:
-            blocked = tuple((p, c) for p, c in self._script_rules if c not in granted)
-            self._blocked_cache[granted] = blocked
+        trackers = self._trackers.get(granted)
+        if trackers is None:
+            withheld = frozenset(c for c in self.config.category_ids if c not in granted)
+            catalog = self.config.catalog.catalog
+            trackers = TrackerRules(self._script_rules, withheld, catalog.matcher if catalog else None,
+                                    self._catalog_urls)
+            self._trackers[granted] = trackers  # granted is a subset of the categories: bounded
+        blocked = trackers.blocked
         charset = normalise_charset(_charset_label(content_type))
         page = classify(ctx.first)  # a fragment gets neither, a frame no banner (see navigation)
         if bot or page is Page.FRAGMENT:
-            return RewritePlan(blocked, b"", lambda _cs: b"", charset)
+            return RewritePlan(blocked, b"", lambda _cs: b"", charset, trackers=trackers, report=self.report)
         locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
         path = scope["path"]
         show = not state.decided
@@ -281,7 +299,8 @@ class Proxy:
 
         head, body = with_nonces(nonces_for(policies))
         placeholder = functools.partial(banner.placeholders.render, locale, path)
-        return RewritePlan(blocked, head, body, charset, policies, with_nonces, placeholder)
+        return RewritePlan(blocked, head, body, charset, policies, with_nonces, trackers=trackers, report=self.report,
+                           placeholder=placeholder)
 
     async def _fail(self, send: Send, e: GatewayError, ctx: RequestContext) -> None:
         """The one path to the error page: counted, logged in the access line, in the visitor's language."""

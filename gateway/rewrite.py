@@ -29,6 +29,7 @@ from gateway.htmltokens import MAX_CARRY
 from gateway.htmltokens import TAG_AT as _TAG_AT
 from gateway.htmltokens import TAG_REST as _TAG_REST
 from gateway.inject import BeforeBody, Placement, comment_closer
+from gateway.trackers import Held, TrackerRules, first_at_or_after
 
 __all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalise_charset"]
 _SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
@@ -121,14 +122,24 @@ class RewritePlan:
     # `with_nonces` renders head and body again for the nonces all of them need.
     policies: tuple[str, ...] = ()
     with_nonces: Callable[[Nonces], tuple[bytes, Callable[[str], bytes]]] | None = None
+    # the operator's rules and the catalog for this visitor (gateway/trackers.py); None: only
+    # `blocked_scripts`
+    trackers: TrackerRules | None = None
+    report: bool = False  # [consent] mode = "report": count what would be held, change nothing
     # Click-to-load (placeholder.py): markup for the box that stands where an iframe is held,
     # from its URL, attributes and category; None (crawlers) leaves the iframe as it is.
     placeholder: Callable[[str, dict[bytes, bytes], str], bytes] | None = None
 
 
+def _kind(name: bytes) -> str:
+    return "script" if name == b"script" else "iframe" if name == b"iframe" else "pixel"
+
+
 @dataclass
 class RewriteStats:
     neutralised: dict[str, int] = field(default_factory=dict)
+    # (category, vendor, kind) -> tags held, or that would be held in report mode
+    held: dict[tuple[str, str, str], int] = field(default_factory=dict)
     head_injected: bool = False
     body_injected: bool = False
 
@@ -137,7 +148,11 @@ class HtmlRewriter(BeforeBody):
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
-        self._patterns = tuple(p.encode("latin-1") for p, _ in plan.blocked_scripts)
+        self._trackers = plan.trackers or TrackerRules(plan.blocked_scripts,
+                                                       frozenset(c for _, c in plan.blocked_scripts))
+        self._patterns = tuple(p.encode("latin-1") for p, _ in self._trackers.blocked)
+        self._searching = bool(self._trackers)  # anything to hold, so URLs in the page are looked for
+        self._catalog_starts: list[int] = []
         self._charset = plan.charset
         self._carry = b""
         self._policies = plan.policies
@@ -195,6 +210,7 @@ class HtmlRewriter(BeforeBody):
         n = len(buf)
         low = buf.lower()  # ASCII only: offsets stay the same
         self._hits = [-2] * len(self._patterns)  # see _next_hit
+        self._catalog_starts = self._trackers.catalog_starts(low)  # one pass for every catalog pattern
         self._carry = b""
         while pos < n:
             if self._plaintext:
@@ -230,7 +246,7 @@ class HtmlRewriter(BeforeBody):
             if pos >= n:
                 break
             m = _INTERESTING.match(buf, pos)
-            if m is None and self._patterns:
+            if m is None and self._searching:
                 r = _RESOURCE_TAG.match(buf, pos)
                 if r is not None:
                     out.append(self._resource_tag(r.group(1).lower(), r.group(0)))
@@ -277,14 +293,19 @@ class HtmlRewriter(BeforeBody):
         low = run.lower()
         return not ((self._charset is None and b"charset" in low)
                     or (self.plan.with_nonces is not None and b"nonce-" in low)
-                    or any(p in low for p in self._patterns))
+                    or self._holds_url(low))
+
+    def _holds_url(self, low: bytes) -> bool:
+        """A lower-cased stretch holds a blocked URL substring or a withheld catalog pattern."""
+        return any(p in low for p in self._patterns) or (
+            self._trackers.matcher is not None and bool(self._trackers.catalog_starts(low)))
 
     def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
         """A start tag of any name (before the body, where every tag is looked at)."""
         if name in _RESOURCE_ATTRS:
             # as on the fast path: only a tag holding a blocked URL is parsed
             low = tag.lower()
-            out.append(self._resource_tag(name, tag) if any(p in low for p in self._patterns) else tag)
+            out.append(self._resource_tag(name, tag) if self._holds_url(low) else tag)
         else:
             self._start_tag(name, tag, out)
 
@@ -305,12 +326,12 @@ class HtmlRewriter(BeforeBody):
         m = _CANDIDATE.search(low, search_from)
         while True:
             limit = m.start() if m else n
-            hit = self._next_hit(low, hit_from, limit) if self._patterns else -1
+            hit = self._next_hit(low, hit_from, limit) if self._searching else -1
             at = hit if hit >= 0 else limit
             if at >= checked:
                 # up to and including the candidate's own '<', which may be the hidden one
                 if _HIDDEN_LT.search(buf, checked, at + 1):
-                    b = (_BORING_OR_RESOURCE if self._patterns else _BORING).match(buf, pos)
+                    b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
                     return b.end() if b else pos
                 checked = at + 1
             if hit >= 0:
@@ -332,9 +353,10 @@ class HtmlRewriter(BeforeBody):
             m = _CANDIDATE.search(low, search_from)
 
     def _next_hit(self, low: bytes, start: int, end: int) -> int:
-        """The first blocked URL substring in low[start:end], or -1. Each pattern's next
-        occurrence is remembered for the rest of this buffer, so no byte is searched twice."""
-        first = -1
+        """The first blocked URL substring or withheld catalog pattern in low[start:end], or -1.
+        Each operator pattern's next occurrence is remembered for the rest of this buffer, so no
+        byte is searched twice; the catalog's were all found in one pass (`_catalog_starts`)."""
+        first = first_at_or_after(self._catalog_starts, start, end) if self._catalog_starts else -1
         hits = self._hits
         for i, pattern in enumerate(self._patterns):
             h = hits[i]
@@ -427,9 +449,9 @@ class HtmlRewriter(BeforeBody):
         body = b"".join(self._held_body)
         tag = self._held_tag
         self._held_tag, self._held_body, self._held_len = None, [], 0
-        category = self._match(body.decode("latin-1").lower())
-        if category is not None:
-            tag = self._neutralise(b"script", tag, category, rename=frozenset())
+        held = self._trackers.match(body.decode("latin-1"))
+        if held is not None:
+            tag = self._neutralise(b"script", tag, held, rename=frozenset())
         out.append(tag)
         out.append(body)
 
@@ -471,7 +493,7 @@ class HtmlRewriter(BeforeBody):
         self.plan = replace(self.plan, head_html=head, body_html=body)
 
     def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
-        if not self.plan.blocked_scripts:
+        if not self._searching:
             return tag
         attrs = _attributes(tag, len(name) + 1)
         if name == b"script":
@@ -489,19 +511,19 @@ class HtmlRewriter(BeforeBody):
                 return None
         else:
             low = tag.lower()
-            if b"&" not in tag and not any(p in low for p in self._patterns):
+            if b"&" not in tag and not self._holds_url(low):
                 return tag  # the common case, decided without parsing attributes
             src = attrs.get(b"src")
             if src is None:
                 return tag
         url = html.unescape(src.decode("latin-1"))
-        category = self._match(url.lower())
-        if category is None:
+        held = self._trackers.match(url)
+        if held is None:
             return tag
-        held = self._neutralise(name, tag, category, rename=_SCRIPT_SRC)
-        if name == b"iframe" and self.plan.placeholder is not None:
-            return self._with_placeholder(held, url, attrs, category, out)
-        return held
+        neutral = self._neutralise(name, tag, held, rename=_SCRIPT_SRC)
+        if name == b"iframe" and self.plan.placeholder is not None and not self.plan.report:
+            return self._with_placeholder(neutral, url, attrs, held.category, out)
+        return neutral
 
     def _with_placeholder(self, held: bytes, url: str, attrs: dict[bytes, bytes], category: str,
                           out: list[bytes]) -> bytes:
@@ -516,22 +538,22 @@ class HtmlRewriter(BeforeBody):
         attrs = _attributes(tag, len(name) + 1)
         fetched = [a for a in _RESOURCE_ATTRS[name] if a in attrs]
         for attr in fetched:
-            category = self._match(html.unescape(attrs[attr].decode("latin-1")).lower())
-            if category is not None:
-                return self._neutralise(name, tag, category, rename=frozenset(fetched), plain=False)
+            held = self._trackers.match(html.unescape(attrs[attr].decode("latin-1")))
+            if held is not None:
+                return self._neutralise(name, tag, held, rename=frozenset(fetched), plain=False)
         return tag
 
-    def _match(self, text: str) -> str | None:
-        for pattern, category in self.plan.blocked_scripts:
-            if pattern in text:
-                return category
-        return None
-
-    def _neutralise(self, name: bytes, tag: bytes, category: str, *, rename: frozenset[bytes],
+    def _neutralise(self, name: bytes, tag: bytes, held: Held, *, rename: frozenset[bytes],
                     plain: bool = True) -> bytes:
         """Move the attributes in `rename` to data-*, so nothing is fetched until the banner puts
         them back. `plain`: a script or iframe also gets type="text/plain" (its own type is kept
-        as data-type); other elements keep their type, which means something else there."""
+        as data-type); other elements keep their type, which means something else there.
+        In report mode the tag is counted and left as it is."""
+        category = held.category
+        key = (category, held.vendor, _kind(name))
+        self.stats.held[key] = self.stats.held.get(key, 0) + 1
+        if self.plan.report:
+            return tag
         parts = [b"<" + tag[1:len(name) + 1]]
         ours = {b"data-consent-category"} | {b"data-" + a for a in rename | (_SCRIPT_OWN if plain else set())}
         for m in _ATTR.finditer(tag, len(name) + 1, len(tag) - 1):

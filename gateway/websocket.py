@@ -50,7 +50,8 @@ class WebSocketProxy:
         if message["type"] != "websocket.connect":
             return
         ctx = read_request(scope, self.codec, self.resolver)
-        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted)
+        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted,
+                                         everything=self.config.consent.mode == "report")
         # the same hop-by-hop and client-spoofable table as an HTTP request, plus the library's own
         named = connection_tokens(ctx.headers, ctx.first)
         headers: list[tuple[str, str]] = [

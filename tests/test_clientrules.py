@@ -29,8 +29,11 @@ scripts = ["www.googletagmanager.com", "accounts.example/pixel"]
 """
 
 
+CONFIG_TEXT = config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=CATS)
+
+
 def config(unknown: str = "block") -> object:
-    text = config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=CATS)
+    text = CONFIG_TEXT
     text = text.replace('necessary = ["csrftoken"]', 'necessary = ["csrf*", "sess"]')
     return parse_config(text.replace('unknown = "block"', f'unknown = "{unknown}"'))
 
@@ -77,3 +80,17 @@ def test_glob_to_js_means_what_fnmatch_means(glob: str, name: str) -> None:
 
     # JavaScript's regex syntax is Python's for these escapes and anchors
     assert bool(re.match(glob_to_js(glob), name)) == fnmatch.fnmatchcase(name, glob)
+
+
+def test_document_carries_the_catalog_after_the_operators_rules() -> None:
+    cfg = config()
+    doc = rules_document(cfg, CookieRules(cfg))  # type: ignore[arg-type]
+    catalog = doc["cookies"]["catalog"]
+    assert "PHPSESSID" in catalog["exact"]["necessary"] and "_fbp" in catalog["exact"]["personalization"]
+    assert catalog["maxName"] == 256 and ["^_ga_.*$", "personalization"] in catalog["globs"]
+    assert ["hotjar.com", "personalization"] in doc["catalogUrls"]
+    assert ["res.wx.qq.com/open/js/jweixin-", "identity"] in doc["catalogUrls"]  # functional
+    assert doc["report"] is False
+    off = parse_config(str(CONFIG_TEXT) + "\n[catalog]\nenabled = false\n")
+    doc = rules_document(off, CookieRules(off))
+    assert doc["catalogUrls"] == [] and doc["cookies"]["catalog"]["exact"] == {}

@@ -138,6 +138,68 @@ def test_client_limit_defaults() -> None:
     assert (g.max_header_bytes, g.max_headers, g.ws_max_message_bytes) == (65536, 100, 1048576)
 
 
+# --- [catalog] and report mode ---------------------------------------------------------------
+
+
+def test_catalog_defaults_on_with_the_issue_mapping() -> None:
+    config = load_config(default_config_path(), env={})
+    assert config.consent.mode == "enforce"
+    assert config.catalog.enabled and config.catalog.catalog is not None and len(config.catalog.catalog) > 1000
+    assert config.catalog.purposes == {"necessary": "necessary", "functional": "identity",
+                                       "analytics": "personalization", "marketing": "personalization"}
+
+
+def test_catalog_purposes_default_to_unknown_without_their_category() -> None:
+    text = GOOD.replace('id = "personalization"', 'id = "ads"')
+    assert parse_config(text, env={}).catalog.purposes["analytics"] is None
+
+
+def test_catalog_purposes_and_off(tmp_path: Path) -> None:
+    text = GOOD + '\n[catalog]\nenabled = false\npurposes = { functional = "necessary", marketing = "identity" }\n'
+    config = parse_config(text, env={})
+    assert config.catalog.purposes["functional"] == "necessary" and config.catalog.purposes["marketing"] == "identity"
+    assert config.catalog.catalog is not None and len(config.catalog.catalog) == 0
+
+
+@pytest.mark.parametrize("body,message,needle", [
+    ('purposes = { analytics = "ads" }', "purposes.analytics must be", "purposes"),
+    ('purposes = { tracking = "identity" }', "'tracking' is not a catalog purpose", "purposes"),
+    ("enabled = 1", "enabled must be bool", "enabled"),
+    ("extra = [1]", "extra must be a list", "extra"),
+    ("colour = 1", "unknown key 'colour' in [catalog]", "colour"),
+])
+def test_bad_catalog_keys_name_the_line(body: str, message: str, needle: str) -> None:
+    text = GOOD + "\n[catalog]\n" + body + "\n"
+    e = error(text)
+    assert message in e.message and e.line == line_of(text, needle)
+
+
+def test_bad_extra_catalog_file_names_its_own_line(tmp_path: Path) -> None:
+    extra = tmp_path / "ours.jsonl"
+    extra.write_text('# ours\n{"kind": "cookie", "pattern": "shop_pref", "vendor": "Us", "purpose": "functional"}\n'
+                     '{"kind": "script", "pattern": "https://x.example/a.js", "vendor": "X", "purpose": "analytics"}\n')
+    e = error(GOOD + f'\n[catalog]\nextra = ["{extra}"]\n')
+    assert e.path == str(extra) and e.line == 3 and "without the scheme" in e.message
+    missing = error(GOOD + f'\n[catalog]\nextra = ["{tmp_path / "nope.jsonl"}"]\n')
+    assert "not a readable file" in missing.message
+
+
+def test_extra_catalog_is_relative_to_the_config_and_corrects_the_shipped(tmp_path: Path) -> None:
+    (tmp_path / "ours.jsonl").write_text(
+        '{"kind": "cookie", "pattern": "_ga", "vendor": "Google Analytics", "purpose": "functional"}\n')
+    (tmp_path / "site.toml").write_text(GOOD + '\n[catalog]\nextra = ["ours.jsonl"]\n')
+    catalog = load_config(tmp_path / "site.toml", env={}).catalog.catalog
+    assert catalog is not None and catalog.cookie("_ga").purpose == "functional"  # type: ignore[union-attr]
+
+
+def test_mode_is_enforce_or_report() -> None:
+    assert parse_config(GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "report"'),
+                        env={}).consent.mode == "report"
+    text = GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "audit"')
+    e = error(text)
+    assert "mode must be" in e.message and e.line == line_of(text, 'mode = "audit"')
+
+
 def test_mode_and_catalog_keys() -> None:
     config = parse_config(GOOD, env={})
     assert config.consent.mode == "enforce" and config.catalog.enabled and config.catalog.extra == ()

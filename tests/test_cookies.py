@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.config import parse_config
+from gateway.config import default_config_path, load_config, parse_config
 from gateway.cookies import (
     NECESSARY,
     CookieRules,
@@ -24,6 +25,9 @@ from tests.conftest import config_text
 CONFIG = parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/unused.db")))
 _HOSTNAME_SAFE = re.compile(r"^[a-z0-9.-]+$")
 RULES = CookieRules(CONFIG)
+# catalog names of every purpose, exact and glob-matched
+CATALOG_NAMES = ["PHPSESSID", "lang", "_ga", "_ga_ABC", "_hjSessionUser_9", "_fbp", "UM_distinctid", "Hm_lvt_1",
+                 "remember_me", "JSESSIONID", "XSRF-TOKEN", "SID", "_gcl_au", "cart_id"]
 
 
 class TestParseCookieHeader:
@@ -109,7 +113,8 @@ class TestRules:
         assert RULES.category_of("csrftoken") == NECESSARY
         assert RULES.category_of("consent_gateway") == NECESSARY
         assert RULES.category_of("mystery") is None
-        assert RULES.category_of("SID") is None  # names are case-sensitive
+        assert RULES.category_of("sId") is None  # names are case-sensitive (SID is Google's, in the catalog)
+        assert RULES.category_of("SID") == "personalization"
 
     def test_glob_patterns_and_the_gateway_cookie(self) -> None:
         cats = ('[[categories]]\nid = "essential"\nrequired = true\ncookies = ["sess", "auth"]\n'
@@ -140,6 +145,72 @@ class TestRules:
         assert rules.category_of("mystery") == "personalization"
         assert rules.allowed("mystery", frozenset({"personalization"}))
         assert not rules.allowed("mystery", frozenset())
+
+
+FRAMEWORK = ["PHPSESSID", "laravel_session", "XSRF-TOKEN", "cart_id", "lang", "JSESSIONID", "csrftoken"]
+OPERATOR_CATS = """
+    [[categories]]
+    id = "identity"
+    cookies = {identity}
+    scripts = []
+
+    [[categories]]
+    id = "personalization"
+    cookies = {personalization}
+    scripts = []
+"""
+
+
+def rules_with(necessary: list[str], identity: list[str], personalization: list[str],
+               catalog: str = "") -> CookieRules:
+    text = config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db"), categories=OPERATOR_CATS.format(
+        identity=json.dumps(identity), personalization=json.dumps(personalization)), extra=catalog)
+    return CookieRules(parse_config(text.replace('necessary = ["csrftoken"]', f"necessary = {json.dumps(necessary)}")))
+
+
+class TestCatalogRules:
+    def test_framework_sessions_are_necessary_with_the_shipped_defaults(self) -> None:
+        rules = CookieRules(load_config(default_config_path(), env={}))
+        for name in FRAMEWORK:
+            assert rules.category_of(name) == NECESSARY, name
+            assert rules.allowed(name, frozenset())
+        assert rules.category_of("_hjSessionUser_12345") == "personalization"  # Hotjar, analytics
+        assert rules.label_of("_hjSessionUser_12345") == "personalization"
+        assert rules.vendor_of("_hjSessionUser_12345") == "Hotjar"
+        assert rules.category_of("UM_distinctid") == "personalization"  # Umeng
+        assert rules.category_of("not-a-known-cookie") is None and rules.label_of("not-a-known-cookie") == "unknown"
+
+    def test_catalog_off_leaves_names_unknown(self) -> None:
+        rules = rules_with([], [], [], catalog="[catalog]\nenabled = false\n")
+        assert rules.category_of("PHPSESSID") is None and rules.category_of("_ga") is None
+
+    def test_purposes_map_is_applied(self) -> None:
+        purposes = '{ analytics = "identity", necessary = "identity" }'
+        rules = rules_with([], [], [], catalog=f"[catalog]\npurposes = {purposes}\n")
+        assert rules.category_of("_ga") == "identity" and rules.category_of("PHPSESSID") == "identity"
+        assert rules.category_of("_fbp") == "personalization"  # marketing keeps its default
+
+    def test_operator_glob_beats_catalog_exact(self) -> None:
+        rules = rules_with(["_hj*"], ["PHP*"], ["lang"])
+        assert rules.category_of("_hjSessionUser_1") == NECESSARY
+        assert rules.category_of("PHPSESSID") == "identity"  # the catalog's exact name loses to a glob
+        assert rules.category_of("lang") == "personalization"
+        assert rules.category_of("laravel_session") == NECESSARY  # from the catalog
+
+    @given(st.lists(st.sampled_from(CATALOG_NAMES), min_size=1, max_size=6), st.data())
+    def test_a_name_an_operator_rule_matches_never_takes_the_catalogs_category(
+            self, names: list[str], data: st.DataObject) -> None:
+        # each name, or a glob covering it, goes to a random operator list
+        lists: dict[str, list[str]] = {"necessary": [], "identity": [], "personalization": []}
+        for name in names:
+            rule = data.draw(st.sampled_from([name, name[:2] + "*", "*" + name[-2:], name[:1] + "*" + name[-1:]]))
+            lists[data.draw(st.sampled_from(sorted(lists)))].append(rule)
+        rules = rules_with(lists["necessary"], lists["identity"], lists["personalization"])
+        operator_only = rules_with(lists["necessary"], lists["identity"], lists["personalization"],
+                                   catalog="[catalog]\nenabled = false\n")
+        for name in names:
+            assert rules.category_of(name) == operator_only.category_of(name) is not None
+            assert rules.label_of(name) == operator_only.label_of(name)
 
 
 class TestFilters:

@@ -475,3 +475,101 @@ class TestPolicy:
         at_limit = b"<script>" + loader + b" " * (MAX_INLINE_SCRIPT - len(loader)) + b"</script>"
         out = rewrite(too_long + at_limit, [65536])
         assert out.count(b'data-consent-category="personalization"') == 1
+
+
+# --- the catalog (gateway/trackers.py) --------------------------------------------------------
+
+
+def _catalog_trackers(withheld: frozenset[str] = frozenset({"identity", "personalization"})) -> object:
+    from gateway.clientrules import catalog_urls
+    from gateway.config import default_config_path, load_config
+    from gateway.trackers import TrackerRules
+
+    config = load_config(default_config_path(), env={})
+    assert config.catalog.catalog is not None
+    operator = tuple((p, c.id) for c in config.categories for p in c.scripts)
+    return TrackerRules(operator, withheld, config.catalog.catalog.matcher, catalog_urls(config))
+
+
+CATALOG = _catalog_trackers()
+
+
+def catalog_plan(report: bool = False) -> RewritePlan:
+    t = CATALOG
+    return RewritePlan(t.blocked, b"<!--H-->", lambda cs: b"<!--B-->", None, trackers=t, report=report)  # type: ignore[attr-defined,arg-type]
+
+
+CATALOG_PAGE = (
+    b"<html><head><script async src='https://www.clarity.ms/tag/abc'></script>"
+    b"<script>(function(h,o,t,j,a,r){h._hjSettings={hjid:1};})(window,document,"
+    b"'https://static.hotjar.com/c/hotjar-','.js?sv=');</script>"
+    b"<script src='https://cdn.nothotjar.com/app.js'></script></head><body>"
+    b'<noscript><img height="1" width="1" style="display:none" '
+    b'src="https://www.facebook.com/tr?id=1&amp;ev=PageView&amp;noscript=1"/></noscript>'
+    b'<a href="https://www.facebook.com/shop">us on Facebook</a>'
+    b'<iframe width="560" height="315" src="https://www.youtube.com/embed/abc" allowfullscreen></iframe>'
+    b"<p>hotjar.com is named in text</p></body></html>"
+)
+
+
+class TestCatalog:
+    def test_catalog_urls_are_held(self) -> None:
+        r = HtmlRewriter(catalog_plan())
+        out = r.feed(CATALOG_PAGE) + r.finish()
+        assert b"<script async data-src='https://www.clarity.ms/tag/abc'" in out
+        assert out.count(b'data-consent-category="personalization"') == 4
+        assert b'<img height="1" width="1" style="display:none" data-src="https://www.facebook.com/tr?id=1' in out
+        assert b"data-src=\"https://www.youtube.com/embed/abc\"" in out
+        assert b"<script src='https://cdn.nothotjar.com/app.js'>" in out  # not a tracker's host
+        assert b'<a href="https://www.facebook.com/shop">' in out
+        assert r.stats.held == {("personalization", "Microsoft Clarity", "script"): 1,
+                                ("personalization", "Hotjar", "script"): 1,
+                                ("personalization", "Meta Pixel", "pixel"): 1,
+                                ("personalization", "YouTube", "iframe"): 1}
+
+    def test_report_mode_counts_the_same_and_changes_nothing(self) -> None:
+        enforce = HtmlRewriter(catalog_plan())
+        enforce.feed(CATALOG_PAGE)
+        enforce.finish()
+        report = HtmlRewriter(catalog_plan(report=True))
+        out = report.feed(CATALOG_PAGE) + report.finish()
+        assert out.replace(b"<!--H-->", b"", 1).replace(b"<!--B-->", b"", 1) == CATALOG_PAGE
+        assert report.stats.held == enforce.stats.held and report.stats.neutralised == {}
+
+    def test_one_catalog_pass_per_buffer(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from gateway.catalog.matcher import UrlMatcher
+
+        calls: list[int] = []
+        original = UrlMatcher.hits
+
+        def counting(self: UrlMatcher[object], data: bytes | str, *, lowered: bool = False) -> list[tuple[int, str]]:
+            calls.append(len(data))
+            return original(self, data, lowered=lowered)
+
+        monkeypatch.setattr(UrlMatcher, "hits", counting)
+        page = b"<html><body>" + b"<div class=c><img src=/i.png><p>text</p></div>" * 3000 + b"</body></html>"
+        r = HtmlRewriter(catalog_plan())
+        r.feed(page)
+        r.finish()
+        # the page once, and a few short pieces (the head's runs, the empty tail), never once per tag
+        assert len(calls) <= 4 and max(calls) >= len(page) - 100 and sum(calls) - max(calls) < 1000, calls
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(FRAGMENTS | st.sampled_from([
+        b"<img src=https://www.facebook.com/tr?id=1>", b"<p>hotjar.com</p>", b"<script>'https://static.hotjar.com/c/hotjar-'",
+        b"<iframe src=//player.bilibili.com/x></iframe>", b"<img alt='clarity.ms' src=/x>", b"<a href=//nothotjar.com>",
+    ]), max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=8))
+    def test_chunking_and_the_fast_path_agree_with_the_catalog(self, parts: list[bytes], sizes: list[int]) -> None:
+        import re
+
+        from gateway import rewrite as module
+
+        html = b"".join(parts)
+        whole = rewrite(html, p=catalog_plan())
+        assert rewrite(html, sizes, catalog_plan()) == whole
+        original = module._HIDDEN_LT
+        module._HIDDEN_LT = re.compile(b"")
+        try:
+            assert rewrite(html, sizes, catalog_plan()) == whole
+        finally:
+            module._HIDDEN_LT = original

@@ -4,12 +4,12 @@ and a ready-to-paste TOML snippet for the cookies the config has no rule for."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from gateway.catalog import Catalog, Entry
 
-# The issue's default mapping of catalog purposes to the site's categories (the [catalog] config
-# keys that will let an operator change it come with the catalog's wiring into cookies.py).
+# The issue's default mapping of catalog purposes to the site's categories, for a report without a
+# config's `[catalog] purposes` (config.DEFAULT_PURPOSES is the same map).
 DEFAULT_CATEGORY = {"necessary": "necessary", "functional": "identity", "analytics": "personalization",
                     "marketing": "personalization"}
 UNKNOWN_CATEGORY = "personalization"  # a guess that blocks until consent: the safe side
@@ -23,7 +23,7 @@ def printable(text: str, width: int) -> str:
     return clean if len(clean) <= width else clean[:width - 1] + "…"
 
 
-def render(rows: Sequence[Row], catalog: Catalog) -> str:
+def render(rows: Sequence[Row], catalog: Catalog, purposes: Mapping[str, str | None] | None = None) -> str:
     if not rows:
         return "no cookies seen yet\n"
     lines = [f"{'cookie':<36} {'category':<16} {'vendor':<24} {'purpose':<11} {'seen in':<11} {'count':>9}"
@@ -38,7 +38,7 @@ def render(rows: Sequence[Row], catalog: Catalog) -> str:
         if label == "unknown":
             unclassified.setdefault(name, entry)
     if unclassified:
-        lines += ["", *snippet(unclassified.items())]
+        lines += ["", *snippet(unclassified.items(), purposes)]
     return "\n".join(lines) + "\n"
 
 
@@ -46,7 +46,8 @@ def _toml_list(names: Iterable[str]) -> str:
     return "[" + ", ".join(json.dumps(n, ensure_ascii=False) for n in names) + "]"  # JSON strings are TOML strings
 
 
-def snippet(unclassified: Iterable[tuple[str, Entry | None]]) -> list[str]:
+def snippet(unclassified: Iterable[tuple[str, Entry | None]],
+            purposes: Mapping[str, str | None] | None = None) -> list[str]:
     """TOML for the config: known cookies go to the category their catalog purpose maps to (as
     the catalog's pattern, so `_hjSessionUser_123` becomes `_hjSessionUser_*`); unknown ones to
     UNKNOWN_CATEGORY, to be checked."""
@@ -56,7 +57,8 @@ def snippet(unclassified: Iterable[tuple[str, Entry | None]]) -> list[str]:
             groups.setdefault(UNKNOWN_CATEGORY, {})[name] = "not in the catalog: check what it is for"
         else:
             comment = f"{entry.vendor} ({entry.purpose})"
-            groups.setdefault(DEFAULT_CATEGORY[entry.purpose], {})[entry.pattern] = comment
+            target = (purposes or DEFAULT_CATEGORY).get(entry.purpose) or UNKNOWN_CATEGORY
+            groups.setdefault(target, {})[entry.pattern] = comment
     out = ["# Ready to paste into your config: cookies seen with no rule. Merge each list into the",
            "# existing [cookies] necessary or [[categories]] entry of the same id."]
     for category in sorted(groups, key=lambda c: (c != "necessary", c)):

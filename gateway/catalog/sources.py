@@ -57,7 +57,7 @@ VENDORS: tuple[Vendor, ...] = (
        (C, "pgv_pvid", AN, "persistent", "Tencent page-view visitor identifier (medium confidence)"),
        (C, "pgv_info", AN, "session", "Tencent Analytics session data (medium confidence)")),
     _v("WeChat JS-SDK", "Tencent", "CN", "high",
-       (S, "res.wx.qq.com/open/js/jweixin", FN, "", "WeChat sharing and payment SDK; no tracking cookies seen")),
+       (S, "res.wx.qq.com/open/js/jweixin-", FN, "", "WeChat sharing and payment SDK; no tracking cookies seen")),
     _v("Ocean Engine (ByteDance)", "ByteDance", "CN", "high",
        (S, "analytics.oceanengine.com", MK, "", "Ocean Engine conversion SDK (window._baq)"),
        (P, "bytedance.com/pixel", MK, "", "ByteDance conversion pixel"),

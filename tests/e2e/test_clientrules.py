@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway.banner import Banner
+from gateway.clientrules import catalog_urls
 from gateway.config import Config, parse_config
 from gateway.cookies import CookieRules
 from gateway.rewrite import HtmlRewriter, RewritePlan
+from gateway.trackers import TrackerRules
 from tests.conftest import config_text
 
 CATS = """
@@ -31,11 +33,23 @@ scripts = ["www.googletagmanager.com", "accounts.example/pixel", "hm.baidu.com",
 """
 NAMES = ["csrftoken", "csrf_x", "sess", "sid", "remember_me", "remember_ads", "_ga", "_ga_ABC", "_gax",
          "Hm_lvt_0123", "wp_stats_1", "wp_other", "unknown_thing", "consent_gateway",
-         "__Host-consent_gateway", "SID", "", "a.b", "_ga_"]
+         "__Host-consent_gateway", "SID", "", "a.b", "_ga_",
+         # from the catalog: exact names, globs of both kinds, one a rule above takes, one too long
+         "PHPSESSID", "laravel_session", "XSRF-TOKEN", "cart_id", "lang", "_hjSessionUser_123", "UM_distinctid",
+         "JSESSIONID", "JSESSIONID_x", "_gcl_au", "wp_stats_x", "_fbp", "_hj" + "x" * 300]
 URLS = ["https://www.googletagmanager.com/gtag/js?id=G-1", "https://WWW.GOOGLETAGMANAGER.COM/x",
         "https://accounts.example/login.js", "https://accounts.example/pixel.gif",
         "https://cdn.example/shared/lib.js", "https://cdn.example/ads.js", "https://hm.baidu.com/hm.js?x",
-        "https://example.org/app.js", "/static/local.js"]
+        "https://example.org/app.js", "/static/local.js",
+        # the catalog, with its host boundaries
+        "https://static.hotjar.com/c/hotjar-1.js?sv=6", "https://nothotjar.com/x.js", "https://evil-hotjar.com/x.js",
+        "https://hotjar.com.evil/x.js", "https://hotjar.community/x.js", "https://HOTJAR.COM:443/x",
+        "https://www.facebook.com/tr?id=1&ev=PageView&noscript=1", "https://www.facebook.com/track",
+        "https://www.facebook.com/tr/", "https://www.youtube.com/embed/abc", "https://www.clarity.ms/tag/x",
+        "https://res.wx.qq.com/open/js/jweixin-1.6.0.js", "https://x.example/r?u=https:%2F%2Fstatic.hotjar.com%2Fc",
+        "https://accounts.example/login.js?next=https://connect.facebook.net/en_US/fbevents.js",
+        "https://connect.facebook.net/en_US/fbevents.js", "https://s4.cnzz.com/z_stat.php?id=1",
+        "https://hm.baidu.com.evil/x", "https://tajs.qq.com/stats?sId=1", "//sdk.51.la/js-sdk-pro.min.js"]
 GRANTS = [frozenset(s) for s in ([], ["identity"], ["personalization"], ["identity", "personalization"])]
 
 
@@ -47,8 +61,11 @@ def make_config(unknown: str) -> Config:
 
 def server_blocks(config: Config, url: str, granted: frozenset[str]) -> str | None:
     """The category under which the rewriter holds a script tag with this URL, or None."""
-    blocked = tuple((p, c.id) for c in config.categories for p in c.scripts if c.id not in granted)
-    r = HtmlRewriter(RewritePlan(blocked, b"", lambda _cs: b"", "utf-8"))
+    assert config.catalog.catalog is not None
+    trackers = TrackerRules(tuple((p, c.id) for c in config.categories for p in c.scripts),
+                            frozenset(c for c in config.category_ids if c not in granted),
+                            config.catalog.catalog.matcher, catalog_urls(config))
+    r = HtmlRewriter(RewritePlan(trackers.blocked, b"", lambda _cs: b"", "utf-8", trackers=trackers))
     out = r.feed(f'<script src="{url}"></script>'.encode()) + r.finish()
     m = re.search(rb'data-consent-category="([^"]+)"', out)
     return m.group(1).decode() if m else None
@@ -101,3 +118,13 @@ def test_every_answer_pair_is_covered() -> None:
     rules = CookieRules(make_config("block"))
     cats = {rules.category_of(n) for n in NAMES}
     assert {"necessary", "identity", "personalization", None} <= cats
+    config = make_config("block")
+    nothing = frozenset[str]()
+    held = {u: server_blocks(config, u, nothing) for u in URLS}
+    assert held["https://static.hotjar.com/c/hotjar-1.js?sv=6"] == "personalization"  # the catalog's
+    assert held["https://nothotjar.com/x.js"] is None and held["https://hotjar.community/x.js"] is None
+    assert held["https://res.wx.qq.com/open/js/jweixin-1.6.0.js"] == "identity"  # functional
+    # an operator rule (identity's accounts.example) takes the URL: granted identity lets it run
+    assert server_blocks(config, URLS[-6], frozenset({"identity"})) is None
+    assert rules.category_of("PHPSESSID") == "necessary" and rules.category_of("_fbp") == "personalization"
+    assert rules.category_of("wp_stats_x") == "identity"  # the operator's first glob (wp_*), not the catalog
