@@ -199,6 +199,12 @@ def test_sighup_reloads_under_load_and_a_bad_config_changes_nothing(tmp_path: Pa
         cfg.write_text(good.replace('"2024-10"', '"2025-02"'))
         proc.send_signal(signal.SIGHUP)
         assert _wait_policy(url, "2025-02"), "the reload did not take"
+        if workers == "2":  # a rolling restart: wait until both old workers have been replaced
+            deadline = time.monotonic() + 60
+            while (tmp_path / "err.log").read_text().split("Received SIGHUP")[-1].count(
+                    "Terminated child process") < 2:
+                assert time.monotonic() < deadline, "the rolling restart did not finish"
+                time.sleep(0.2)
         # a broken file: refused, the running config keeps serving
         cfg.write_text(good.replace('"2024-10"', '"2025-03"').replace("[consent]", "[consent]\nbogus = 1"))
         proc.send_signal(signal.SIGHUP)
