@@ -46,7 +46,8 @@ class ConsentGateway:
         self.access_log = AccessLog(g.access_log)
         self.ledger = ledger or Ledger(config.log)
         self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
-                                 size=g.pool_size, ca_file=g.upstream_ca)
+                                 size=g.pool_size, ca_file=g.upstream_ca, max_head_bytes=g.max_header_bytes,
+                                 max_headers=g.max_headers)
         self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
         self.upstream_health = UpstreamHealth(g.upstream, self.pool.ssl, g.connect_timeout)
         self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,

@@ -6,10 +6,12 @@ It streams both ways with explicit flow control, keeps no cookie jar (a shared j
 one visitor's cookies to the next), and maps every lower-level failure to our error types here,
 in one place.
 
-A connection is reused only if the site sent nothing its framing did not allow (nginx: "upstream
-sent more data than specified"), else those bytes would be the next visitor's response: a byte after
-a complete response or while pooled, or EOF while pooled, closes it; the socket is checked again when
-the pool hands it out (the loop may not have read it yet). Heads are checked in framing.py.
+A response head (1xx heads included) is bounded by the [gateway] head limits, as nginx bounds it by
+proxy_buffer_size: 502 beyond. A connection is reused only if the site sent nothing its framing did
+not allow (nginx: "upstream sent more data than specified"), else those bytes would be the next
+visitor's response: a byte after a complete response or while pooled, or EOF while pooled, closes
+it; the socket is checked again when the pool hands it out (the loop may not have read it yet).
+Heads are checked in framing.py.
 """
 
 from __future__ import annotations
@@ -57,8 +59,11 @@ def map_error(exc: BaseException, *, phase: str) -> GatewayError:
 class _Connection(asyncio.Protocol):
     """One TCP connection to the site; parses one response at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_head_bytes: int = 64 * 1024,
+                 max_headers: int = 100) -> None:
         self.loop = loop
+        self.max_head_bytes = max_head_bytes  # what nginx's proxy_buffer_size bounds: 502 beyond
+        self.max_headers = max_headers
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reused = False
@@ -76,6 +81,8 @@ class _Connection(asyncio.Protocol):
         self.head_only = head_only
         self.status = 0
         self.headers: Headers = []
+        self.head_bytes = 0  # raw bytes before the final head ended, interim (1xx) heads included
+        self.head_size = 0  # parsed header bytes, for a head that ends inside one read
         self.head_done: asyncio.Future[None] = self.loop.create_future()
         self.body: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -102,6 +109,8 @@ class _Connection(asyncio.Protocol):
             self._overrun()
             return
         self.got_bytes = True
+        if not self.status:
+            self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # never reached: check_status refuses the 101 first
@@ -112,6 +121,9 @@ class _Connection(asyncio.Protocol):
                 self._overrun()
             else:
                 self._fail(cause if isinstance(cause, GatewayError) else e)
+            return
+        if not self.status and self.head_bytes > self.max_head_bytes:
+            self._fail(UpstreamUnavailable("upstream sent too big a response head"))  # a line still open
 
     def eof_received(self) -> bool | None:
         if self.idle:
@@ -147,6 +159,9 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.status:
             return  # a trailer (httptools reports them as headers): never part of the head
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > self.max_head_bytes or len(self.headers) >= self.max_headers:
+            raise UpstreamUnavailable("upstream sent too big a response head")
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -312,8 +327,10 @@ class UpstreamResponse:
 
 class UpstreamPool:
     def __init__(self, upstream: Upstream, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 size: int = 64, ca_file: str | None = None) -> None:
+                 size: int = 64, ca_file: str | None = None, max_head_bytes: int = 64 * 1024,
+                 max_headers: int = 100) -> None:
         self.upstream = upstream
+        self.head_limits = (max_head_bytes, max_headers)
         # An https site: verified against the system CAs (or the configured bundle), SNI and
         # hostname checked against the upstream's host. Built once; handshakes only on new connections.
         self.ssl: ssl.SSLContext | None = None
@@ -337,7 +354,7 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         # create_connection is a coroutine; asyncio.wait_for is fine here, connects are rare.
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(loop), self.upstream.host, self.upstream.port,
+            loop.create_connection(lambda: _Connection(loop, *self.head_limits), self.upstream.host, self.upstream.port,
                                    ssl=self.ssl, server_hostname=self.upstream.host if self.ssl else None),
             self.connect_timeout,
         )
