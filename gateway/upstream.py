@@ -178,6 +178,8 @@ class _Connection(asyncio.Protocol):
         self.eof_ends_body = head.until_eof
         if not self.head_done.done():
             self.head_done.set_result(None)
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)  # an answer during the upload: send no more of it
         if self.head_only or status in (204, 304):
             # httptools cannot be told the response has no body (HEAD); end it here and never
             # reuse this connection, since the parser would wait for a body that never comes.
@@ -224,10 +226,11 @@ class _Connection(asyncio.Protocol):
         if w is not None and not w.done():
             w.set_result(None)
 
-    async def drain(self) -> None:
-        if self._write_paused and not self.closed:
+    async def drain(self, timeout: float) -> None:
+        """Wait until the site takes more of the body (nginx: proxy_send_timeout), or answers."""
+        if self._write_paused and not self.closed and not self.head_done.done():
             self._drain_waiter = self.loop.create_future()
-            await self._drain_waiter
+            await _wait(self.loop, self._drain_waiter, timeout)
 
     async def next_chunk(self, timeout: float) -> bytes | None:
         """The next piece of body, or None at its end. Raises on reset or timeout."""
@@ -387,8 +390,7 @@ class UpstreamPool:
             try:
                 assert conn.transport is not None
                 conn.transport.write(head)
-                if body is not None:
-                    await self._send_body(conn, body, chunked)
+                sent = body is None or await self._send_body(conn, body, chunked)
                 await _wait(conn.loop, conn.head_done, self.read_timeout)
             except BaseException as e:
                 conn.close()
@@ -399,12 +401,15 @@ class UpstreamPool:
                 if isinstance(e, asyncio.CancelledError):
                     raise
                 raise map_error(e, phase="request") from e
-            return UpstreamResponse(self, conn, request_done=True)
+            return UpstreamResponse(self, conn, request_done=sent)
         raise UpstreamUnavailable("upstream closed the connection")  # pragma: no cover - loop exits above
 
-    async def _send_body(self, conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> None:
+    async def _send_body(self, conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> bool:
+        """Whether all of it went: a site that answers first gets no more, and that connection closes."""
         assert conn.transport is not None
         async for chunk in body:
+            if conn.head_done.done():
+                return False
             if conn.closed:
                 raise ConnectionResetError("upstream closed the connection during upload")
             if not chunk:
@@ -413,9 +418,10 @@ class UpstreamPool:
                 conn.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             else:
                 conn.transport.write(chunk)
-            await conn.drain()
+            await conn.drain(self.read_timeout)
         if chunked:
             conn.transport.write(b"0\r\n\r\n")
+        return True
 
     async def close(self) -> None:
         while self._idle:
