@@ -9,8 +9,9 @@ the next write costs no latency; a head with no body write behind it (HEAD, a We
 written at the end of the tick.
 
 The protocol also bounds what a client may send (gateway/heads.py): a head's bytes and header count
-(431), the time to send it (408), the idle time between requests, and the time a client may stop
-reading a response. Trailers of a chunked request are dropped: they must never become headers.
+(431), the time to send it (408), the idle time between requests, the requests it may pipeline
+(MAX_PIPELINED), and the time a client may stop reading a response. Trailers of a chunked request
+are dropped: they must never become headers.
 """
 
 from __future__ import annotations
