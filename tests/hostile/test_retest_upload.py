@@ -61,3 +61,13 @@ def test_a_site_that_stops_reading_the_body(handler: Callable[[socket.socket, by
     raw = raw_server(handler)
     gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")  # read_timeout 2 s
     assert status_of(upload(gw.server.port, 7)) == status
+
+
+def test_the_connection_of_an_early_answer_is_not_reused(make_gateway: Callable[..., RunningGateway],
+                                                         raw_server: RawFactory) -> None:
+    raw = raw_server(early_answer)  # keeps the connection open and never reads: reusing it would 504
+    gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+    assert status_of(upload(gw.server.port, 7)) == 413
+    with gw.client() as c:
+        assert c.get("/").status_code == 413
+    assert raw.connections == 2
