@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from gateway.catalog import Catalog
+from gateway.catalog.report import snippet
+
 WIDTH, HEIGHT, PAD = 640, 200, 32
 
 
@@ -66,10 +69,28 @@ def bar_chart(counts: dict[str, int]) -> dict[str, Any]:
     return {"bars": bars, "height": 26 * len(bars) + 4}
 
 
+MAX_COOKIE_ROWS = 100  # the inventory's most seen names on the page; `cookies report` has them all
+MAX_UNKNOWN_ROWS = 15
+
+
+def cookie_rows(inventory: list[tuple[str, str, str, int, str]], catalog: Catalog) -> list[dict[str, Any]]:
+    """The inventory, most seen first, with the catalog's vendor and purpose (as `cookies report`)."""
+    rows = []
+    for name, label, source, count, last in sorted(inventory, key=lambda r: -r[3])[:MAX_COOKIE_ROWS]:
+        entry = catalog.cookie(name)
+        rows.append({"name": name, "category": label, "source": source, "count": count, "last": last,
+                     "vendor": entry.vendor if entry else "", "purpose": entry.purpose if entry else ""})
+    return rows
+
+
 def dashboard_context(stats: dict[str, Any], inventory: list[tuple[str, str, str, int, str]], backlog: int,
-                      categories: tuple[str, ...], policy_version: str) -> dict[str, Any]:
-    unknown = [row for row in inventory if row[1] == "unknown"][:15]
+                      categories: tuple[str, ...], policy_version: str, catalog: Catalog) -> dict[str, Any]:
+    cookies = cookie_rows(inventory, catalog)
+    unknown = cookie_rows([r for r in inventory if r[1] == "unknown"], catalog)[:MAX_UNKNOWN_ROWS]
+    paste = snippet((r["name"], catalog.cookie(r["name"])) for r in unknown) if unknown else []
     return {
+        "cookies": cookies,
+        "snippet": "\n".join(paste),
         "stats": stats,
         "policy_version": policy_version,
         "backlog": backlog,

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
 import os
+import signal
+import socket
 import time
 from pathlib import Path
 
-from gateway.accesslog import KIND_CONSENT, AccessLog, CountingSend
+from gateway.accesslog import KIND_CONSENT, CountingSend
 from gateway.banner import PREFIX, Banner
 from gateway.config import Config, load_config, parse_upstream
 from gateway.consent import ConsentCodec
 from gateway.context import read_request
-from gateway.cookies import CookieRules
+from gateway.cookies import CookieScopes
 from gateway.endpoints import Endpoints
-from gateway.forwarded import ForwardedResolver
+from gateway.errors import ConfigError
 from gateway.health import UpstreamHealth
 from gateway.ledger import Ledger, spool_dir
 from gateway.metrics import SNAPSHOT_INTERVAL, Metrics, read_sibling_snapshots, write_snapshot
 from gateway.proxy import Proxy
-from gateway.proxyhints import ProxyHints
-from gateway.revocation import REVOCATION_INTERVAL
+from gateway.revocation import REVOCATION_INTERVAL, Revocations
+from gateway.runtime import Shared, build_runtime, restart_only_changes
+from gateway.transport import PoolTransport, Transport
 from gateway.types import Receive, Scope, Send
 from gateway.upstream import UpstreamPool
-from gateway.websocket import WebSocketProxy
 
 log = logging.getLogger("consent_gateway")
 INVENTORY_INTERVAL = 10.0
@@ -34,31 +37,70 @@ GC_GEN0_THRESHOLD = 20_000
 
 
 class ConsentGateway:
-    def __init__(self, config: Config, ledger: Ledger | None = None) -> None:
-        self.config = config
+    """The ASGI app. Per request it reads `self.runtime` once (see runtime.py): a reload swaps that
+    one reference and requests in flight finish on the config they started with."""
+
+    def __init__(self, config: Config, ledger: Ledger | None = None, transport: Transport | None = None,
+                 health: UpstreamHealth | None = None) -> None:
         g = config.gateway
-        self.codec = ConsentCodec(config)
-        self.rules = CookieRules(config)
-        self.banner = Banner(config)
-        self.resolver = ForwardedResolver(g)
-        self.hints = ProxyHints(g)
-        self.metrics = Metrics(config.cookies.inventory_names)
-        self.access_log = AccessLog(g.access_log)
-        self.ledger = ledger or Ledger(config.log)
-        self.pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
-                                 size=g.pool_size, ca_file=g.upstream_ca, max_head_bytes=g.max_header_bytes,
-                                 max_headers=g.max_headers)
-        self.proxy = Proxy(config, self.rules, self.banner, self.pool, self.metrics)
-        self.upstream_health = UpstreamHealth(g.upstream, self.pool.ssl, g.connect_timeout)
-        self.endpoints = Endpoints(config, self.codec, self.rules, self.banner, self.ledger, self.resolver,
-                                   self.metrics, self.proxy.scopes, self.readiness)
-        self.websockets = WebSocketProxy(config, self.codec, self.rules, self.resolver, self.pool.ssl)
+        metrics = Metrics(config.cookies.inventory_names)
+        pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
+                            size=g.pool_size, ca_file=g.upstream_ca, max_head_bytes=g.max_header_bytes,
+                            max_headers=g.max_headers)
+        self.shared = Shared(ledger or Ledger(config.log), pool, transport or PoolTransport(pool), metrics,
+                             CookieScopes(), Revocations(),
+                             health or UpstreamHealth(g.upstream, pool.ssl, g.connect_timeout), self.readiness)
+        self.runtime = build_runtime(config, self.shared)
+        self.ledger, self.pool, self.metrics = self.shared.ledger, pool, metrics
+        self.upstream_health = self.shared.upstream_health
         self.metrics.backlog = lambda: self.ledger.backlog
-        # /metrics is the site's unless the operator turned the admin surface on (then it is ours,
-        # behind the credential, as Prometheus expects); /_consent/metrics always works.
-        self.metrics_alias = config.admin.enabled
+        self.config_path: str | None = None  # set by create_app: where SIGHUP reads the config again
         self.started = False
         self._tasks: list[asyncio.Task[None]] = []
+
+    # The current runtime's parts, for the loops below and for tests.
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    @property
+    def codec(self) -> ConsentCodec:
+        return self.runtime.codec
+
+    @property
+    def banner(self) -> Banner:
+        return self.runtime.banner
+
+    @property
+    def proxy(self) -> Proxy:
+        return self.runtime.proxy
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.runtime.endpoints
+
+    def reload(self, config: Config) -> str | None:
+        """Swap in a runtime built from `config`; a reason instead when it cannot be done live."""
+        changed = restart_only_changes(self.config, config)
+        if changed:
+            return "these settings need a restart: " + ", ".join(changed)
+        self.runtime = build_runtime(config, self.shared)
+        return None
+
+    def reload_from_file(self) -> None:
+        """SIGHUP: read the config file again. A bad or restart-only change is one JSON line and the
+        running config keeps serving."""
+        if not self.config_path:
+            log.warning("reload: no config file to read (not started by serve)")
+            return
+        try:
+            problem = self.reload(serving_config(self.config_path))
+        except ConfigError as e:
+            problem = str(e)
+        if problem:
+            log.error("reload refused, the running config stays: %s", problem)
+        else:
+            log.info("reloaded %s (policy %s)", self.config_path, self.config.consent.policy_version)
 
     async def readiness(self) -> dict[str, object]:
         durable = self.ledger.healthy()
@@ -77,7 +119,7 @@ class ConsentGateway:
                 log.info("cookie inventory not saved: %s", type(e).__name__)
         # Cookie scopes: share what this process learned from the site, take what the others did,
         # so a withheld cookie is expired with its real Path and Domain whichever process sees it.
-        scopes = self.proxy.scopes
+        scopes = self.shared.scopes
         fresh = scopes.unshared()
         try:
             if fresh:
@@ -89,7 +131,7 @@ class ConsentGateway:
 
     async def _share_revocations(self) -> None:
         """Push this process's withdrawals to the log database and pull the other processes'."""
-        revocations = self.codec.revocations
+        revocations = self.shared.revocations
         fresh = revocations.unshared()
         try:
             if fresh:
@@ -109,6 +151,7 @@ class ConsentGateway:
     async def _inventory_loop(self) -> None:
         while True:
             await self._flush_inventory()  # at once too: a new process learns the shared scopes
+            await self.banner.refresh_vendors(self.ledger.store)  # the banner names vendors seen
             await asyncio.sleep(INVENTORY_INTERVAL)
 
     async def _snapshot_loop(self, directory: Path, chain_id: str) -> None:
@@ -123,21 +166,22 @@ class ConsentGateway:
         kind = scope["type"]
         if kind == "http":
             started = time.perf_counter()
-            ctx = read_request(scope, self.codec, self.resolver)
-            if self.hints.pending:  # until a misconfigured proxy has been reported once
-                self.hints.check(ctx)
+            rt = self.runtime  # once: this request runs on one config whatever a reload does
+            ctx = read_request(scope, rt.codec, rt.resolver)
+            if rt.hints.pending:  # until a misconfigured proxy has been reported once
+                rt.hints.check(ctx)
             record = ctx.access
             out = CountingSend(send, record)
             path: str = scope["path"]
             try:
                 if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
                     record.kind = KIND_CONSENT
-                    await self.endpoints(scope, receive, out, ctx)
-                elif path == "/metrics" and self.metrics_alias:
+                    await rt.endpoints(scope, receive, out, ctx)
+                elif path == "/metrics" and rt.metrics_alias:
                     record.kind = KIND_CONSENT
-                    await self.endpoints.metrics_page(scope, receive, out, ctx)
+                    await rt.endpoints.metrics_page(scope, receive, out, ctx)
                 else:
-                    await self.proxy(scope, receive, out, ctx)
+                    await rt.proxy(scope, receive, out, ctx)
             except Exception:
                 if not record.status:
                     record.status = 500  # what the server answers for an exception before a response
@@ -146,9 +190,9 @@ class ConsentGateway:
                 if record.upstream_seconds is not None:
                     self.upstream_health.saw_response()
                 self.metrics.request(record.status, record.kind)
-                self.access_log.emit(scope["method"], path, ctx.client.ip, ctx.state.granted, record, started)
+                rt.access_log.emit(scope["method"], path, ctx.client.ip, ctx.state.granted, record, started)
         elif kind == "websocket":
-            await self.websockets(scope, receive, send)
+            await self.runtime.websockets(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -171,6 +215,9 @@ class ConsentGateway:
                 # sibling workers on the same port: each scrape sums the live ones (see metrics)
                 directory, chain_id = spool_dir(self.config.log), self.ledger.chain_id
                 self.metrics.peers = functools.partial(read_sibling_snapshots, directory, chain_id)
+                with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                    # main thread only (serve); in a test's server thread there is no signal to catch
+                    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_from_file)
                 self._tasks = [asyncio.create_task(self._inventory_loop()),
                                asyncio.create_task(self._revocation_loop()),
                                asyncio.create_task(self._snapshot_loop(directory, chain_id))]
@@ -192,13 +239,43 @@ ENV_CONFIG = "CONSENT_GATEWAY_CONFIG"
 ENV_UPSTREAM = "CONSENT_GATEWAY_UPSTREAM"
 
 
-def create_app() -> ConsentGateway:
-    """Factory for uvicorn workers: the config path (and overrides) come from the environment."""
-    config = load_config(os.environ[ENV_CONFIG])
+ENV_PORT = "CONSENT_GATEWAY_PORT"
+
+
+def serving_config(path: str) -> Config:
+    """The config file as `serve` runs it: with its --upstream and the per-port instance id."""
+    config = load_config(path)
     upstream = os.environ.get(ENV_UPSTREAM)
     if upstream:
         config = with_upstream(config, upstream)
-    return ConsentGateway(config)
+    port = os.environ.get(ENV_PORT)
+    if port and not config.log.instance_id:
+        config = with_instance_id(config, f"{socket.gethostname()}-{port}")
+    return config
+
+
+def create_app() -> ConsentGateway:
+    """Factory for uvicorn workers: the config path (and overrides) come from the environment."""
+    path = os.environ[ENV_CONFIG]
+    try:
+        config = serving_config(path)
+    except ConfigError as e:
+        # a worker started by a rolling restart (SIGHUP with --workers): one JSON line, not a
+        # traceback; uvicorn then keeps the old worker and aborts the restart
+        log.error("config refused, this worker does not start: %s", e)
+        raise SystemExit(3) from None
+    app = ConsentGateway(config)
+    app.config_path = path
+    return app
+
+
+def with_instance_id(config: Config, instance_id: str) -> Config:
+    """Several instances on one host (the systemd template: one unit per port) share a state
+    directory; the port in the id keeps their chains, and the workers each metrics scrape sums,
+    apart. Without it every port reported the host-wide sum and Prometheus counted it twice."""
+    from dataclasses import replace
+
+    return replace(config, log=replace(config.log, instance_id=instance_id))
 
 
 def with_upstream(config: Config, upstream: str) -> Config:

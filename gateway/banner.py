@@ -22,6 +22,8 @@ from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.cookies import CookieRules
 from gateway.csp import NO_NONCES, Nonces
+from gateway.declaration import MAX_BANNER_VENDORS, Declaration, InventoryStore, catalog_for
+from gateway.placeholder import Placeholders
 
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
@@ -100,6 +102,8 @@ class Banner:
         self._body_cache: dict[tuple[Any, ...], str] = {}
         self._path_cache: dict[str, tuple[str, str]] = {}  # path -> (HTML-escaped, URL-encoded)
         self._lang_cache: dict[bytes, str] = {}
+        self.declaration = Declaration(config, catalog_for(config))  # who receives what (second layer)
+        self.placeholders = Placeholders(self)  # click-to-load boxes where iframes are held
 
     # --- locale ---------------------------------------------------------------------------
 
@@ -153,7 +157,29 @@ class Banner:
                 return str(text)
         if cat is not None and getattr(cat, key):
             return str(next(iter(getattr(cat, key).values())))
-        return category_id if key == "title" else ""
+        if key != "title":
+            return ""
+        # never a raw id in front of a visitor; check-config warns about the missing text
+        banner = self.texts(locale).get("banner", {})
+        return str(banner.get("other_category") or self.locales["en"]["banner"]["other_category"])
+
+    def vendor_line(self, locale: str, category_id: str) -> str:
+        """The outside vendors of a category, for the banner's second layer ("" when none)."""
+        names = self.declaration.banner_vendors().get(category_id, ())
+        if not names:
+            return ""
+        sep = "、" if locale.lower().startswith(("zh", "ja")) else ", "
+        shown = sep.join(names[:MAX_BANNER_VENDORS])
+        rest = len(names) - MAX_BANNER_VENDORS
+        if rest > 0:
+            more = str(self.texts(locale).get("declaration", {}).get("more_vendors", "+{n}"))
+            shown += " " + more.replace("{n}", str(rest))
+        return shown
+
+    async def refresh_vendors(self, store: InventoryStore, *, force: bool = False) -> None:
+        """Take the vendors the inventory has seen since the last look into the banner."""
+        if await self.declaration.refresh(store, force=force):
+            self._body_cache.clear()
 
     # --- head: config for the page's scripts, before any tag ------------------------------
 
@@ -223,9 +249,11 @@ class Banner:
             "categories": [
                 {"id": c.id, "required": c.required, "checked": c.required or c.id in state.granted,
                  "title": self.category_text(locale, c.id, "title"),
-                 "description": self.category_text(locale, c.id, "description")}
+                 "description": self.category_text(locale, c.id, "description"),
+                 "vendors": self.vendor_line(locale, c.id)}
                 for c in self.config.categories
             ],
+            "declaration_url": f"{PREFIX}/cookies",
         }
 
     def _render_body(self, locale: str, state: ConsentState, show: bool) -> str:

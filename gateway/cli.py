@@ -1,23 +1,18 @@
-"""`consent-gateway` commands: serve, demo, check-config, log …, cookies report."""
+"""`consent-gateway` commands: init, serve, demo, check-config, log …, cookies report."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
-import datetime as dt
 import json
 import logging
 import os
-import re
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.config import Config, load_config, parse_upstream
 from gateway.errors import ConfigError
-from gateway.ledger import RecordStore, VerifyResult
 
 T = TypeVar("T")
 
@@ -88,9 +83,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
     if _refuse_unsafe_keys(config, config.gateway.host):
         return 2
+    from gateway.banner import load_locales
+    from gateway.categorytexts import missing_texts
+
+    for warning in missing_texts(config, load_locales()):
+        print(f"consent-gateway: warning: {args.file}: {warning}", file=sys.stderr)
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "
           f"policy {config.consent.policy_version}, log {config.log.url.split(':', 1)[0]}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.starter import StarterError, starter_config, write_starter
+
+    out = Path(args.out)
+    try:
+        write_starter(out, starter_config(args.upstream, out.name), force=args.force)
+    except (ConfigError, StarterError) as e:
+        print(f"consent-gateway: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} (report mode: nothing is blocked yet); check it with: consent-gateway check-config {out}")
     return 0
 
 
@@ -111,6 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["CONSENT_GATEWAY_UPSTREAM"] = args.upstream
     host = args.host or config.gateway.host
     port = args.port or config.gateway.port
+    env["CONSENT_GATEWAY_PORT"] = str(port)  # the default instance id (app.create_app)
     if _refuse_unsafe_keys(config, host):
         return 2
     _warn_at_start(config)
@@ -125,6 +139,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="on",
         log_config=LOG_CONFIG,
         timeout_graceful_shutdown=args.graceful_timeout,
+        # SIGHUP with --workers is a rolling restart: each new worker must be up before an old one
+        # goes. uvicorn's 5 s gave up on a loaded host (startup loads the catalog and the log).
+        timeout_worker_healthcheck=60,
         **uvicorn_options(config.gateway),  # protocol, keep-alive, WebSocket cap, no access log
     )
     return 0
@@ -168,187 +185,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.port, args.site_port, Path(args.state_dir))
 
 
-def _with_store(config: Config, fn: Callable[[RecordStore], Awaitable[T]]) -> T:
-    """Run one operation against the configured log store (never creates a SQLite file)."""
-    from gateway.ledger import open_store
-    from gateway.ledger.sqlite import sqlite_path
-
-    if config.log.url.startswith("sqlite:") and not sqlite_path(config.log.url).exists():
-        print(f"consent-gateway: no log at {sqlite_path(config.log.url)}", file=sys.stderr)
-        raise SystemExit(2)
-
-    async def run() -> T:
-        store = open_store(config.log)
-        try:
-            await store.open()
-        except Exception as e:  # noqa: BLE001 - reported plainly, no traceback
-            print(f"consent-gateway: cannot open the log: {type(e).__name__}: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def cmd_log_export(args: argparse.Namespace) -> int:
-    from gateway.ledger.export import csv_row, json_line
-
-    records = _with_store(_load(args.config), lambda s: s.export(args.since, args.until))
-    out = sys.stdout
-    writer = None
-    for record in records:
-        row = record.as_dict()
-        if args.format == "jsonl":
-            out.write(json_line(row) + "\n")
-        else:
-            if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(row))
-                writer.writeheader()
-            writer.writerow(csv_row(row))
-    return 0
-
-
-def cmd_log_verify(args: argparse.Namespace) -> int:
-    from gateway.ledger import spool_dir
-    from gateway.ledger.chain import check_heads, derive_key, verify_chains
-
-    config = _load(args.config)
-    heads = Path(args.heads) if args.heads else spool_dir(config.log)
-    key = derive_key(config.log.chain_key)
-
-    async def verify(store: RecordStore) -> VerifyResult:
-        records, checkpoints = await store.all_by_chain(), await store.checkpoints()
-        result = verify_chains(key, records, checkpoints)
-        if result.ok and heads.is_dir():
-            problem = check_heads(key, heads, records, checkpoints)
-            if problem:
-                return VerifyResult(False, result.records, result.chains, problem)
-        return result
-
-    result = _with_store(config, verify)
-    if result.ok:
-        print(f"log intact: {result.records} records in {result.chains} chain(s)")
-        return 0
-    print(f"log NOT intact: {result.problem}", file=sys.stderr)
-    return 1
-
-
-def cmd_log_show(args: argparse.Namespace) -> int:
-    records = _with_store(_load(args.config), lambda s: s.history(args.consent_id))
-    from gateway.ledger.export import json_line
-
-    for r in records:
-        print(json_line(r.as_dict()))
-    if not records:
-        print(f"no decisions for consent id {args.consent_id!r}", file=sys.stderr)
-    return 0 if records else 1
-
-
-def parse_duration(text: str) -> dt.timedelta:
-    m = re.fullmatch(r"\s*(\d+)\s*(d|h|w|days?|hours?|weeks?)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a number of days, hours or weeks, like 395d, 12h, 8w")
-    n, unit = int(m.group(1)), m.group(2)[0]
-    return {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "w": dt.timedelta(weeks=n)}[unit]
-
-
-def cmd_log_purge(args: argparse.Namespace) -> int:
-    from gateway.ledger.chain import derive_key, sign_checkpoint
-
-    config = _load(args.config)
-    key = derive_key(config.log.chain_key)
-    cutoff = (dt.datetime.now(dt.UTC) - args.older_than).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def sign(chain_id: str, seq: int, mac: str, ts: str) -> str:
-        return sign_checkpoint(key, chain_id, seq, mac, ts)
-
-    purged = _with_store(config, lambda s: s.purge(cutoff, sign))
-    print(f"purged {purged} records older than {cutoff}; checkpoints keep the rest verifiable")
-    return 0
-
-
-def cmd_log_stats(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    from gateway.admin import summarize_stats
-
-    raw = _with_store(config, lambda s: s.stats())
-    print(json.dumps(summarize_stats(raw, config.category_ids), indent=2, ensure_ascii=False))
-    return 0
-
-
 def cmd_cookies_report(args: argparse.Namespace) -> int:
     from gateway.catalog import Catalog
     from gateway.catalog.report import render
+    from gateway.logcli import with_store
 
-    rows = _with_store(_load(args.config), lambda s: s.inventory())
+    rows = with_store(_load(args.config), lambda s: s.inventory())
     print(render(rows, Catalog.load()), end="")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.metrics import VERSION
+
     p = argparse.ArgumentParser(prog="consent-gateway", description=__doc__)
+    p.add_argument("--version", action="version", version=f"consent-gateway {VERSION}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    i = sub.add_parser("init", help="write a starter config: fresh keys, report mode, the catalog on")
+    i.add_argument("--upstream", required=True, help="the site, like http://127.0.0.1:8000")
+    i.add_argument("--out", default="consent-gateway.toml", help="where to write it (default: %(default)s)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=cmd_init)
+
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", required=True)
-    s.add_argument("--upstream")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--config", required=True, help="the config file (see gateway/default.toml)")
+    s.add_argument("--upstream", help="the site, overriding [gateway] upstream")
+    s.add_argument("--host", help="address to bind, overriding [gateway] host")
+    s.add_argument("--port", type=int, help="port to bind, overriding [gateway] port")
+    s.add_argument("--workers", type=int, default=1, help="processes sharing the port (default: 1)")
     s.add_argument("--graceful-timeout", type=int, default=20,
                    help="seconds to drain in-flight requests on shutdown")
     s.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="run the sample site behind the gateway")
-    d.add_argument("--port", type=int, default=8080)
-    d.add_argument("--site-port", type=int, default=8000)
-    d.add_argument("--state-dir", default=".demo-state")
+    d.add_argument("--port", type=int, default=8080, help="the gateway's port (default: %(default)s)")
+    d.add_argument("--site-port", type=int, default=8000, help="the sample site's port (default: %(default)s)")
+    d.add_argument("--state-dir", default=".demo-state", help="keys and log of the demo (default: %(default)s)")
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("check-config", help="validate a config file")
-    c.add_argument("file")
+    c.add_argument("file", help="the config file to check")
     c.set_defaults(func=cmd_check_config)
-
-    lg = sub.add_parser("log", help="the consent log").add_subparsers(dest="log_command", required=True)
-    e = lg.add_parser("export")
-    e.add_argument("--config", required=True)
-    e.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    e.add_argument("--since")
-    e.add_argument("--until")
-    e.set_defaults(func=cmd_log_export)
-    v = lg.add_parser("verify", help="check every chain; and that the log reaches this host's chain heads")
-    v.add_argument("--config", required=True)
-    v.add_argument("--heads", help="directory of head files (default: the spool directory)")
-    v.set_defaults(func=cmd_log_verify)
-    sh = lg.add_parser("show", help="one visitor's history (access requests)")
-    sh.add_argument("consent_id")
-    sh.add_argument("--config", required=True)
-    sh.set_defaults(func=cmd_log_show)
-    pu = lg.add_parser("purge", help="retention: delete old records, keep the chain verifiable")
-    pu.add_argument("--older-than", required=True, type=parse_duration)
-    pu.add_argument("--config", required=True)
-    pu.set_defaults(func=cmd_log_purge)
-    st = lg.add_parser("stats", help="decisions, opt-in rates, devices")
-    st.add_argument("--config", required=True)
-    st.set_defaults(func=cmd_log_stats)
 
     ck = sub.add_parser("cookies", help="the passive cookie inventory").add_subparsers(dest="cookies_command",
                                                                                         required=True)
     rep = ck.add_parser("report", help="every cookie name seen in traffic: category, vendor and purpose")
-    rep.add_argument("--config", required=True)
+    rep.add_argument("--config", required=True, help="the gateway's config file")
     rep.set_defaults(func=cmd_cookies_report)
 
+    from gateway.logcli import add_parser as add_log_parser
     from gateway.scan.cli import add_parser as add_scan_parser
 
+    add_log_parser(sub)
     add_scan_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # `consent-gateway log export | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

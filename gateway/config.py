@@ -110,6 +110,7 @@ class ConsentSettings:
     browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
     decisions_per_minute: int = 600  # per client address (IPv6: /64), sustained; 0 turns the limit off
     decision_burst: int = 120  # decisions one address may make at once before the limit applies
+    mode: str = "enforce"  # "report": nothing is blocked, what would be is counted
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,12 @@ class CookieSettings:
     unknown: str = "block"
     inventory_names: int = 500  # distinct names per category label in the inventory; the rest are "(other)"
     max_expiries: int = 50  # Set-Cookie expiry headers per response; the cookies left over are counted
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    enabled: bool = True  # the shipped tracker and cookie catalog (gateway/catalog)
+    extra: tuple[str, ...] = ()  # the operator's own catalog files, read after it
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,7 @@ class Config:
     categories: tuple[Category, ...]
     admin: AdminSettings = AdminSettings()
     source: str = "<config>"
+    catalog: CatalogSettings = CatalogSettings()
 
     @property
     def category_ids(self) -> tuple[str, ...]:
@@ -210,10 +218,11 @@ class _Builder:
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute", "browser_features",
-            "decision_burst",
+            "decision_burst", "mode",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
+        "catalog": {"enabled", "extra"},
         "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
     }
@@ -291,7 +300,15 @@ class _Builder:
         cookies = self.build_cookies(categories)
         log = self.build_log(consent)
         admin = self.build_admin()
-        return Config(gateway, consent, log, cookies, categories, admin, self.source)
+        return Config(gateway, consent, log, cookies, categories, admin, self.source, self.build_catalog())
+
+    def build_catalog(self) -> CatalogSettings:
+        c = self.table("catalog")
+        extra = self.str_list("catalog", c, "extra")
+        for path in extra:
+            if not os.path.isfile(path):
+                raise self.fail(f"extra catalog file {path!r} is not a readable file", "catalog", "extra")
+        return CatalogSettings(enabled=self.typed("catalog", c, "enabled", bool, True), extra=extra)
 
     def build_gateway(self) -> GatewaySettings:
         g = self.table("gateway", required=True)
@@ -451,7 +468,11 @@ class _Builder:
         burst = self.typed("consent", c, "decision_burst", int, 120)
         if not 1 <= burst <= 1_000_000:
             raise self.fail("decision_burst must be 1 to 1000000", "consent", "decision_burst")
+        run_mode = self.typed("consent", c, "mode", str, "enforce")
+        if run_mode not in ("enforce", "report"):
+            raise self.fail('mode must be "enforce" or "report"', "consent", "mode")
         return ConsentSettings(
+            mode=run_mode,
             decisions_per_minute=per_minute,
             decision_burst=burst,
             secret_keys=keys,

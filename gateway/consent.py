@@ -74,7 +74,7 @@ class ConsentCodec:
     is as verified as a fresh one; expiry and policy version are checked on every request.
     """
 
-    def __init__(self, config: Config, cache_size: int = 8192) -> None:
+    def __init__(self, config: Config, cache_size: int = 8192, revocations: Revocations | None = None) -> None:
         settings = config.consent
         # itsdangerous signs with the last key and verifies with all of them: rotation.
         self._serializer = _Serializer(list(settings.secret_keys), salt=SALT)
@@ -88,7 +88,8 @@ class ConsentCodec:
         self.required = frozenset(c.id for c in config.categories if c.required)
         self.optional = frozenset(config.category_ids) - self.required
         self.honor_gpc = settings.honor_gpc
-        self.revocations = Revocations()  # withdrawals: older cookies of an id decide nothing
+        # withdrawals: older cookies of an id decide nothing (kept across a config reload)
+        self.revocations = revocations if revocations is not None else Revocations()
         self._cache: OrderedDict[str, _Payload | None] = OrderedDict()
         self._cache_size = cache_size
         # most requests come from visitors who have not decided: two immutable answers, built once
@@ -174,4 +175,9 @@ class ConsentCodec:
 
 
 def new_consent_id() -> str:
-    return secrets.token_urlsafe(12)
+    """96 random bits, URL-safe. Never starting with '-': a visitor reads it out to the operator,
+    who types it into `consent-gateway log show ID`, where a leading '-' reads as an option."""
+    while True:
+        token = secrets.token_urlsafe(12)
+        if token[0] != "-":
+            return token

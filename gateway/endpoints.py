@@ -18,6 +18,7 @@ from gateway.banner import PREFIX, Banner
 from gateway.config import Config, normalise_origin
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.context import RequestContext
+from gateway.cookiepage import CookiesPage
 from gateway.cookies import CookieRules, CookieScopes, bounded_expiry_headers
 from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
@@ -79,6 +80,7 @@ class Endpoints:
             ("POST", PREFIX): self.post_decision,
             ("GET", PREFIX + "/receipt"): self.receipt,
             ("GET", PREFIX + "/banner"): self.banner_fragment,
+            ("GET", PREFIX + "/cookies"): CookiesPage(banner, ledger),
             ("GET", PREFIX + "/health"): self.health,
             ("HEAD", PREFIX + "/health"): self.health,
             ("GET", PREFIX + "/health/ready"): self.health,
@@ -339,7 +341,8 @@ class Endpoints:
             await send_text(send, 503, f"the consent log is unavailable ({type(e).__name__})\n")
             return
         html = self.banner.render("admin.html", **dashboard_context(
-            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version))
+            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version,
+            self.banner.declaration.catalog))
         await send_html(send, 200, html, [ADMIN_CSP])
 
 

@@ -8,6 +8,7 @@ upstream failure found while decoding the first chunk still becomes a clean 502.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,8 +35,8 @@ from gateway.metrics import Metrics
 from gateway.navigation import VARY, Page, classify
 from gateway.responses import error_page
 from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
+from gateway.transport import RequestHead, Response, Transport
 from gateway.types import Headers, Receive, Scope, Send
-from gateway.upstream import UpstreamPool, UpstreamResponse
 
 log = logging.getLogger("consent_gateway.proxy")
 
@@ -74,14 +75,14 @@ HTML_TYPES = (b"text/html",)
 
 
 class Proxy:
-    def __init__(self, config: Config, rules: CookieRules, banner: Banner, pool: UpstreamPool,
-                 metrics: Metrics) -> None:
+    def __init__(self, config: Config, rules: CookieRules, banner: Banner, transport: Transport,
+                 metrics: Metrics, scopes: CookieScopes | None = None) -> None:
         self.config = config
         self.rules = rules
         self.banner = banner
-        self.pool = pool
+        self.transport = transport  # the pool (proxy mode) or a wrapped app (middleware)
         self.metrics = metrics
-        self.scopes = CookieScopes()
+        self.scopes = scopes if scopes is not None else CookieScopes()  # learned; kept across reloads
         self.upstream_host = config.gateway.upstream.authority.encode("ascii")
         self.preserve_host = config.gateway.preserve_host
         self.max_html = config.gateway.max_html_bytes
@@ -100,19 +101,18 @@ class Proxy:
             self._categories_header[granted] = value
         return value
 
-    def upstream_head(self, scope: Scope, ctx: RequestContext, cookie: bytes | None,
-                      granted: frozenset[str]) -> tuple[bytes, bool, bool]:
-        """Serialise the request head for the site. Returns (head, has_body, chunked)."""
+    def request_head(self, scope: Scope, ctx: RequestContext, cookie: bytes | None,
+                     granted: frozenset[str]) -> RequestHead:
+        """What the site may see of this request (the request policy): no bytes, no sockets."""
         method: bytes = scope["method"].encode("ascii")
         target = scope.get("raw_path") or scope["path"].encode("utf-8")
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         named = connection_tokens(ctx.headers, ctx.first)
-        lines = [method, b" ", target, b" HTTP/1.1\r\n"]
         content_length = None
         chunked = False
         host = ctx.first.get(b"host", self.upstream_host) if self.preserve_host else self.upstream_host
-        lines += [b"host: ", host, b"\r\n"]
+        headers: Headers = [(b"host", host)]
         for name, value in ctx.headers:
             if name in REBUILT_REQUEST or name in named:
                 if name == b"content-length":
@@ -120,25 +120,23 @@ class Proxy:
                 elif name == b"transfer-encoding":
                     chunked = True
                 continue
-            lines += [name, b": ", value, b"\r\n"]
+            headers.append((name, value))
         if cookie is not None:
-            lines += [b"cookie: ", cookie, b"\r\n"]
+            headers.append((b"cookie", cookie))
         client = ctx.client
         xff = forwarded_for(client, (scope.get("client") or ("",))[0], ctx.first.get(b"x-forwarded-for"))
-        lines += [b"x-forwarded-for: ", xff, b"\r\n",
-                  b"x-forwarded-proto: ", client.scheme.encode("ascii"), b"\r\n"]
+        headers += [(b"x-forwarded-for", xff), (b"x-forwarded-proto", client.scheme.encode("ascii"))]
         if client.host:
-            lines += [b"x-forwarded-host: ", client.host.encode("latin-1"), b"\r\n"]
-        lines += [b"x-consent-categories: ", self._consent_header(granted), b"\r\n"]
+            headers.append((b"x-forwarded-host", client.host.encode("latin-1")))
+        headers.append((b"x-consent-categories", self._consent_header(granted)))
         has_body = False
         if chunked:
-            lines.append(b"transfer-encoding: chunked\r\n")
+            headers.append((b"transfer-encoding", b"chunked"))
             has_body = True
         elif content_length is not None and content_length.strip() not in (b"0", b""):
-            lines += [b"content-length: ", content_length, b"\r\n"]
+            headers.append((b"content-length", content_length))
             has_body = True
-        lines.append(b"\r\n")
-        return b"".join(lines), has_body, chunked
+        return RequestHead(method, target, headers, has_body, chunked)
 
     def _permissions_policy(self, granted: frozenset[str]) -> bytes:
         """Browser ad and interest APIs off until their category is granted. Sent after the site's
@@ -160,18 +158,16 @@ class Proxy:
         if bot:
             granted = self.rules.required  # crawlers get no optional cookies, whatever they send
         filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
-        head, has_body, chunked = self.upstream_head(scope, ctx, filtered.cookie_header, granted)
-        body = _request_body(receive) if has_body else None
+        head = self.request_head(scope, ctx, filtered.cookie_header, granted)
+        body = _request_body(receive) if head.has_body else None
         started = time.perf_counter()
         access = ctx.access
         try:
-            response = await self.pool.request(scope["method"].encode("ascii"), head, body, chunked)
+            response = await self.transport.send(scope, head, body)
             access.upstream_seconds = time.perf_counter() - started
             self.metrics.upstream_latency(access.upstream_seconds)
         except GatewayError as e:
-            self.metrics.upstream_error(type(e).__name__)
-            access.error = f"{type(e).__name__}: {e}"
-            await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
+            await self._fail(send, e, ctx)
             return
         try:
             await self._respond(scope, receive, send, ctx, state, granted, bot, filtered, response)
@@ -180,7 +176,7 @@ class Proxy:
 
     async def _respond(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, state: ConsentState,
                        granted: frozenset[str], bot: bool, filtered: RequestFilterResult,
-                       response: UpstreamResponse) -> None:
+                       response: Response) -> None:
         access = ctx.access
         result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
         headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
@@ -217,7 +213,7 @@ class Proxy:
                 headers.append((b"permissions-policy", features))
         if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
             await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
-                              receive, sized=False)
+                              receive, ctx, sized=False)
             return
         plan = self._plan(ctx, state, granted, bot, scope, content_type, header_policies(headers))
         rewriter = HtmlRewriter(plan)
@@ -255,7 +251,7 @@ class Proxy:
             finally:
                 await chunks.aclose()  # gives the connection back now, not when a finalizer runs
 
-        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, sized=True)
+        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, ctx, sized=True)
 
     def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
               scope: Scope, content_type: bytes, policies: tuple[str, ...]) -> RewritePlan:
@@ -284,10 +280,17 @@ class Proxy:
             return banner.head_html(state, nonces), body_html
 
         head, body = with_nonces(nonces_for(policies))
-        return RewritePlan(blocked, head, body, charset, policies, with_nonces)
+        placeholder = functools.partial(banner.placeholders.render, locale, path)
+        return RewritePlan(blocked, head, body, charset, policies, with_nonces, placeholder)
+
+    async def _fail(self, send: Send, e: GatewayError, ctx: RequestContext) -> None:
+        """The one path to the error page: counted, logged in the access line, in the visitor's language."""
+        self.metrics.upstream_error(type(e).__name__)
+        ctx.access.error = f"{type(e).__name__}: {e}"
+        await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
 
     async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
-                     at_end: Callable[[], bool], receive: Receive, *, sized: bool) -> None:
+                     at_end: Callable[[], bool], receive: Receive, ctx: RequestContext, *, sized: bool) -> None:
         """Stream a body to the client; send the head with the first bytes (see module doc).
 
         `at_end()` says, right after a chunk, that it was the last one. A body that arrives whole
@@ -323,10 +326,11 @@ class Proxy:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except UpstreamBodyError as e:
-            self.metrics.upstream_error(type(e).__name__)
             if not started:
-                await error_page(send, e, self.banner, self.banner.default_locale)
+                await self._fail(send, e, ctx)
                 return
+            self.metrics.upstream_error(type(e).__name__)
+            ctx.access.error = f"{type(e).__name__}: {e}"
             # The head is gone: end without the final chunk so the client sees a broken body.
             log.warning("upstream body failed after response start: %s", e)
         finally:

@@ -121,6 +121,9 @@ class RewritePlan:
     # `with_nonces` renders head and body again for the nonces all of them need.
     policies: tuple[str, ...] = ()
     with_nonces: Callable[[Nonces], tuple[bytes, Callable[[str], bytes]]] | None = None
+    # Click-to-load (placeholder.py): markup for the box that stands where an iframe is held,
+    # from its URL, attributes and category; None (crawlers) leaves the iframe as it is.
+    placeholder: Callable[[str, dict[bytes, bytes], str], bytes] | None = None
 
 
 @dataclass
@@ -491,10 +494,22 @@ class HtmlRewriter(BeforeBody):
             src = attrs.get(b"src")
             if src is None:
                 return tag
-        category = self._match(html.unescape(src.decode("latin-1")).lower())
+        url = html.unescape(src.decode("latin-1"))
+        category = self._match(url.lower())
         if category is None:
             return tag
-        return self._neutralise(name, tag, category, rename=_SCRIPT_SRC)
+        held = self._neutralise(name, tag, category, rename=_SCRIPT_SRC)
+        if name == b"iframe" and self.plan.placeholder is not None:
+            return self._with_placeholder(held, url, attrs, category, out)
+        return held
+
+    def _with_placeholder(self, held: bytes, url: str, attrs: dict[bytes, bytes], category: str,
+                          out: list[bytes]) -> bytes:
+        """The placeholder goes right before the iframe, which stays in the page hidden until the
+        visitor loads it (activate.js) or allows its category (banner.js)."""
+        assert self.plan.placeholder is not None
+        out.append(self.plan.placeholder(url, attrs, category))
+        return held[:-1] + b" hidden data-consent-embed>"
 
     def _resource_tag(self, name: bytes, tag: bytes) -> bytes:
         """An img, source, link, ...: neutralised when a URL it would fetch is blocked."""

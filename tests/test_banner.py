@@ -92,3 +92,35 @@ def test_page_nonce_goes_on_every_injected_script_and_stylesheet() -> None:
     body = BANNER.body_html("en", state, "/", show=True, nonces=Nonces(script="abc"))
     assert body.count("<script ") == body.count('<script nonce="abc" ') == 2  # activate.js, banner.js
     assert "nonce" not in BANNER.head_html(state).decode()  # the cache holds no nonce
+
+
+CUSTOM = ('[[categories]]\nid = "identity"\n\n[[categories]]\nid = "analytics"\ncookies = ["_hjSessionUser_*"]\n\n'
+          '[[categories]]\nid = "newsletter"\n')
+
+
+def test_a_raw_category_id_is_never_shown_to_visitors() -> None:
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=CUSTOM)))
+    state = CODEC.undecided(False)
+    for locale in ("en", "zh-CN"):
+        html = banner.body_html(locale, state, "/", show=True)
+        labels = [line for line in html.splitlines() if line.startswith("<label")]
+        assert len(labels) == 3
+        assert not any(">newsletter<" in x or ">analytics<" in x or ">identity<" in x for x in labels), labels
+    # common ids take the catalog purposes' texts; an unknown one a generic, localised title
+    assert banner.category_text("en", "analytics", "title") == "Statistics"
+    assert banner.category_text("zh-CN", "analytics", "title") == "统计分析"
+    assert banner.category_text("en", "newsletter", "title") == "Other cookies"
+    assert banner.category_text("zh-CN", "newsletter", "title") == "其他 Cookie"
+
+
+def test_second_layer_names_the_vendors_and_links_the_declaration() -> None:
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=CUSTOM)))
+    html = banner.body_html("en", CODEC.undecided(False), "/", show=True)
+    assert 'class="cg-vendors">Provided by: Hotjar</p>' in html  # from the operator's rule
+    assert 'href="/_consent/cookies"' in html
+    # vendors seen in traffic join the list, and the cached banner follows
+    banner.declaration.update([("_clck", "analytics", "request", 3, "2026-01-01"),
+                               ("_hjSessionUser_9", "analytics", "request", 1, "2026-01-01")])
+    banner._body_cache.clear()
+    html = banner.body_html("zh-CN", CODEC.undecided(False), "/", show=True)
+    assert 'class="cg-vendors">提供方： Hotjar、Microsoft</p>' in html

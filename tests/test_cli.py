@@ -43,13 +43,22 @@ def test_log_commands(make_gateway: Callable[..., RunningGateway], tmp_path: Pat
     r = cli("log", "show", ids[2], "--config", str(cfg))
     assert r.returncode == 0 and json.loads(r.stdout)["granted"] == ["identity"]
     assert cli("log", "show", "nobody", "--config", str(cfg)).returncode == 1
-    stats = json.loads(cli("log", "stats", "--config", str(cfg)).stdout)
+    stats = json.loads(cli("log", "stats", "--config", str(cfg), "--json").stdout)
     assert stats["decisions"] == 4 and stats["by_action"]["withdraw"] == 1
     assert stats["opt_in_rate"] == {"identity": 0.5, "personalization": 0.25}
+    table = cli("log", "stats", "--config", str(cfg)).stdout
+    assert table.startswith("decisions: 4 in 1 of 1 day(s)") and "identity 50.0%" in table
+    assert "personalization 25.0%" in table and len(table.splitlines()) < 20
+    assert "decisions: 0 in 0 of 1" in cli("log", "stats", "--config", str(cfg), "--until", "2000-01-01").stdout
     report = cli("cookies", "report", "--config", str(cfg)).stdout
     assert "mystery_cookie" in report and "not classified" in report and "_ga" in report
 
-    r = cli("log", "purge", "--older-than", "0d", "--config", str(cfg))
+    r = cli("log", "purge", "--older-than", "0d", "--config", str(cfg), "--dry-run")
+    assert r.returncode == 0 and "4 records are older" in r.stdout and "nothing deleted" in r.stdout
+    r = cli("log", "purge", "--older-than", "0d", "--config", str(cfg))  # not a terminal: asks for --yes
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert "4 records" in cli("log", "purge", "--older-than", "0d", "--config", str(cfg), "--dry-run").stdout
+    r = cli("log", "purge", "--older-than", "0d", "--config", str(cfg), "--yes")
     assert r.returncode == 0 and "purged 4 records" in r.stdout
     assert cli("log", "verify", "--config", str(cfg)).returncode == 0
     assert cli("log", "purge", "--older-than", "soon", "--config", str(cfg)).returncode == 2
@@ -76,3 +85,68 @@ def test_unreachable_postgres_is_a_clear_error(tmp_path: Path) -> None:
         f'url = "sqlite:///{tmp_path / "x.db"}"', 'url = "postgresql://postgres@127.0.0.1:1/none"'))
     r = cli("log", "verify", "--config", str(cfg))
     assert r.returncode == 2 and "cannot open the log" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dates_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text("http://127.0.0.1:1", tmp_path / "absent.db"))
+    r = cli("log", "export", "--config", str(cfg), "--since", "yesterday")
+    assert r.returncode == 2 and "'yesterday' is not a date" in r.stderr and "7d" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_when_forms() -> None:
+    from gateway.logcli import parse_when
+
+    assert parse_when("2026-11-01") == "2026-11-01T00:00:00.000Z"
+    assert parse_when("2026-11-01T08:00+08:00") == "2026-11-01T00:00:00.000Z"
+    assert parse_when("2026-11-01T08:00:00Z") == "2026-11-01T08:00:00.000Z"
+    assert parse_when("7d") < parse_when("1h")
+
+
+def test_export_streams_in_pages_and_a_closed_pipe_ends_quietly(make_gateway: Callable[..., RunningGateway],
+                                                                tmp_path: Path) -> None:
+    gw = make_gateway()
+    with gw.client() as c:
+        for _ in range(5):
+            c.cookies.clear()
+            gw.decide(c, "accept_all")
+    gw.server.stop()
+    db = Path(gw.app.config.log.url[len("sqlite:///"):])
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text("http://127.0.0.1:1", db))
+    code = ("import sys, gateway.logcli as m; m.EXPORT_PAGE = 2; from gateway.cli import main; "
+            "raise SystemExit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "log", "export", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=60)
+    ids = [json.loads(line)["record_id"] for line in r.stdout.splitlines()]
+    assert len(ids) == len(set(ids)) == 5  # pages of 2: nothing twice, nothing lost
+    # `export | head -1`: the reader goes away after one line
+    p = subprocess.Popen([sys.executable, "-m", "gateway.cli", "log", "export", "--config", str(cfg)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_version_and_help_text() -> None:
+    import argparse
+
+    from gateway.cli import build_parser
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("consent-gateway ")
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction | argparse._VersionAction) and not action.help:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "consent-gateway")
+    assert missing == []

@@ -136,3 +136,14 @@ def test_client_limit_defaults() -> None:
     g = parse_config(GOOD, env={}).gateway
     assert (g.header_timeout, g.keepalive_timeout, g.send_timeout, g.body_timeout) == (20.0, 75.0, 60.0, 60.0)
     assert (g.max_header_bytes, g.max_headers, g.ws_max_message_bytes) == (65536, 100, 1048576)
+
+
+def test_mode_and_catalog_keys() -> None:
+    config = parse_config(GOOD, env={})
+    assert config.consent.mode == "enforce" and config.catalog.enabled and config.catalog.extra == ()
+    text = GOOD.replace('policy_version = "2024-10"', 'policy_version = "2024-10"\nmode = "audit"', 1)
+    e = error(text)
+    assert "mode must be" in e.message and e.line == line_of(text, 'mode = "audit"')
+    e = error(GOOD + '\n[catalog]\nextra = ["/nonexistent/ours.jsonl"]\n')
+    assert "not a readable file" in e.message
+    assert not parse_config(GOOD + "\n[catalog]\nenabled = false\n", env={}).catalog.enabled

@@ -297,6 +297,21 @@ class TestUpstreamFailures:
         with gw.client() as c:
             assert c.get("/_consent").status_code == 200
 
+    def test_a_body_that_never_starts_gets_the_error_page_in_the_visitors_language(
+            self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+        # the head arrives, the body never does: the same error page, in the same language, as when
+        # the site cannot be reached at all (there used to be two paths, and this one ignored
+        # Accept-Language)
+        def handler(conn: socket.socket, request: bytes) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n")
+            time.sleep(3)
+
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")  # default_locale en, read_timeout 2
+        with gw.client() as c:
+            r = c.get("/data", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+        assert r.status_code == 502 and "暂时无法连接到网站" in r.text
+
     def test_reset_mid_html_body(self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
         def handler(conn: socket.socket, request: bytes) -> None:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -97,8 +97,20 @@ class PostgresStore:
         return await self._fetch(SELECT + " WHERE consent_id = $1 ORDER BY ts, chain_id, seq", consent_id)
 
     async def export(self, since: str | None, until: str | None) -> list[Record]:
-        return await self._fetch(SELECT + " WHERE ($1::text IS NULL OR ts >= $1) AND ($2::text IS NULL OR ts < $2)"
-                                 " ORDER BY ts, chain_id, seq", since, until)
+        return await self.export_page(since, until, None, None)
+
+    async def export_page(self, since: str | None, until: str | None, after: tuple[str, str, int] | None,
+                          limit: int | None) -> list[Record]:
+        """Records in (ts, chain_id, seq) order, strictly after `after`: a keyset page, no OFFSET."""
+        a_ts, a_chain, a_seq = after if after else (None, None, None)
+        return await self._fetch(
+            SELECT + " WHERE ($1::text IS NULL OR ts >= $1) AND ($2::text IS NULL OR ts < $2)"
+            " AND ($3::text IS NULL OR (ts, chain_id, seq) > ($3, $4::text, $5::bigint))"
+            " ORDER BY ts, chain_id, seq LIMIT $6", since, until, a_ts, a_chain, a_seq, limit)
+
+    async def count_before(self, before: str) -> int:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM consent_log WHERE ts < $1", before))
 
     async def all_by_chain(self) -> list[Record]:
         return await self._fetch(SELECT + " ORDER BY chain_id, seq")

@@ -122,13 +122,26 @@ class SQLiteStore:
             SELECT + " WHERE consent_id = ? ORDER BY ts, chain_id, seq", (consent_id,))])
 
     async def export(self, since: str | None, until: str | None) -> list[Record]:
-        sql, args = SELECT + " WHERE 1=1", list[str]()
+        return await self.export_page(since, until, None, None)
+
+    async def export_page(self, since: str | None, until: str | None, after: tuple[str, str, int] | None,
+                          limit: int | None) -> list[Record]:
+        """Records in (ts, chain_id, seq) order, strictly after `after`: a keyset page, no OFFSET."""
+        sql, args = SELECT + " WHERE 1=1", list[Any]()
         if since:
             sql, args = sql + " AND ts >= ?", [*args, since]
         if until:
             sql, args = sql + " AND ts < ?", [*args, until]
-        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(
-            sql + " ORDER BY ts, chain_id, seq", args)])
+        if after:
+            sql, args = sql + " AND (ts, chain_id, seq) > (?, ?, ?)", [*args, *after]
+        sql += " ORDER BY ts, chain_id, seq"
+        if limit:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(sql, args)])
+
+    async def count_before(self, before: str) -> int:
+        return await self._read(lambda conn: int(conn.execute(
+            "SELECT count(*) FROM consent_log WHERE ts < ?", (before,)).fetchone()[0]))
 
     async def all_by_chain(self) -> list[Record]:
         return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(

@@ -17,7 +17,7 @@ from gateway.scan.report import FORMATS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = sub.add_parser("scan", help="compliance scan: what a site does before consent, after reject, after accept")
-    s.add_argument("url")
+    s.add_argument("url", help="the page to scan, http(s)")
     s.add_argument("--out", default="scan-report", help="directory for report.json, report.html, screenshots/, "
                    "suggested.toml (default: ./scan-report)")
     s.add_argument("--pages", type=int, default=3, help="same-site pages visited after reject and accept (default 3)")

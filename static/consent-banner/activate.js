@@ -125,6 +125,47 @@
     }, Promise.resolve());
   }
 
+  // Click-to-load: the placeholder's button loads the held iframe after it, this once: no cookie,
+  // no decision, nothing else changes. setAttributeNS: guard.js would hold this src again, and the
+  // visitor asked for exactly this one. revealEmbed: the category was allowed (banner.js).
+  function embeds() {
+    function reveal(frame) {
+      var ph = frame.previousElementSibling;
+      if (ph && ph.hasAttribute("data-consent-placeholder")) ph.parentNode.removeChild(ph);
+      frame.removeAttribute("hidden");
+      frame.removeAttribute("data-consent-embed");
+    }
+    cfg.revealEmbed = function (frame) { if (frame.hasAttribute("data-consent-embed")) reveal(frame); };
+    document.addEventListener("click", function (e) {
+      var allow = e.target.closest && e.target.closest("[data-consent-placeholder] a");
+      var b = document.getElementById("consent-banner");
+      if (allow && b) {  // the banner is up: open its settings at this category (else banner.js opens it)
+        e.preventDefault();
+        var d = b.querySelector("details");
+        d.open = true;  // banner.js relabels its buttons on the toggle event
+        var box = b.querySelector("#cg-cat-" + allow.closest("[data-consent-placeholder]").getAttribute(
+          "data-consent-placeholder"));
+        if (box) box.focus();
+        return;
+      }
+      var btn = e.target.closest && e.target.closest("[data-consent-placeholder] button");
+      var frame = btn && btn.closest("[data-consent-placeholder]").nextElementSibling;
+      if (!frame || !frame.hasAttribute("data-consent-embed")) return;
+      e.preventDefault();
+      ["src", "srcset"].forEach(function (a) {
+        var v = frame.getAttribute("data-" + a);
+        if (v === null) return;
+        frame.removeAttribute("data-" + a);
+        frame.setAttributeNS(null, a, v);
+      });
+      if (frame.getAttribute("type") === "text/plain") frame.removeAttribute("type");
+      frame.removeAttribute("data-consent-category");
+      reveal(frame);
+      frame.focus();
+    });
+  }
+  embeds();
+
   var queue = Promise.resolve();
   // Held scripts whose category is now granted, in document order. Returns when all have run.
   cfg.activateScripts = function (scripts) {

@@ -35,6 +35,7 @@
           old.removeAttribute("data-" + a);
           old.setAttribute(a, v);
         });
+        if (cfg.revealEmbed) cfg.revealEmbed(old);  // its click-to-load placeholder goes
       }
     });
     if (scripts.length) cfg.activateScripts(scripts);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import shutil
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.testing.servers import UvicornThread, free_port, wait_http
 from tests.conftest import config_text
@@ -116,3 +118,109 @@ def test_systemd_unit() -> None:
         problems = [line for line in (r.stdout + r.stderr).splitlines()
                     if "consent-gateway" in line and "secrets.env" not in line]
         assert r.returncode == 0 or not problems, r.stdout + r.stderr
+
+
+def test_two_template_instances_on_one_host_keep_their_own_figures(tmp_path: Path, site: UvicornThread) -> None:
+    """The systemd template runs one unit per port with one config and one state directory; each
+    port's scrape must count its own requests, not the host's (Prometheus would count them twice)."""
+    a, url_a, _, _ = start(tmp_path, site, "--workers", "2", admin=True)
+    b = subprocess.Popen([str(EXE), "serve", "--config", str(tmp_path / "g.toml"), "--port", str(free_port()),
+                          "--workers", "2"], stderr=open(tmp_path / "err-b.log", "wb"))  # noqa: SIM115
+    try:
+        url_b = None
+        for _ in range(300):  # find b's port from its log line
+            text = (tmp_path / "err-b.log").read_text()
+            if "Uvicorn running on" in text:
+                url_b = "http://" + text.split("Uvicorn running on http://", 1)[1].split()[0].rstrip('"\\')
+                break
+            time.sleep(0.1)
+        assert url_b, "second instance did not start"
+        wait_http(url_b + "/_consent/health/live")
+        for _ in range(7):
+            assert httpx.get(url_a + "/page").status_code == 200
+        for _ in range(3):
+            assert httpx.get(url_b + "/page").status_code == 200
+        auth = {"Authorization": "Bearer " + ADMIN_TOKEN}
+        wanted = {url_a: 7, url_b: 3}
+        deadline = time.monotonic() + 20
+        seen: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            for url in (url_a, url_b):
+                text = httpx.get(url + "/_consent/metrics", headers=auth).text
+                line = next((x for x in text.splitlines()
+                             if x.startswith('consent_requests_total{code="200",kind="html"}')), "x 0")
+                seen[url] = float(line.split()[-1])
+            if seen == wanted:
+                break
+            time.sleep(0.5)
+        assert seen == wanted  # never 10 on either: the other instance's workers are not its siblings
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+
+
+def _load_loop(url: str, stop: threading.Event, failures: list[str], count: list[int]) -> None:
+    with httpx.Client(base_url=url, timeout=10) as c:
+        while not stop.is_set():
+            try:
+                r = c.get("/page")
+                count[0] += 1
+                if r.status_code != 200:
+                    failures.append(str(r.status_code))
+            except httpx.HTTPError as e:
+                failures.append(repr(e))
+
+
+def _policy(url: str) -> str:
+    return str(httpx.get(url + "/_consent").json()["policy_version"])
+
+
+def _wait_policy(url: str, version: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _policy(url) == version:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sighup_reloads_under_load_and_a_bad_config_changes_nothing(tmp_path: Path, site: UvicornThread,
+                                                                     workers: str) -> None:
+    proc, url, cfg, _ = start(tmp_path, site, "--workers", workers)
+    good = cfg.read_text()
+    stop, failures, count = threading.Event(), [], [0]
+    threads = [threading.Thread(target=_load_loop, args=(url, stop, failures, count)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        # a new policy version: the live process (one worker) or fresh workers (two) take it
+        cfg.write_text(good.replace('"2024-10"', '"2025-02"'))
+        proc.send_signal(signal.SIGHUP)
+        assert _wait_policy(url, "2025-02"), "the reload did not take"
+        # a broken file: refused, the running config keeps serving
+        cfg.write_text(good.replace('"2024-10"', '"2025-03"').replace("[consent]", "[consent]\nbogus = 1"))
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert _policy(url) == "2025-02" and proc.poll() is None
+        # a setting that needs a restart: refused by name (one worker reloads in place)
+        if workers == "1":
+            cfg.write_text(good.replace('"2024-10"', '"2025-04"').replace("read_timeout = 10", "read_timeout = 11"))
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(2)
+            assert _policy(url) == "2025-02"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert count[0] > 30 and failures == [], failures[:5]
+    err = (tmp_path / "err.log").read_text()
+    assert "Traceback" not in err
+    for line in err.splitlines():
+        json.loads(line)  # every line the process wrote is one JSON object
+    assert "unknown key 'bogus'" in err
+    if workers == "1":
+        assert "reload refused" in err and "[gateway] read_timeout" in err

@@ -40,7 +40,10 @@ def test_dashboard_renders_with_data(make_gateway: Callable[..., RunningGateway]
     assert page.locator('[data-rate="identity"]').inner_text() == "60.0%"
     assert page.locator('[data-rate="personalization"]').inner_text() == "40.0%"
     assert page.locator("polyline").count() == 2
-    assert page.locator("text=tracking_xyz").count() == 1
+    assert page.locator("#cookies >> text=tracking_xyz").count() == 1
+    ga = page.locator('#cookies tr[data-cookie="_ga"] td')
+    assert [ga.nth(i).inner_text() for i in range(4)] == ["_ga", "personalization", "Google Analytics", "analytics"]
+    assert '"tracking_xyz"' in page.locator("#snippet").inner_text()
     assert page.locator('svg >> text="mobile"').count() == 1
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-dashboard.png"), full_page=True)
