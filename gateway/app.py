@@ -45,7 +45,8 @@ class ConsentGateway:
         g = config.gateway
         metrics = Metrics(config.cookies.inventory_names)
         pool = UpstreamPool(g.upstream, connect_timeout=g.connect_timeout, read_timeout=g.read_timeout,
-                            size=g.pool_size, ca_file=g.upstream_ca)
+                            size=g.pool_size, ca_file=g.upstream_ca, max_head_bytes=g.max_header_bytes,
+                            max_headers=g.max_headers)
         self.shared = Shared(ledger or Ledger(config.log), pool, transport or PoolTransport(pool), metrics,
                              CookieScopes(), Revocations(),
                              health or UpstreamHealth(g.upstream, pool.ssl, g.connect_timeout), self.readiness)

@@ -17,7 +17,7 @@ from gateway.types import Headers, Scope
 @dataclass
 class RequestContext:
     headers: Headers
-    first: dict[bytes, bytes]  # the first value of each header, for single-valued lookups
+    first: dict[bytes, bytes]  # the first value of each header (X-Forwarded-For: all, joined)
     cookies: list[RequestCookie]
     client: ClientInfo
     state: ConsentState
@@ -39,6 +39,10 @@ def read_request(scope: Scope, codec: ConsentCodec, resolver: ForwardedResolver)
             cookie_values.append(value)
         elif name not in first:
             first[name] = value
+        elif name == b"x-forwarded-for":
+            # A proxy may add its own line (HAProxy) after the client's: the lines are one list
+            # (RFC 9110 §5.3), read from the right; the first line alone is the client's to forge.
+            first[name] += b", " + value
     cookies = parse_cookie_headers(cookie_values) if cookie_values else []
     client = resolver.resolve(scope, first)
     consent_value = None

@@ -6,10 +6,12 @@ It streams both ways with explicit flow control, keeps no cookie jar (a shared j
 one visitor's cookies to the next), and maps every lower-level failure to our error types here,
 in one place.
 
-A connection is reused only if the site sent nothing its framing did not allow (nginx: "upstream
-sent more data than specified"), else those bytes would be the next visitor's response: a byte after
-a complete response or while pooled, or EOF while pooled, closes it; the socket is checked again when
-the pool hands it out (the loop may not have read it yet). Heads are checked in framing.py.
+A response head (1xx heads included) is bounded by the [gateway] head limits, as nginx bounds it by
+proxy_buffer_size: 502 beyond. A connection is reused only if the site sent nothing its framing did
+not allow (nginx: "upstream sent more data than specified"), else those bytes would be the next
+visitor's response: a byte after a complete response or while pooled, or EOF while pooled, closes
+it; the socket is checked again when the pool hands it out (the loop may not have read it yet).
+Heads are checked in framing.py.
 """
 
 from __future__ import annotations
@@ -57,8 +59,11 @@ def map_error(exc: BaseException, *, phase: str) -> GatewayError:
 class _Connection(asyncio.Protocol):
     """One TCP connection to the site; parses one response at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_head_bytes: int = 64 * 1024,
+                 max_headers: int = 100) -> None:
         self.loop = loop
+        self.max_head_bytes = max_head_bytes  # what nginx's proxy_buffer_size bounds: 502 beyond
+        self.max_headers = max_headers
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reused = False
@@ -76,6 +81,8 @@ class _Connection(asyncio.Protocol):
         self.head_only = head_only
         self.status = 0
         self.headers: Headers = []
+        self.head_bytes = 0  # raw bytes before the final head ended, interim (1xx) heads included
+        self.head_size = 0  # parsed header bytes, for a head that ends inside one read
         self.head_done: asyncio.Future[None] = self.loop.create_future()
         self.body: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -102,6 +109,8 @@ class _Connection(asyncio.Protocol):
             self._overrun()
             return
         self.got_bytes = True
+        if not self.status:
+            self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # never reached: check_status refuses the 101 first
@@ -112,6 +121,9 @@ class _Connection(asyncio.Protocol):
                 self._overrun()
             else:
                 self._fail(cause if isinstance(cause, GatewayError) else e)
+            return
+        if not self.status and self.head_bytes > self.max_head_bytes:
+            self._fail(UpstreamUnavailable("upstream sent too big a response head"))  # a line still open
 
     def eof_received(self) -> bool | None:
         if self.idle:
@@ -147,6 +159,9 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.status:
             return  # a trailer (httptools reports them as headers): never part of the head
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > self.max_head_bytes or len(self.headers) >= self.max_headers:
+            raise UpstreamUnavailable("upstream sent too big a response head")
         self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -163,6 +178,8 @@ class _Connection(asyncio.Protocol):
         self.eof_ends_body = head.until_eof
         if not self.head_done.done():
             self.head_done.set_result(None)
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)  # an answer during the upload: send no more of it
         if self.head_only or status in (204, 304):
             # httptools cannot be told the response has no body (HEAD); end it here and never
             # reuse this connection, since the parser would wait for a body that never comes.
@@ -209,10 +226,11 @@ class _Connection(asyncio.Protocol):
         if w is not None and not w.done():
             w.set_result(None)
 
-    async def drain(self) -> None:
-        if self._write_paused and not self.closed:
+    async def drain(self, timeout: float) -> None:
+        """Wait until the site takes more of the body (nginx: proxy_send_timeout), or answers."""
+        if self._write_paused and not self.closed and not self.head_done.done():
             self._drain_waiter = self.loop.create_future()
-            await self._drain_waiter
+            await _wait(self.loop, self._drain_waiter, timeout)
 
     async def next_chunk(self, timeout: float) -> bytes | None:
         """The next piece of body, or None at its end. Raises on reset or timeout."""
@@ -312,8 +330,10 @@ class UpstreamResponse:
 
 class UpstreamPool:
     def __init__(self, upstream: Upstream, *, connect_timeout: float = 5.0, read_timeout: float = 30.0,
-                 size: int = 64, ca_file: str | None = None) -> None:
+                 size: int = 64, ca_file: str | None = None, max_head_bytes: int = 64 * 1024,
+                 max_headers: int = 100) -> None:
         self.upstream = upstream
+        self.head_limits = (max_head_bytes, max_headers)
         # An https site: verified against the system CAs (or the configured bundle), SNI and
         # hostname checked against the upstream's host. Built once; handshakes only on new connections.
         self.ssl: ssl.SSLContext | None = None
@@ -337,7 +357,7 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         # create_connection is a coroutine; asyncio.wait_for is fine here, connects are rare.
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(loop), self.upstream.host, self.upstream.port,
+            loop.create_connection(lambda: _Connection(loop, *self.head_limits), self.upstream.host, self.upstream.port,
                                    ssl=self.ssl, server_hostname=self.upstream.host if self.ssl else None),
             self.connect_timeout,
         )
@@ -370,8 +390,7 @@ class UpstreamPool:
             try:
                 assert conn.transport is not None
                 conn.transport.write(head)
-                if body is not None:
-                    await self._send_body(conn, body, chunked)
+                sent = body is None or await self._send_body(conn, body, chunked)
                 await _wait(conn.loop, conn.head_done, self.read_timeout)
             except BaseException as e:
                 conn.close()
@@ -382,12 +401,15 @@ class UpstreamPool:
                 if isinstance(e, asyncio.CancelledError):
                     raise
                 raise map_error(e, phase="request") from e
-            return UpstreamResponse(self, conn, request_done=True)
+            return UpstreamResponse(self, conn, request_done=sent)
         raise UpstreamUnavailable("upstream closed the connection")  # pragma: no cover - loop exits above
 
-    async def _send_body(self, conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> None:
+    async def _send_body(self, conn: _Connection, body: AsyncIterator[bytes], chunked: bool) -> bool:
+        """Whether all of it went: a site that answers first gets no more, and that connection closes."""
         assert conn.transport is not None
         async for chunk in body:
+            if conn.head_done.done():
+                return False
             if conn.closed:
                 raise ConnectionResetError("upstream closed the connection during upload")
             if not chunk:
@@ -396,9 +418,10 @@ class UpstreamPool:
                 conn.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
             else:
                 conn.transport.write(chunk)
-            await conn.drain()
+            await conn.drain(self.read_timeout)
         if chunked:
             conn.transport.write(b"0\r\n\r\n")
+        return True
 
     async def close(self) -> None:
         while self._idle:

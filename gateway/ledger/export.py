@@ -12,8 +12,9 @@ import json
 import re
 from typing import Any
 
-# U+0080-U+009F (C1), U+200E/U+200F (marks), U+202A-U+202E (embeddings, overrides), U+2066-U+2069 (isolates)
-_HIDDEN = re.compile("[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# U+0080-U+009F (C1), U+061C/U+200E/U+200F (marks), U+202A-U+202E (embeddings, overrides),
+# U+2066-U+2069 (isolates): every bidi formatting character of Unicode's table
+_HIDDEN = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
