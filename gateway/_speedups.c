@@ -8,6 +8,7 @@
  *
  * Built with SCAN_CORE_ONLY defined, only the core is compiled (no Python), for the fuzzer.
  */
+#define _GNU_SOURCE 1 /* memrchr, memmem */
 #ifndef SCAN_CORE_ONLY
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,13 +29,13 @@ static int is_ws(unsigned char c) { return c == '\t' || c == '\n' || c == '\f' |
 static int is_delim(unsigned char c) { return is_ws(c) || c == '/' || c == '>'; }
 static int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-/* bytes.rfind(b"<", lo, hi): -1 when none, or when lo > hi */
+/* bytes.rfind(b"<", lo, hi): -1 when none, or when lo >= hi */
 static Py_ssize_t rfind_lt(const unsigned char *s, Py_ssize_t lo, Py_ssize_t hi)
 {
     if (lo < 0) lo = 0;
-    for (Py_ssize_t i = hi - 1; i >= lo; i--)
-        if (s[i] == '<') return i;
-    return -1;
+    if (lo >= hi) return -1;
+    const unsigned char *p = memrchr(s + lo, '<', (size_t)(hi - lo));
+    return p ? p - s : -1;
 }
 
 static Py_ssize_t find_byte(const unsigned char *s, Py_ssize_t from, Py_ssize_t n, unsigned char c)
@@ -44,18 +45,42 @@ static Py_ssize_t find_byte(const unsigned char *s, Py_ssize_t from, Py_ssize_t 
     return p ? p - s : -1;
 }
 
-/* does low[i:] start with `name` followed by a delimiter (the regex lookahead needs a byte) */
-static int name_at(const unsigned char *low, Py_ssize_t i, Py_ssize_t n, const char *name)
+/* does low[i:] start with `name` (of length len) followed by a delimiter (the regex lookahead
+ * needs that byte to be there) */
+static int name_at(const unsigned char *low, Py_ssize_t i, Py_ssize_t n, const char *name, Py_ssize_t len)
 {
-    size_t len = strlen(name);
-    if (n - i < (Py_ssize_t)len + 1) return 0;
-    return memcmp(low + i, name, len) == 0 && is_delim(low[i + len]);
+    return n - i >= len + 1 && memcmp(low + i, name, (size_t)len) == 0 && is_delim(low[i + len]);
 }
 
-static const char *const SPECIAL[] = {
-    "script", "iframe", "style", "textarea", "title", "xmp", "noembed", "noframes", "plaintext",
-    "body", "meta", NULL};
-static const char *const END_SPECIAL[] = {"body", "html", "head", NULL};
+#define NAME_AT(low, i, n, lit) name_at(low, i, n, lit, (Py_ssize_t)(sizeof lit - 1))
+
+/* a start tag named in _SPECIAL at low[j:]; dispatched on the first letter, as most tags
+ * (a, p, div, img, span, ...) are none of these */
+static int special_at(const unsigned char *low, Py_ssize_t j, Py_ssize_t n)
+{
+    switch (low[j]) {
+    case 's': return NAME_AT(low, j, n, "script") || NAME_AT(low, j, n, "style");
+    case 'i': return NAME_AT(low, j, n, "iframe");
+    case 't': return NAME_AT(low, j, n, "textarea") || NAME_AT(low, j, n, "title");
+    case 'x': return NAME_AT(low, j, n, "xmp");
+    case 'n': return NAME_AT(low, j, n, "noembed") || NAME_AT(low, j, n, "noframes");
+    case 'p': return NAME_AT(low, j, n, "plaintext");
+    case 'b': return NAME_AT(low, j, n, "body");
+    case 'm': return NAME_AT(low, j, n, "meta");
+    default: return 0;
+    }
+}
+
+/* an end tag named in _END_SPECIAL at low[j:] (after the "</") */
+static int end_special_at(const unsigned char *low, Py_ssize_t j, Py_ssize_t n)
+{
+    if (j >= n) return 0;
+    switch (low[j]) {
+    case 'b': return NAME_AT(low, j, n, "body");
+    case 'h': return NAME_AT(low, j, n, "html") || NAME_AT(low, j, n, "head");
+    default: return 0;
+    }
+}
 
 /* _CANDIDATE.search(low, from): the start of the next candidate, or -1 */
 static Py_ssize_t find_candidate(const unsigned char *low, Py_ssize_t from, Py_ssize_t n)
@@ -66,11 +91,9 @@ static Py_ssize_t find_candidate(const unsigned char *low, Py_ssize_t from, Py_s
         if (low[j] == '!') {
             if (n - j >= 3 && low[j + 1] == '-' && low[j + 2] == '-') return i;
         } else if (low[j] == '/') {
-            for (const char *const *e = END_SPECIAL; *e; e++)
-                if (name_at(low, j + 1, n, *e)) return i;
-        } else {
-            for (const char *const *s = SPECIAL; *s; s++)
-                if (name_at(low, j, n, *s)) return i;
+            if (end_special_at(low, j + 1, n)) return i;
+        } else if (special_at(low, j, n)) {
+            return i;
         }
     }
     return -1;
@@ -271,7 +294,18 @@ static PyObject *py_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     scan_step r = scan_walk((const unsigned char *)PyBytes_AS_STRING(args[0]),
                             (const unsigned char *)PyBytes_AS_STRING(args[1]), n, pos, checked, known, cand,
                             hit, final);
-    return Py_BuildValue("(innnnn)", r.kind, r.a, r.b, r.checked, r.known, r.cand);
+    Py_ssize_t fields[6] = {r.kind, r.a, r.b, r.checked, r.known, r.cand};
+    PyObject *step = PyTuple_New(6);
+    if (step == NULL) return NULL;
+    for (int i = 0; i < 6; i++) {
+        PyObject *v = PyLong_FromSsize_t(fields[i]);
+        if (v == NULL) {
+            Py_DECREF(step);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(step, i, v);
+    }
+    return step;
 }
 
 static PyMethodDef methods[] = {
