@@ -5,7 +5,7 @@ with the bench's blocking rules (one tracker neutralised). For each page and imp
 - "scanner": the data-state walk alone (gateway.scanner.walk), replaying the exact calls the
   rewriter made on that page; MB/s of page per second of walking.
 - "rewriter": the whole HtmlRewriter, page fed whole and in 1 KB chunks.
-Best of --repeat timings; ratios compiled / python. The machine is shared: quote ratios.
+Best of --repeat interleaved rounds; ratios compiled / python. The machine is shared: quote ratios.
 """
 
 from __future__ import annotations
@@ -87,10 +87,6 @@ def recorded_walks(page: bytes) -> list[tuple[Any, ...]]:
     return calls
 
 
-def best(fn: Callable[[], object], number: int, repeat: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
@@ -103,16 +99,24 @@ def main() -> int:
         number = max(1, int(args.budget * 20e6 / len(page)))
         outputs = set()
         calls = recorded_walks(page)
-        rates: dict[str, dict[str, float]] = {}
-        for impl, walk in sorted(impls.items()):
+        for walk in impls.values():
             scanner.walk = walk
             outputs.add(rewrite(page, 1024))
-            rates[impl] = {
-                "scanner": len(page) / best(
-                    lambda w=walk, cs=calls: [w(*c) for c in cs], 4 * number, args.repeat) / 1e6,
-                "rewriter, whole page": len(page) / best(lambda p=page: rewrite(p, len(p)), number, args.repeat) / 1e6,
-                "rewriter, 1 KB chunks": len(page) / best(lambda p=page: rewrite(p, 1024), number, args.repeat) / 1e6,
-            }
+        cases: dict[str, Callable[[scanner.Walk], Callable[[], object]]] = {
+            "scanner": lambda w, cs=calls: lambda: [w(*c) for c in cs],  # type: ignore[misc]
+            "rewriter, whole page": lambda w, p=page: lambda: rewrite(p, len(p)),  # type: ignore[misc]
+            "rewriter, 1 KB chunks": lambda w, p=page: lambda: rewrite(p, 1024),  # type: ignore[misc]
+        }
+        rates: dict[str, dict[str, float]] = {impl: {} for impl in impls}
+        for measure, make in cases.items():
+            times: dict[str, list[float]] = {impl: [] for impl in impls}
+            for _ in range(args.repeat):  # interleaved rounds: a busy spell hits both alike
+                for impl, walk in sorted(impls.items()):
+                    scanner.walk = walk
+                    count = 4 * number if measure == "scanner" else number
+                    times[impl].append(timeit.timeit(make(walk), number=count) / count)
+            for impl in impls:
+                rates[impl][measure] = len(page) / min(times[impl]) / 1e6
         scanner.walk = impls[scanner.IMPLEMENTATION]
         assert len(outputs) == 1, "the implementations disagree"
         for measure in ("scanner", "rewriter, whole page", "rewriter, 1 KB chunks"):
