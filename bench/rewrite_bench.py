@@ -1,8 +1,11 @@
-"""CPU cost of the HTML rewriter alone, per page: the part of the gateway's time that is the scan.
+"""CPU cost of the HTML rewriter alone (no sockets), with each scanner implementation side by side.
 
-Runs in-process (no sockets), best of --repeat timings, for the proxy bench's 12 KB page:
-with the bench's blocking rules (one tracker neutralised), the same with the built-in catalog's
-URL patterns (the default), without rules (scan and inject only), and fed in 1 KB chunks.
+Three pages: the proxy bench's 12 KB shop page, a 300 KB article and a 2 MB listing, each rewritten
+with the bench's blocking rules (one tracker neutralised). For each page and implementation:
+- "scanner": the data-state walk alone (gateway.scanner.walk), replaying the exact calls the
+  rewriter made on that page; MB/s of page per second of walking.
+- "rewriter": the whole HtmlRewriter, page fed whole and in 1 KB chunks.
+Best of --repeat interleaved rounds; ratios compiled / python. The machine is shared: quote ratios.
 """
 
 from __future__ import annotations
@@ -10,51 +13,116 @@ from __future__ import annotations
 import argparse
 import sys
 import timeit
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from proxy_bench import page_12k  # noqa: E402
 
-from gateway.clientrules import catalog_urls  # noqa: E402
-from gateway.config import default_config_path, load_config  # noqa: E402
+from gateway import scanner  # noqa: E402
 from gateway.rewrite import HtmlRewriter, RewritePlan  # noqa: E402
-from gateway.trackers import TrackerRules  # noqa: E402
 
 BANNER = b"<div id=consent-banner>" + b"x" * 2000 + b"</div>"
+PLAN = RewritePlan((("www.googletagmanager.com", "personalization"), ("hm.baidu.com", "analytics")),
+                   b"<script>/*cfg*/</script>", lambda cs: BANNER, "utf-8")
+TRACKER = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-BENCH"></script>'
 
 
-def run(plan: RewritePlan, page: bytes, chunk: int) -> bytes:
-    r = HtmlRewriter(plan)
+def article_300k() -> bytes:
+    """A long read: paragraphs with inline markup and links, figures, a few embeds and comments."""
+    head = (b'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A long article</title>'
+            b'<link rel="stylesheet" href="/a.css">' + TRACKER + b"</head><body><article>")
+    parts = [head]
+    i = 0
+    while sum(map(len, parts)) < 300_000:
+        parts.append(
+            f'<h2 id="s{i}">Section {i}</h2><p>It was the best of times, it was the worst of times; '
+            f'<a href="/ref/{i}" title="reference {i}">a reference</a>, <em>emphasis</em> and '
+            f"<strong>weight</strong> in every paragraph of a long read about item {i}.</p>"
+            f'<figure><img src="/img/{i}.jpg" alt="figure {i}" loading="lazy" width="640" height="360">'
+            f"<figcaption>Figure {i}</figcaption></figure><!-- section {i} -->".encode())
+        i += 1
+    parts.append(b"</article></body></html>")
+    return b"".join(parts)
+
+
+def listing_2m() -> bytes:
+    """A big listing page: many small tags with attributes (the worst case for a tag walker)."""
+    head = (b'<!doctype html><html><head><meta charset="utf-8"><title>Everything</title>' + TRACKER +
+            b"</head><body><table>")
+    parts = [head]
+    i = 0
+    while sum(map(len, parts)) < 2_000_000:
+        parts.append(
+            f'<tr class="row" data-id="{i}"><td><a href="/p/{i}">Product {i}</a></td>'
+            f'<td class="price" data-currency="EUR">{i % 97}.99</td><td><span class="tag">new</span>'
+            f'<input type="checkbox" name="c{i}" value="{i}"></td></tr>'.encode())
+        i += 1
+    parts.append(b"</table></body></html>")
+    return b"".join(parts)
+
+
+def rewrite(page: bytes, chunk: int) -> bytes:
+    r = HtmlRewriter(PLAN)
     out = [r.feed(page[i:i + chunk]) for i in range(0, len(page), chunk)]
     return b"".join(out) + r.finish()
 
 
+def recorded_walks(page: bytes) -> list[tuple[Any, ...]]:
+    """The walk calls the rewriter makes on `page`, to replay against each implementation."""
+    calls: list[tuple[Any, ...]] = []
+    chosen = scanner.walk
+
+    def recording(*args: Any) -> tuple[int, int, int, int, int, int]:
+        calls.append(args)
+        return chosen(*args)
+
+    scanner.walk = recording
+    try:
+        rewrite(page, len(page))
+    finally:
+        scanner.walk = chosen
+    return calls
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--number", type=int, default=2000)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=0.3, help="seconds per timing, roughly")
     args = ap.parse_args()
-    page = page_12k()
-    blocking = RewritePlan((("www.googletagmanager.com", "personalization"),), b"<script>/*cfg*/</script>",
-                           lambda cs: BANNER, "utf-8")
-    plain = RewritePlan((), b"<script>/*cfg*/</script>", lambda cs: BANNER, "utf-8")
-    config = load_config(default_config_path(), env={})
-    assert config.catalog.catalog is not None
-    trackers = TrackerRules(blocking.blocked_scripts, frozenset({"identity", "personalization"}),
-                            config.catalog.catalog.matcher, catalog_urls(config))
-    catalog = RewritePlan(trackers.blocked, b"<script>/*cfg*/</script>", lambda cs: BANNER, "utf-8",
-                          trackers=trackers)
-    assert b'data-consent-category="personalization"' in run(blocking, page, len(page))
-    print(f"HtmlRewriter on the {len(page):,}-byte bench page, best of {args.repeat} x {args.number}")
-    print(f"{'case':<42}{'us/page':>10}{'MB/s':>10}")
-    for name, plan, chunk in (("blocking rules, whole page", blocking, len(page)),
-                              ("blocking rules + catalog, whole page", catalog, len(page)),
-                              ("no rules (scan + inject only), whole page", plain, len(page)),
-                              ("blocking rules, 1 KB chunks", blocking, 1024)):
-        best = min(timeit.repeat(lambda p=plan, c=chunk: run(p, page, c), number=args.number,
-                                 repeat=args.repeat)) / args.number
-        print(f"{name:<42}{best * 1e6:>10.1f}{len(page) / best / 1e6:>10.0f}")
+    impls = scanner.available()
+    print(f"scanner in use: {scanner.IMPLEMENTATION}; available: {', '.join(sorted(impls))}")
+    print(f"{'page':<10}{'measure':<22}" + "".join(f"{name + ' MB/s':>16}" for name in sorted(impls)) + f"{'ratio':>8}")
+    for name, page in (("12 KB", page_12k()), ("300 KB", article_300k()), ("2 MB", listing_2m())):
+        number = max(1, int(args.budget * 20e6 / len(page)))
+        outputs = set()
+        calls = recorded_walks(page)
+        for walk in impls.values():
+            scanner.walk = walk
+            outputs.add(rewrite(page, 1024))
+        cases: dict[str, Callable[[scanner.Walk], Callable[[], object]]] = {
+            "scanner": lambda w, cs=calls: lambda: [w(*c) for c in cs],  # type: ignore[misc]
+            "rewriter, whole page": lambda w, p=page: lambda: rewrite(p, len(p)),  # type: ignore[misc]
+            "rewriter, 1 KB chunks": lambda w, p=page: lambda: rewrite(p, 1024),  # type: ignore[misc]
+        }
+        rates: dict[str, dict[str, float]] = {impl: {} for impl in impls}
+        for measure, make in cases.items():
+            times: dict[str, list[float]] = {impl: [] for impl in impls}
+            for _ in range(args.repeat):  # interleaved rounds: a busy spell hits both alike
+                for impl, walk in sorted(impls.items()):
+                    scanner.walk = walk
+                    count = 4 * number if measure == "scanner" else number
+                    times[impl].append(timeit.timeit(make(walk), number=count) / count)
+            for impl in impls:
+                rates[impl][measure] = len(page) / min(times[impl]) / 1e6
+        scanner.walk = impls[scanner.IMPLEMENTATION]
+        assert len(outputs) == 1, "the implementations disagree"
+        for measure in ("scanner", "rewriter, whole page", "rewriter, 1 KB chunks"):
+            row = [rates[impl][measure] for impl in sorted(impls)]
+            ratio = f"{row[0] / row[-1]:.1f}x" if len(row) == 2 else ""
+            print(f"{name:<10}{measure:<22}" + "".join(f"{r:>16.1f}" for r in row) + f"{ratio:>8}")
     return 0
 
 

@@ -128,6 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if _refuse_unsafe_keys(config, host):
         return 2
     _warn_at_start(config)
+    _log_scanner()
     _raise_nofile()
     uvicorn.run(
         "gateway.app:create_app",
@@ -156,6 +157,17 @@ def _warn_at_start(config: Config) -> None:
     if warning:
         logging.config.dictConfig(LOG_CONFIG)
         logging.getLogger("consent_gateway.proxyhints").warning(warning)
+
+
+def _log_scanner() -> None:
+    """One line at start: which HTML scanner runs (the compiled one, or its pure-Python twin)."""
+    import logging.config
+
+    from gateway import scanner
+
+    logging.config.dictConfig(LOG_CONFIG)
+    logging.getLogger("consent_gateway.scanner").info(
+        "html scanner: %s", scanner.IMPLEMENTATION, extra={"fields": {"scanner": scanner.IMPLEMENTATION}})
 
 
 def _raise_nofile() -> None:

@@ -23,10 +23,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from gateway import scanner
 from gateway.csp import Nonces, nonces_for
 from gateway.htmltokens import DELIM as _DELIM
 from gateway.htmltokens import MAX_CARRY
-from gateway.htmltokens import TAG_AT as _TAG_AT
 from gateway.htmltokens import TAG_REST as _TAG_REST
 from gateway.inject import BeforeBody, Placement, comment_closer
 from gateway.trackers import Held, TrackerRules, first_at_or_after
@@ -64,12 +64,6 @@ _INTERESTING = re.compile(
     rb"|<((?i:" + _SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST +
     rb"|</((?i:" + _END_SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST
 )
-# The fast path: where a token that matters may start, searched in the lower-cased buffer.
-_CANDIDATE = re.compile(
-    rb"<(?:!--|(?:" + _SPECIAL + rb")(?=" + _DELIM + rb")|/(?:" + _END_SPECIAL + rb")(?=" + _DELIM + rb"))"
-)
-# The one thing that can fool the fast path: a '<' inside an attribute value.
-_HIDDEN_LT = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\"<]*+<|'[^'<]*+<|[^\t\n\f\r \"'>=<][^\t\n\f\r ><]*+<)")
 _COMMENT_END = re.compile(rb"--!?>")
 _ATTR = re.compile(
     rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
@@ -312,45 +306,31 @@ class HtmlRewriter(BeforeBody):
     def _skip_data(self, buf: bytes, low: bytes, pos: int, final: bool) -> int:
         """From `pos` (in the data state), the position of the next token that matters.
 
-        Text and ordinary tags are skipped by searching only for the names that matter, and for
-        the blocked URL substrings. A name found inside an ordinary tag (in an attribute) is not a
-        token; the enclosing tag is found from the nearest '<' before it, which is exact unless an
-        attribute value hides a '<'. `_HIDDEN_LT` detects that, and the exact (slower) `_BORING`
-        regex takes that stretch. A blocked URL inside a resource tag makes that tag the token.
+        Text and ordinary tags are skipped by `scanner.walk` (compiled, or its pure-Python twin;
+        gateway/_scan_py.py says how that stays exact). What needs Python stays here: the blocked
+        URL substrings, searched for from where the walk knows the data state goes on, and the
+        exact (slower) `_BORING` regex for a stretch where an attribute value hides a '<'. A
+        blocked URL inside a resource tag makes that tag the token.
         """
         n = len(buf)
-        checked = pos
-        search_from = pos
-        hit_from = pos
-        known = pos  # a position known to be in the data state: no tag before it can enclose what follows
-        m = _CANDIDATE.search(low, search_from)
+        hit = self._next_hit(low, pos, n) if self._searching else -1
+        checked = known = pos
+        cand = -2
+        walk = scanner.walk
         while True:
-            limit = m.start() if m else n
-            hit = self._next_hit(low, hit_from, limit) if self._searching else -1
-            at = hit if hit >= 0 else limit
-            if at >= checked:
-                # up to and including the candidate's own '<', which may be the hidden one
-                if _HIDDEN_LT.search(buf, checked, at + 1):
-                    b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
-                    return b.end() if b else pos
-                checked = at + 1
-            if hit >= 0:
-                start, end = _enclosing_tag(buf, known, hit)
+            kind, start, end, checked, known, cand = walk(buf, low, pos, checked, known, cand, hit, final)
+            if kind == scanner.DONE:
+                return start
+            if kind == scanner.SLOW:
+                b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
+                return b.end() if b else pos
+            if kind == scanner.HIT:
                 if start >= 0 and (end < 0 or _RESOURCE_TAG.match(low, start, end)):
                     return start  # a resource tag to look at, or one not finished yet
                 # in text, or in a tag that fetches nothing; either way the data state goes on from
                 # there, so later hits never walk back over this stretch (hits in text are unbounded)
-                known = hit_from = end if start >= 0 else hit + 1
-                continue
-            if m is None:
-                return self._data_tail(buf, pos, final)
-            start, end = _enclosing_tag(buf, known, limit)
-            if start < 0:
-                return limit  # a real token
-            if end < 0:
-                return start  # inside a tag that has not ended yet: hold it back
-            known = search_from = hit_from = end  # the name was inside an attribute: look further
-            m = _CANDIDATE.search(low, search_from)
+                known = end if start >= 0 else hit + 1
+            hit = self._next_hit(low, known, n) if self._searching else -1
 
     def _next_hit(self, low: bytes, start: int, end: int) -> int:
         """The first blocked URL substring or withheld catalog pattern in low[start:end], or -1.
@@ -365,17 +345,6 @@ class HtmlRewriter(BeforeBody):
             if 0 <= h < end and (first < 0 or h < first):
                 first = h
         return first
-
-    @staticmethod
-    def _data_tail(buf: bytes, pos: int, final: bool) -> int:
-        n = len(buf)
-        if final:
-            return n
-        start, end = _enclosing_tag(buf, pos, n)
-        if start >= 0 and end < 0:
-            return start  # an unfinished tag may still hide a name in its attributes
-        split = buf.rfind(b"<", max(pos, n - 12), n)
-        return split if split >= 0 else n  # a name that may be cut at the chunk's end
 
     def _scan_raw(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
         assert self._raw_end is not None
@@ -584,28 +553,6 @@ class HtmlRewriter(BeforeBody):
             return b""
         self.stats.body_injected = True
         return self.plan.body_html(self._charset or "utf-8")
-
-
-def _enclosing_tag(buf: bytes, pos: int, at: int) -> tuple[int, int]:
-    """The ordinary tag that contains position `at`, as (start, end); (-1, -1) when none does,
-    (start, -1) when it is not finished inside `buf`."""
-    lt = buf.rfind(b"<", pos, at)
-    while lt >= 0:
-        nxt = buf[lt + 1:lt + 2]
-        if nxt.isalpha() or nxt in (b"!", b"?") or (nxt == b"/" and buf[lt + 2:lt + 3] != b">"):
-            break
-        lt = buf.rfind(b"<", pos, lt)  # a '<' that starts nothing is text
-    if lt < 0:
-        return -1, -1
-    if nxt.isalpha() or (nxt == b"/" and buf[lt + 2:lt + 3].isalpha()):
-        m = _TAG_AT.match(buf, lt)
-        end = m.end() if m else -1
-    else:  # <!x>, <?x>, </1>: bogus comments end at the first '>'
-        gt = buf.find(b">", lt + 1)
-        end = gt + 1 if gt >= 0 else -1
-    if end < 0:
-        return lt, -1
-    return (lt, end) if end > at else (-1, -1)
 
 
 def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
+from gateway import scanner
 from gateway.app import ConsentGateway
 from gateway.config import Config, parse_config
 from tests.support.servers import RawFactory, RawServer, UvicornThread
@@ -83,6 +84,19 @@ class RunningGateway:
         r = client.post("/_consent", data=data, headers={"Origin": self.origin, "Accept": "application/json"})
         assert r.status_code == 200, r.text
         return r
+
+
+@pytest.fixture(scope="module", params=["python"] if scanner.forced_pure() else sorted(scanner.available()))
+def scanner_impl(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a module's tests once per HTML scanner implementation (compiled and pure Python;
+    only the twin under CONSENT_GATEWAY_PURE_PYTHON=1).
+    Module-scoped so hypothesis tests can use it; restores the chosen one afterwards."""
+    chosen = scanner.walk
+    scanner.walk = scanner.available()[request.param]
+    try:
+        yield request.param
+    finally:
+        scanner.walk = chosen
 
 
 @pytest.fixture(scope="session")

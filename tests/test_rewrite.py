@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from gateway.csp import Nonces
 from gateway.rewrite import MAX_CARRY, HtmlRewriter, RewritePlan, normalise_charset
 
+pytestmark = pytest.mark.usefixtures("scanner_impl")  # every test, once per scanner implementation
 BLOCKED = (("www.googletagmanager.com", "personalization"), ("hm.baidu.com", "personalization"))
 
 
@@ -327,25 +328,28 @@ def test_fast_path_agrees_with_the_exact_scanner(parts: list[bytes], sizes: list
     """The fast path must give exactly what the exact (slow) tag-by-tag scanner gives."""
     import re
 
-    from gateway import rewrite as module
+    from gateway import _scan_py, scanner
 
     html = b"".join(parts)
     fast = rewrite(html, sizes)
-    original = module._HIDDEN_LT
-    module._HIDDEN_LT = re.compile(b"")  # "always suspicious": forces the exact path everywhere
+    original, walk = _scan_py._HIDDEN_LT, scanner.walk
+    _scan_py._HIDDEN_LT = re.compile(b"")  # "always suspicious": forces the exact path everywhere
+    scanner.walk = _scan_py.walk
     try:
         exact = rewrite(html, sizes)
     finally:
-        module._HIDDEN_LT = original
+        _scan_py._HIDDEN_LT, scanner.walk = original, walk
     assert fast == exact
 
 
 def test_blocked_urls_in_text_cost_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """User text that repeats a blocked host (a comment, say) must not make each hit rescan the page."""
-    from gateway import rewrite as module
+    from gateway import _scan_py as module
+    from gateway import scanner
 
     scanned = 0
     original = module._enclosing_tag
+    monkeypatch.setattr(scanner, "walk", module.walk)  # counted in the twin; the C follows the same steps
 
     def counting(buf: bytes, pos: int, at: int) -> tuple[int, int]:
         nonlocal scanned
@@ -562,14 +566,15 @@ class TestCatalog:
     def test_chunking_and_the_fast_path_agree_with_the_catalog(self, parts: list[bytes], sizes: list[int]) -> None:
         import re
 
-        from gateway import rewrite as module
+        from gateway import _scan_py, scanner
 
         html = b"".join(parts)
         whole = rewrite(html, p=catalog_plan())
         assert rewrite(html, sizes, catalog_plan()) == whole
-        original = module._HIDDEN_LT
-        module._HIDDEN_LT = re.compile(b"")
+        original, walk = _scan_py._HIDDEN_LT, scanner.walk
+        _scan_py._HIDDEN_LT = re.compile(b"")  # the exact path everywhere, as in the test above
+        scanner.walk = _scan_py.walk
         try:
             assert rewrite(html, sizes, catalog_plan()) == whole
         finally:
-            module._HIDDEN_LT = original
+            _scan_py._HIDDEN_LT, scanner.walk = original, walk
