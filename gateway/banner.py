@@ -85,7 +85,7 @@ class Banner:
                  rules: CookieRules | None = None) -> None:
         self.config = config
         self.locales = locales or load_locales()
-        self.default_locale = config.consent.default_locale
+        self.default_locale = config.consent.fallback_locale
         if self.default_locale not in self.locales:
             self.default_locale = "en"
         self._lower = {k.lower(): k for k in self.locales}

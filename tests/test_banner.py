@@ -124,3 +124,28 @@ def test_second_layer_names_the_vendors_and_links_the_declaration() -> None:
     banner._body_cache.clear()
     html = banner.body_html("zh-CN", CODEC.undecided(False), "/", show=True)
     assert 'class="cg-vendors">提供方： Hotjar、Microsoft</p>' in html
+
+
+def _banner(consent: str) -> Banner:
+    return Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), consent=consent)))
+
+
+def test_fallback_is_english_unless_the_operator_says_otherwise() -> None:
+    plain = _banner("# no locale keys: the fallback is en")
+    assert plain.choose_locale(b"fr") == "en"  # not the first file, not zh-CN
+    assert plain.choose_locale(None) == "en"
+    assert plain.choose_locale(b"*") == "en"
+    assert plain.choose_locale(b"zh") == "zh-CN"  # language-only match
+    assert plain.choose_locale(b"en-GB") == "en"
+    assert plain.choose_locale(b"fr;q=1, zh-Hans;q=0.4, en;q=0.3") == "zh-CN"  # q-values order the tags
+    assert plain.choose_locale(b"de, fr;q=0.9") == "en"
+    chosen = _banner('fallback_locale = "zh-CN"')
+    assert chosen.choose_locale(b"fr") == "zh-CN"
+    assert chosen.choose_locale(b"fr, en;q=0.1") == "en"
+    alias = _banner('default_locale = "zh-CN"')  # the old name still works
+    assert alias.choose_locale(b"fr") == "zh-CN"
+
+
+def test_seed_site_sets_chinese_explicitly() -> None:
+    text = (Path(__file__).parents[1] / "gateway" / "demo" / "demo.toml").read_text()
+    assert 'fallback_locale = "zh-CN"' in text
