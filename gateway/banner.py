@@ -254,6 +254,8 @@ class Banner:
                 for c in self.config.categories
             ],
             "declaration_url": f"{PREFIX}/cookies",
+            "necessary": {"title": self.category_text(locale, "necessary", "title"),
+                          "description": self.category_text(locale, "necessary", "description")},
         }
 
     def _render_body(self, locale: str, state: ConsentState, show: bool) -> str:

@@ -104,7 +104,7 @@ def test_a_raw_category_id_is_never_shown_to_visitors() -> None:
     for locale in ("en", "zh-CN"):
         html = banner.body_html(locale, state, "/", show=True)
         labels = [line for line in html.splitlines() if line.startswith("<label")]
-        assert len(labels) == 3
+        assert len(labels) == 4  # the three categories, after the "necessary, always on" row
         assert not any(">newsletter<" in x or ">analytics<" in x or ">identity<" in x for x in labels), labels
     # common ids take the catalog purposes' texts; an unknown one a generic, localised title
     assert banner.category_text("en", "analytics", "title") == "Statistics"
@@ -149,3 +149,15 @@ def test_fallback_is_english_unless_the_operator_says_otherwise() -> None:
 def test_seed_site_sets_chinese_explicitly() -> None:
     text = (Path(__file__).parents[1] / "gateway" / "demo" / "demo.toml").read_text()
     assert 'fallback_locale = "zh-CN"' in text
+
+
+def test_necessary_row_unless_a_category_is_required() -> None:
+    state = CODEC.undecided(False)
+    html = BANNER.body_html("en", state, "/", show=True)
+    assert html.count('class="cg-category cg-necessary"') == 1 and "(Always on)" in html
+    row = html[html.index("cg-necessary"):html.index("</li>", html.index("cg-necessary"))]
+    assert "checked disabled" in row and "name=" not in row  # shown, never posted
+    required = CUSTOM.replace('id = "identity"\n', 'id = "identity"\nrequired = true\n')
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=required)))
+    html = banner.body_html("en", state, "/", show=True)
+    assert html.count("cg-necessary") == 1 and 'id="cg-cat-necessary-row"' not in html  # that category is the row
