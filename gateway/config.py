@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.bannerconfig import KEYS as BANNER_KEYS
+from gateway.bannerconfig import BannerSettings, build_banner
 from gateway.errors import ConfigError
 
 # The start of the development key gateway/default.toml ships: public, so loopback only (keycheck.py).
@@ -160,6 +162,7 @@ class Config:
     admin: AdminSettings = AdminSettings()
     source: str = "<config>"
     catalog: CatalogSettings = CatalogSettings()
+    banner: BannerSettings = BannerSettings()
 
     @property
     def category_ids(self) -> tuple[str, ...]:
@@ -229,6 +232,7 @@ class _Builder:
         "catalog": {"enabled", "extra"},
         "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
+        "banner": BANNER_KEYS,
     }
 
     def __init__(self, raw: dict[str, Any], text: str, source: str, env: Any) -> None:
@@ -304,7 +308,8 @@ class _Builder:
         cookies = self.build_cookies(categories)
         log = self.build_log(consent)
         admin = self.build_admin()
-        return Config(gateway, consent, log, cookies, categories, admin, self.source, self.build_catalog())
+        return Config(gateway, consent, log, cookies, categories, admin, self.source, self.build_catalog(),
+                      banner=build_banner(self))
 
     def build_catalog(self) -> CatalogSettings:
         c = self.table("catalog")
