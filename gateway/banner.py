@@ -29,6 +29,9 @@ from gateway.placeholder import Placeholders
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
 _PATH_SLOT_URL = urllib.parse.quote(_PATH_SLOT, safe="/")  # the same slot inside a query string
+# Chinese and Japanese text takes full-width punctuation around and between its own words
+_FULL_WIDTH = {"colon": "：", "sep": "、", "open": "（", "close": "）"}
+_HALF_WIDTH = {"colon": ": ", "sep": ", ", "open": "(", "close": ")"}
 _LANG_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
 
 
@@ -103,6 +106,10 @@ def locale_gaps(extra: str) -> list[str]:
             shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
             out.append(f"{path} lacks {shown}: English is shown there")
     return out
+
+
+def punctuation(locale: str) -> dict[str, str]:
+    return _FULL_WIDTH if locale.lower().startswith(("zh", "ja")) else _HALF_WIDTH
 
 
 class Banner:
@@ -193,7 +200,7 @@ class Banner:
         names = self.declaration.banner_vendors().get(category_id, ())
         if not names:
             return ""
-        sep = "、" if locale.lower().startswith(("zh", "ja")) else ", "
+        sep = punctuation(locale)["sep"]
         shown = sep.join(names[:MAX_BANNER_VENDORS])
         rest = len(names) - MAX_BANNER_VENDORS
         if rest > 0:
@@ -272,6 +279,7 @@ class Banner:
             "lang": t.get("lang", locale),
             "t": texts,
             "placement": own.placement,
+            "punct": punctuation(locale),
             "endpoint": PREFIX,
             "next_path": next_path,
             "policy_url": own.policy_url.get(locale, self.config.consent.privacy_policy_url),
