@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from gateway.bannerconfig import merged_with, read_locale_file, theme_css
 from gateway.clientrules import rules_script
 from gateway.config import Config
 from gateway.consent import ConsentState
@@ -28,6 +29,9 @@ from gateway.placeholder import Placeholders
 PREFIX = "/_consent"
 _PATH_SLOT = "\x00next-path\x00"  # stands for the page path in cached renderings
 _PATH_SLOT_URL = urllib.parse.quote(_PATH_SLOT, safe="/")  # the same slot inside a query string
+# Chinese and Japanese text takes full-width punctuation around and between its own words
+_FULL_WIDTH = {"colon": "：", "sep": "、", "open": "（", "close": "）"}
+_HALF_WIDTH = {"colon": ": ", "sep": ", ", "open": "(", "close": ")"}
 _LANG_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
 
 
@@ -51,7 +55,7 @@ def static_file(body: bytes, content_type: bytes) -> StaticFile:
     return StaticFile(body, content_type, b'"' + hashlib.sha256(body).hexdigest()[:16].encode() + b'"')
 
 
-def load_static(rules: bytes = b"") -> dict[str, StaticFile]:
+def load_static(rules: bytes = b"", theme: bytes = b"") -> dict[str, StaticFile]:
     """The banner's assets, read once; served with a content hash so they can be cached forever.
 
     guard.js is served with the generated rules in front of it (see clientrules): one request, and
@@ -65,11 +69,15 @@ def load_static(rules: bytes = b"") -> dict[str, StaticFile]:
             body = path.read_bytes()
             if path.name == "guard.js":
                 body = rules + body
+            elif path.name == "banner.css":
+                body = body + theme  # the operator's colours, after the defaults
             out[path.name] = static_file(body, types[path.suffix])
     return out
 
 
-def load_locales(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+def load_locales(directory: Path | None = None, extra: str = "") -> dict[str, dict[str, Any]]:
+    """The shipped locales, then the operator's `[banner] locales_dir` (same format; a file there
+    replaces a shipped one of the same name, and what it lacks is English)."""
     directory = directory or Path(__file__).with_name("locales")
     locales = {}
     for path in sorted(directory.glob("*.toml")):
@@ -77,15 +85,39 @@ def load_locales(directory: Path | None = None) -> dict[str, dict[str, Any]]:
             locales[path.stem] = tomllib.load(f)
     if "en" not in locales:
         raise RuntimeError("the en locale file is missing")
+    for path, own in extra_locales(extra):
+        locales[path.stem] = merged_with(locales["en"], own)[0]
     return locales
+
+
+def extra_locales(extra: str) -> list[tuple[Path, dict[str, Any]]]:
+    if not extra:
+        return []
+    return [(path, read_locale_file(path)) for path in sorted(Path(extra).glob("*.toml"))]
+
+
+def locale_gaps(extra: str) -> list[str]:
+    """For check-config: the keys an extra locale file lacks (the banner shows English there)."""
+    english = load_locales()["en"]
+    out = []
+    for path, own in extra_locales(extra):
+        missing = merged_with(english, own)[1]
+        if missing:
+            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            out.append(f"{path} lacks {shown}: English is shown there")
+    return out
+
+
+def punctuation(locale: str) -> dict[str, str]:
+    return _FULL_WIDTH if locale.lower().startswith(("zh", "ja")) else _HALF_WIDTH
 
 
 class Banner:
     def __init__(self, config: Config, locales: dict[str, dict[str, Any]] | None = None,
                  rules: CookieRules | None = None) -> None:
         self.config = config
-        self.locales = locales or load_locales()
-        self.default_locale = config.consent.default_locale
+        self.locales = locales or load_locales(extra=config.banner.locales_dir)
+        self.default_locale = config.consent.fallback_locale
         if self.default_locale not in self.locales:
             self.default_locale = "en"
         self._lower = {k.lower(): k for k in self.locales}
@@ -95,7 +127,7 @@ class Banner:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.static = load_static(rules_script(config, rules or CookieRules(config)))
+        self.static = load_static(rules_script(config, rules or CookieRules(config)), theme_css(config.banner))
         self.asset_url = {name: f"{PREFIX}/static/consent-banner/{name}?v={f.etag.decode().strip(chr(34))}"
                           for name, f in self.static.items()}
         self._head_cache: dict[tuple[Any, ...], bytes] = {}
@@ -168,7 +200,7 @@ class Banner:
         names = self.declaration.banner_vendors().get(category_id, ())
         if not names:
             return ""
-        sep = "、" if locale.lower().startswith(("zh", "ja")) else ", "
+        sep = punctuation(locale)["sep"]
         shown = sep.join(names[:MAX_BANNER_VENDORS])
         rest = len(names) - MAX_BANNER_VENDORS
         if rest > 0:
@@ -238,12 +270,19 @@ class Banner:
 
     def banner_context(self, locale: str, state: ConsentState, next_path: str) -> dict[str, Any]:
         t = self.texts(locale)
+        own = self.config.banner
+        texts = dict(t["banner"] if "banner" in t else self.locales["en"]["banner"])
+        for key in ("intro", "policy_link"):  # the operator's words for this locale, if any
+            if locale in getattr(own, key):
+                texts[key] = getattr(own, key)[locale]
         return {
             "lang": t.get("lang", locale),
-            "t": t["banner"] if "banner" in t else self.locales["en"]["banner"],
+            "t": texts,
+            "placement": own.placement,
+            "punct": punctuation(locale),
             "endpoint": PREFIX,
             "next_path": next_path,
-            "policy_url": self.config.consent.privacy_policy_url,
+            "policy_url": own.policy_url.get(locale, self.config.consent.privacy_policy_url),
             "gpc": state.gpc,
             "decided": state.decided,
             "categories": [
@@ -254,6 +293,8 @@ class Banner:
                 for c in self.config.categories
             ],
             "declaration_url": f"{PREFIX}/cookies",
+            "necessary": {"title": self.category_text(locale, "necessary", "title"),
+                          "description": self.category_text(locale, "necessary", "description")},
         }
 
     def _render_body(self, locale: str, state: ConsentState, show: bool) -> str:

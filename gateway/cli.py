@@ -83,10 +83,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.file)
     if _refuse_unsafe_keys(config, config.gateway.host):
         return 2
-    from gateway.banner import load_locales
+    from gateway.banner import load_locales, locale_gaps
     from gateway.categorytexts import missing_texts
 
-    for warning in missing_texts(config, load_locales()):
+    for warning in [*missing_texts(config, load_locales(extra=config.banner.locales_dir)),
+                    *locale_gaps(config.banner.locales_dir)]:
         print(f"consent-gateway: warning: {args.file}: {warning}", file=sys.stderr)
     cats = ", ".join(c.id + (" (required)" if c.required else "") for c in config.categories)
     print(f"{args.file}: OK — upstream {config.gateway.upstream}, categories: {cats}, "

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.bannerconfig import KEYS as BANNER_KEYS
+from gateway.bannerconfig import BannerSettings, build_banner
 from gateway.catalog import Catalog
 from gateway.errors import ConfigError
 
@@ -111,13 +113,17 @@ class ConsentSettings:
     max_age_days: int = 180
     honor_gpc: bool = True
     cookie_name: str = "consent_gateway"
-    default_locale: str = "zh-CN"
+    fallback_locale: str = "en"  # when nothing in Accept-Language matches a locale we have
     privacy_policy_url: str = "/privacy"
     consent_mode: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CONSENT_MODE))
     browser_features: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_BROWSER_FEATURES))
     decisions_per_minute: int = 600  # per client address (IPv6: /64), sustained; 0 turns the limit off
     decision_burst: int = 120  # decisions one address may make at once before the limit applies
     mode: str = "enforce"  # "report": nothing is withheld; what would have been is counted
+
+    @property
+    def default_locale(self) -> str:  # the key's old name, still read from older configs
+        return self.fallback_locale
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,7 @@ class Config:
     admin: AdminSettings = AdminSettings()
     source: str = "<config>"
     catalog: CatalogSettings = CatalogSettings()
+    banner: BannerSettings = BannerSettings()
 
     @property
     def category_ids(self) -> tuple[str, ...]:
@@ -232,13 +239,14 @@ class _Builder:
         "consent": {
             "secret_keys", "policy_version", "max_age_days", "honor_gpc", "cookie_name",
             "default_locale", "privacy_policy_url", "consent_mode", "decisions_per_minute", "browser_features",
-            "decision_burst", "mode",
+            "decision_burst", "mode", "fallback_locale",
         },
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
         "catalog": {"enabled", "extra", "purposes"},
         "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
+        "banner": BANNER_KEYS,
     }
 
     def __init__(self, raw: dict[str, Any], text: str, source: str, env: Any) -> None:
@@ -315,7 +323,8 @@ class _Builder:
         log = self.build_log(consent)
         admin = self.build_admin()
         catalog = self.build_catalog(categories)
-        return Config(gateway, consent, log, cookies, categories, admin, self.source, catalog)
+        return Config(gateway, consent, log, cookies, categories, admin, self.source, catalog,
+                      banner=build_banner(self))
 
     def build_gateway(self) -> GatewaySettings:
         g = self.table("gateway", required=True)
@@ -456,9 +465,7 @@ class _Builder:
         cookie_name = self.typed("consent", c, "cookie_name", str, "consent_gateway")
         if not COOKIE_GLOB.match(cookie_name) or "*" in cookie_name:
             raise self.fail("cookie_name must be a valid cookie name", "consent", "cookie_name")
-        locale = self.typed("consent", c, "default_locale", str, "zh-CN")
-        if not LOCALE.match(locale):
-            raise self.fail(f"default_locale {locale!r} is not a locale tag", "consent", "default_locale")
+        locale = self.fallback_locale(c)
         policy_url = self.typed("consent", c, "privacy_policy_url", str, "/privacy")
         if not (policy_url.startswith("/") or policy_url.startswith("https://")
                 or policy_url.startswith("http://")) or any(ch in policy_url for ch in "\r\n\"<>"):
@@ -487,11 +494,22 @@ class _Builder:
             max_age_days=max_age,
             honor_gpc=self.typed("consent", c, "honor_gpc", bool, True),
             cookie_name=cookie_name,
-            default_locale=locale,
+            fallback_locale=locale,
             privacy_policy_url=policy_url,
             consent_mode=gcm,
             browser_features=features,
         )
+
+    def fallback_locale(self, c: dict[str, Any]) -> str:
+        """fallback_locale, or default_locale (its old name): English when neither is set."""
+        if "fallback_locale" in c and "default_locale" in c:
+            raise self.fail("set fallback_locale or default_locale (its old name), not both",
+                            "consent", "fallback_locale")
+        key = "default_locale" if "default_locale" in c else "fallback_locale"
+        locale: str = self.typed("consent", c, key, str, "en")
+        if not LOCALE.match(locale):
+            raise self.fail(f"{key} {locale!r} is not a locale tag", "consent", key)
+        return locale
 
     def per_category(self, c: dict[str, Any], key: str, default: dict[str, tuple[str, ...]], ids: set[str],
                      valid: Callable[[str], bool], what: str) -> dict[str, tuple[str, ...]]:

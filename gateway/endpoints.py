@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from gateway.adminauth import AdminAuth
 from gateway.agents import summarize
-from gateway.banner import PREFIX, Banner
+from gateway.banner import PREFIX, Banner, punctuation
 from gateway.config import Config, normalise_origin
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.context import RequestContext
@@ -283,14 +283,14 @@ class Endpoints:
         if ctx.state.consent_id:
             for r in await self.ledger.history(ctx.state.consent_id):
                 d = r.decision
-                history.append({"ts": d.ts, "action": self.banner.texts(locale).get("actions", {}).get(
-                    d.action, d.action), "granted": ", ".join(
+                history.append({"ts": d.ts, "utc": utc_text(d.ts), "action": self.banner.texts(locale).get(
+                    "actions", {}).get(d.action, d.action), "granted": punctuation(locale)["sep"].join(
                     self.banner.category_text(locale, c, "title") for c in d.granted), "gpc": d.gpc})
         ctx_vars = self.banner.banner_context(locale, ctx.state, next_path)
         ctx_vars.update(
             r=self.banner.texts(locale).get("receipt", self.banner.texts("en")["receipt"]),
             state=ctx.state, history=history, inline=True, open_settings=True,
-            css_url=self.banner.asset_url["banner.css"],
+            css_url=self.banner.asset_url["banner.css"], localtime_js=self.banner.asset_url["localtime.js"],
         )
         html = self.banner.render("receipt.html", **ctx_vars)
         await send_html(send, 200, html, [(b"content-language", locale.encode("ascii"))])
@@ -377,3 +377,11 @@ def _json_form(body: bytes) -> dict[str, list[str]]:
 def _wants_json(ctx: RequestContext) -> bool:
     return b"application/json" in ctx.first.get(b"accept", b"")
 
+
+def utc_text(ts: str) -> str:
+    """A logged UTC time as a reader sees it before the page's script shows it in local time."""
+    try:
+        when = dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(dt.UTC)
+    except ValueError:
+        return ts
+    return when.strftime("%Y-%m-%d %H:%M UTC")

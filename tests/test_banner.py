@@ -14,10 +14,14 @@ CODEC = ConsentCodec(CONFIG)
 
 
 def test_assets_fit_the_budget() -> None:
+    # What every page carries (localtime.js is the receipt page's alone). The budget was 10 KiB
+    # before document.write-safe activation, click-to-load, the retry notice and the modal settings
+    # layer; 12 KiB keeps it under a third of the smallest CMP script we compare with.
     root = asset_dir("static") / "consent-banner"
-    js_css = b"".join(p.read_bytes() for p in sorted(root.iterdir()) if p.suffix in (".js", ".css"))
+    js_css = b"".join(p.read_bytes() for p in sorted(root.iterdir())
+                      if p.suffix in (".js", ".css") and p.name != "localtime.js")
     size = len(gzip.compress(js_css, 9))
-    assert size <= 10 * 1024, f"banner JS + CSS are {size} bytes gzipped"
+    assert size <= 12 * 1024, f"banner JS + CSS are {size} bytes gzipped"
 
 
 def test_locale_negotiation() -> None:
@@ -104,7 +108,7 @@ def test_a_raw_category_id_is_never_shown_to_visitors() -> None:
     for locale in ("en", "zh-CN"):
         html = banner.body_html(locale, state, "/", show=True)
         labels = [line for line in html.splitlines() if line.startswith("<label")]
-        assert len(labels) == 3
+        assert len(labels) == 4  # the three categories, after the "necessary, always on" row
         assert not any(">newsletter<" in x or ">analytics<" in x or ">identity<" in x for x in labels), labels
     # common ids take the catalog purposes' texts; an unknown one a generic, localised title
     assert banner.category_text("en", "analytics", "title") == "Statistics"
@@ -124,3 +128,40 @@ def test_second_layer_names_the_vendors_and_links_the_declaration() -> None:
     banner._body_cache.clear()
     html = banner.body_html("zh-CN", CODEC.undecided(False), "/", show=True)
     assert 'class="cg-vendors">提供方： Hotjar、Microsoft</p>' in html
+
+
+def _banner(consent: str) -> Banner:
+    return Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), consent=consent)))
+
+
+def test_fallback_is_english_unless_the_operator_says_otherwise() -> None:
+    plain = _banner("# no locale keys: the fallback is en")
+    assert plain.choose_locale(b"fr") == "en"  # not the first file, not zh-CN
+    assert plain.choose_locale(None) == "en"
+    assert plain.choose_locale(b"*") == "en"
+    assert plain.choose_locale(b"zh") == "zh-CN"  # language-only match
+    assert plain.choose_locale(b"en-GB") == "en"
+    assert plain.choose_locale(b"fr;q=1, zh-Hans;q=0.4, en;q=0.3") == "zh-CN"  # q-values order the tags
+    assert plain.choose_locale(b"de, fr;q=0.9") == "en"
+    chosen = _banner('fallback_locale = "zh-CN"')
+    assert chosen.choose_locale(b"fr") == "zh-CN"
+    assert chosen.choose_locale(b"fr, en;q=0.1") == "en"
+    alias = _banner('default_locale = "zh-CN"')  # the old name still works
+    assert alias.choose_locale(b"fr") == "zh-CN"
+
+
+def test_seed_site_sets_chinese_explicitly() -> None:
+    text = (Path(__file__).parents[1] / "gateway" / "demo" / "demo.toml").read_text()
+    assert 'fallback_locale = "zh-CN"' in text
+
+
+def test_necessary_row_unless_a_category_is_required() -> None:
+    state = CODEC.undecided(False)
+    html = BANNER.body_html("en", state, "/", show=True)
+    assert html.count('class="cg-category cg-necessary"') == 1 and "(Always on)" in html
+    row = html[html.index("cg-necessary"):html.index("</li>", html.index("cg-necessary"))]
+    assert "checked disabled" in row and "name=" not in row  # shown, never posted
+    required = CUSTOM.replace('id = "identity"\n', 'id = "identity"\nrequired = true\n')
+    banner = Banner(parse_config(config_text("http://127.0.0.1:1", Path("/tmp/u.db"), categories=required)))
+    html = banner.body_html("en", state, "/", show=True)
+    assert html.count("cg-necessary") == 1 and 'id="cg-cat-necessary-row"' not in html  # that category is the row

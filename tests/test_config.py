@@ -209,3 +209,17 @@ def test_mode_and_catalog_keys() -> None:
     e = error(GOOD + '\n[catalog]\nextra = ["/nonexistent/ours.jsonl"]\n')
     assert "not a readable file" in e.message
     assert not parse_config(GOOD + "\n[catalog]\nenabled = false\n", env={}).catalog.enabled
+
+
+def test_fallback_locale_and_its_alias() -> None:
+    assert parse_config(GOOD.replace('default_locale = "en"', ""), env={}).consent.fallback_locale == "en"
+    assert parse_config(GOOD.replace('default_locale = "en"', 'fallback_locale = "zh-CN"'),
+                        env={}).consent.fallback_locale == "zh-CN"
+    assert parse_config(GOOD.replace('default_locale = "en"', 'default_locale = "zh-CN"'),
+                        env={}).consent.fallback_locale == "zh-CN"
+    text = GOOD.replace('default_locale = "en"', 'fallback_locale = "not a tag"')
+    e = error(text)
+    assert "fallback_locale" in e.message and e.line == line_of(text, "fallback_locale")
+    text = GOOD.replace('default_locale = "en"', 'default_locale = "en"\nfallback_locale = "zh-CN"')
+    e = error(text)
+    assert "both" in e.message and e.line == line_of(text, "fallback_locale")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import httpx
@@ -294,3 +295,26 @@ def test_origin_check_without_a_usable_host_refuses(gateway: RunningGateway) -> 
         r = post(gateway, c, {"action": "accept_all"}, origin="https://evil.example",
                  headers={"Referer": gateway.url + "/page"})
         assert r.status_code == 403
+
+
+def test_receipt_times_are_machine_readable_with_a_utc_fallback(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        gateway.decide(c, "accept_all")
+        r = c.get("/_consent/receipt", headers={"Accept-Language": "en"})
+    stamp = re.search(r'<time datetime="([^"]+)" data-local>([^<]+)</time>', r.text)
+    assert stamp, r.text
+    assert stamp.group(1).endswith(("Z", "+00:00"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", stamp.group(2))  # read before the script runs
+    assert re.search(r'<script src="/_consent/static/consent-banner/localtime.js\?v=\w+" defer>', r.text)
+
+
+def test_receipt_in_chinese_uses_full_width_punctuation(gateway: RunningGateway) -> None:
+    with gateway.client() as c:
+        gateway.decide(c, "accept_all")
+        r = c.get("/_consent/receipt", headers={"Accept-Language": "zh-CN"})
+    text = r.text
+    assert "登录识别：<strong>已允许</strong>" in text or "：<strong>已允许</strong>" in text
+    assert ": <strong>" not in text
+    assert "（始终开启）" in text and "(始终开启)" not in text
+    granted = text.split("<td>全部接受</td><td>")[1].split("</td>")[0] if "<td>全部接受</td>" in text else ""
+    assert "、" in granted and ", " not in granted, text

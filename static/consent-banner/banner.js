@@ -108,9 +108,35 @@
     p.textContent = text;
   }
 
+  // The first layer is not modal: it covers the bottom of the screen and the page (its links, its
+  // click-to-load boxes) stays usable. Once the settings are open (the visitor asked for them; on a
+  // phone they fill the screen) the dialog is modal for real: everything else is inert (no clicks,
+  // no focus, hidden from screen readers) and only then does it say aria-modal. The siblings of the
+  // dialog and of each of its ancestors up to <body> are marked; those the site made inert itself
+  // are left as they were.
+  var inerted = [];
+  function makeModal(b) {
+    if (inerted.length) return;
+    for (var node = b; node && node !== document.body && node.parentNode; node = node.parentNode) {
+      Array.prototype.forEach.call(node.parentNode.children, function (sib) {
+        if (sib === node || sib.inert || /^(SCRIPT|STYLE|LINK)$/.test(sib.tagName)) return;
+        sib.inert = true;
+        inerted.push(sib);
+      });
+    }
+    b.setAttribute("aria-modal", "true");
+  }
+  function releaseModal(b) {
+    inerted.forEach(function (e) { e.inert = false; });
+    inerted = [];
+    if (b) b.removeAttribute("aria-modal");
+  }
+  function modal() { return inerted.length > 0; }
+
   function close() {
     var b = $("#consent-banner");
     if (b && !b.classList.contains("cg-inline")) b.parentNode.removeChild(b);
+    releaseModal();
     document.removeEventListener("keydown", onKey, true);
     if (opener && opener.focus) opener.focus();
   }
@@ -124,7 +150,7 @@
       sync(b);
       $("[data-consent-action=save]", b).focus();
       e.preventDefault();
-    } else if (e.key === "Tab") {
+    } else if (e.key === "Tab" && modal()) {
       var f = focusables(b);
       if (!f.length) return;
       var first = f[0], last = f[f.length - 1];
@@ -138,12 +164,15 @@
     var save = $("[data-consent-action=save]", b);
     var open = $("details", b).open;
     save.textContent = save.getAttribute(open ? "data-label-open" : "data-label-closed");
+    if (b.classList.contains("cg-inline")) return;
+    if (open) makeModal(b); else releaseModal(b);
   }
 
   function init(b, openSettings) {
     var form = $("form", b);
     var details = $("details", b);
     if (openSettings) details.open = true;
+    b.classList.add("cg-js");
     sync(b);
     details.addEventListener("toggle", function () { sync(b); });
     form.addEventListener("click", function (e) {

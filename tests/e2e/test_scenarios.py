@@ -25,7 +25,8 @@ def test_first_visit(consent_page: ConsentPage) -> None:
     p.goto("/")
     banner = p.banner
     assert banner.is_visible()
-    assert banner.get_attribute("role") == "dialog" and banner.get_attribute("aria-modal") == "true"
+    # a non-modal first layer (the page stays usable); the settings layer is modal (test_mobile_banner)
+    assert banner.get_attribute("role") == "dialog" and banner.get_attribute("aria-modal") is None
     assert p.page.evaluate("() => document.getElementById('consent-banner').contains(document.activeElement)")
     for action in ("accept_all", "reject_all", "save"):
         assert banner.locator(f'[data-consent-action="{action}"]').is_visible()
@@ -249,8 +250,11 @@ def test_mobile_viewport(consent_new_page: Factory) -> None:
     box = p.banner.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 + 0.5
     buttons = p.banner.locator(".cg-button").all()
-    tops = {round(b.bounding_box()["y"]) for b in buttons if b.is_visible()}  # type: ignore[index]
-    assert len(tops) == 3  # stacked, one per row, full width
+    box_of = {b.get_attribute("data-consent-action"): b.bounding_box() for b in buttons if b.is_visible()}
+    accept, reject, choose = box_of["accept_all"], box_of["reject_all"], box_of["save"]
+    # accept and reject side by side, the same size (equally prominent); the details below, full width
+    assert accept["y"] == reject["y"] and accept["width"] == reject["width"]  # type: ignore[index]
+    assert choose["y"] > accept["y"] and choose["width"] > accept["width"]  # type: ignore[index]
     for b in buttons:
         if b.is_visible():
             assert b.bounding_box()["height"] >= 44  # type: ignore[index]  # touch target size
@@ -263,17 +267,24 @@ def test_keyboard_only(consent_page: ConsentPage) -> None:
     p.goto("/")
     kb = p.page.keyboard
     inside = "() => document.getElementById('consent-banner').contains(document.activeElement)"
+    assert p.page.evaluate(inside)  # the first layer takes focus first...
+    seen = []
+    for _ in range(12):  # ...but is not modal: Tab goes on to the page
+        kb.press("Tab")
+        seen.append(p.page.evaluate(inside))
+    assert not all(seen)
+    p.banner.locator('[data-consent-action="save"]').focus()
+    kb.press("Enter")  # opens the settings: modal from here on
+    assert p.banner.locator("details").evaluate("d => d.open")
+    focused = p.page.evaluate("() => document.activeElement.value")
+    assert focused == "identity"
     for _ in range(15):  # focus stays in the modal dialog
         kb.press("Tab")
         assert p.page.evaluate(inside)
     for _ in range(15):
         kb.press("Shift+Tab")
         assert p.page.evaluate(inside)
-    p.banner.locator('[data-consent-action="save"]').focus()
-    kb.press("Enter")  # opens the settings
-    assert p.banner.locator("details").evaluate("d => d.open")
-    focused = p.page.evaluate("() => document.activeElement.value")
-    assert focused == "identity"
+    p.banner.locator("#cg-cat-identity").focus()
     kb.press("Space")
     kb.press("Escape")  # closes the second layer only
     assert not p.banner.locator("details").evaluate("d => d.open") and p.banner.is_visible()
