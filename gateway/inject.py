@@ -18,6 +18,7 @@ A <frameset> means the page has no body at all: it gets the head config only (se
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from enum import Enum
 
 from gateway.htmltokens import DELIM, MAX_CARRY, NON_SPACE, TAG_AT, TAG_NAME, TAG_REST
@@ -117,7 +118,7 @@ def comment_closer(tail: bytes) -> bytes:
     return b"-->"
 
 
-class BeforeBody:
+class BeforeBody(ABC):
     """The rewriter's scan until the body starts (HtmlRewriter mixes this in): token by token, a
     head is short, so that `Placement` sees every token the tree builder does, and the injections go
     between tokens, never into one."""
@@ -127,25 +128,30 @@ class BeforeBody:
     _plaintext: bool
     _raw_ended: bool  # the token here is the end tag of a raw-text element
 
-    # provided by HtmlRewriter
+    # provided by HtmlRewriter (abstract: a subclass that forgets one cannot be built)
+    @abstractmethod
     def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _inject_head(self) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _inject_body(self) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _inert(self, run: bytes) -> bool:
         """No tag in this run of head tags needs looking at."""
-        raise NotImplementedError
 
     def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """Until the body starts, token by token (a head is short), so that `Placement` sees every
