@@ -196,8 +196,11 @@ def test_sighup_reloads_under_load_and_a_bad_config_changes_nothing(tmp_path: Pa
     proc, url, cfg, _ = start(tmp_path, site, "--workers", workers)
     good = cfg.read_text()
     stop, failures, count = threading.Event(), [], [0]
-    threads = [threading.Thread(target=_load_loop, args=(url, stop, failures, count, workers == "1"))
-               for _ in range(3)]
+    # Load only where the promise is "no request lost": the in-process reload of one worker. With
+    # --workers, SIGHUP is uvicorn's rolling restart, and a retiring worker closes a connection it
+    # has accepted but not yet read (README known limits); nginx retries those, a bare client may not.
+    threads = [threading.Thread(target=_load_loop, args=(url, stop, failures, count))
+               for _ in range(3 if workers == "1" else 0)]
     for t in threads:
         t.start()
     try:
@@ -228,7 +231,9 @@ def test_sighup_reloads_under_load_and_a_bad_config_changes_nothing(tmp_path: Pa
             t.join(15)
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-    assert count[0] > 30 and failures == [], failures[:5]
+    assert failures == [], failures[:5]
+    if workers == "1":
+        assert count[0] > 30
     err = (tmp_path / "err.log").read_text()
     assert "Traceback" not in err
     for line in err.splitlines():
