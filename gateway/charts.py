@@ -21,6 +21,7 @@ UNITS = ("day", "week", "month", "quarter", "year")
 PALETTE = ("#0060a8", "#c05600", "#007a5a", "#b0387d", "#5b4bb7", "#8a6d00", "#2f7f9e", "#555555")
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 36
+CHAR_WIDTH = 7.2  # an axis label's digit at 12px, generously: enough to keep labels apart
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,7 @@ def nice_max(value: float) -> tuple[float, float]:
     raw = value / 4
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    if step < 1:
-        step = 1.0  # counts are whole numbers
-    return step * math.ceil(value / step), step
+    return step * math.ceil(value / step - 1e-9), step
 
 
 def _x_positions(n: int) -> list[float]:
@@ -129,21 +128,36 @@ def _y(value: float, top: float) -> float:
     return round(HEIGHT - BOTTOM - inner * value / top, 1)
 
 
+def tick_label(day: dt.date, unit: str) -> str:
+    """A week's tick names its month: the tick sits where that month's first week begins."""
+    return label(day, "month") if unit == "week" else label(day, unit)
+
+
 def x_ticks(buckets: Sequence[Bucket], unit: str, xs: Sequence[float]) -> list[dict[str, Any]]:
-    """At most MAX_X_TICKS labels, evenly spread, preferring the first bucket of a month or year."""
+    """At most MAX_X_TICKS labels, evenly spread, never overlapping; weekly charts label the
+    first week of a month, so the axis reads as a calendar (2025-08, 2025-11, 2026-02, ...)."""
     n = len(buckets)
     if n == 0:
         return []
-    if unit in ("day", "week"):
-        # where a new month starts, so the labels read as a calendar
-        candidates = [i for i, b in enumerate(buckets) if i == 0 or b.start.month != buckets[i - 1].start.month]
+    if unit == "week":
+        candidates = [i for i, b in enumerate(buckets)
+                      if (i == 0 and b.start.day <= 7) or (i > 0 and b.start.month != buckets[i - 1].start.month)]
     else:
         candidates = list(range(n))
     step = max(1, math.ceil(len(candidates) / MAX_X_TICKS))
-    chosen = candidates[::step]
-    # the last label ends at the plot's right edge instead of running off it
-    return [{"x": xs[i], "label": label(buckets[i].start, unit),
-             "anchor": "end" if xs[i] > WIDTH - RIGHT - 40 else "middle"} for i in chosen]
+    ticks: list[dict[str, Any]] = []
+    right_edge = -math.inf
+    for i in candidates[::step]:
+        text = tick_label(buckets[i].start, unit)
+        width = CHAR_WIDTH * len(text)
+        # the last labels end at the plot's right edge instead of running off it
+        anchor = "end" if xs[i] + width / 2 > WIDTH - 2 else "middle"
+        left = xs[i] - (width if anchor == "end" else width / 2)
+        if left < right_edge + 10:
+            continue  # too close to the previous label: skipped, not overprinted
+        ticks.append({"x": xs[i], "label": text, "anchor": anchor})
+        right_edge = left + width
+    return ticks
 
 
 def _frame(buckets: Sequence[Bucket], unit: str, top: float, step: float, percent: bool) -> dict[str, Any]:
@@ -151,7 +165,7 @@ def _frame(buckets: Sequence[Bucket], unit: str, top: float, step: float, percen
     y_ticks = []
     value = 0.0
     while value <= top + 1e-9:
-        text = f"{value:.0f}%" if percent else f"{value:,.0f}"
+        text = f"{value:.0f}%" if percent else f"{value:,.{0 if step >= 1 else 1}f}"
         y_ticks.append({"y": _y(value, top), "label": text})
         value += step
     return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "bottom": HEIGHT - BOTTOM,
@@ -193,16 +207,24 @@ def line_chart(buckets: Sequence[Bucket], series: Sequence[str], unit: str) -> d
     return frame | {"series": lines}
 
 
+def per_day_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
 def stacked_chart(buckets: Sequence[Bucket], series: Sequence[str], unit: str) -> dict[str, Any]:
-    """Counts per series stacked as areas, bottom to top in `series` order."""
+    """Decisions per day (each bucket's count over its days) per series, stacked bottom to top in
+    `series` order. Per day, so a range's first and last periods, cut short by the range, read
+    the same as whole ones instead of dipping."""
+    days = [(b.end - b.start).days + 1 for b in buckets]
+    rates = {k: [b.counts[k] / d for b, d in zip(buckets, days, strict=True)] for k in series}
     totals = [sum(b.counts[k] for k in series) for b in buckets]
-    top, step = nice_max(max(totals, default=0))
+    top, step = nice_max(max((t / d for t, d in zip(totals, days, strict=True)), default=0))
     frame = _frame(buckets, unit, top, step, percent=False)
     xs = frame["xs"]
-    below = [0] * len(buckets)
+    below = [0.0] * len(buckets)
     areas = []
     for i, key in enumerate(series):
-        above = [lo + b.counts[key] for lo, b in zip(below, buckets, strict=True)]
+        above = [lo + r for lo, r in zip(below, rates[key], strict=True)]
         upper = [(x, _y(v, top)) for x, v in zip(xs, above, strict=True)]
         lower = [(x, _y(v, top)) for x, v in zip(xs, below, strict=True)]
         if len(xs) == 1:  # one period: a bar-like band, so it is still visible
@@ -212,9 +234,9 @@ def stacked_chart(buckets: Sequence[Bucket], series: Sequence[str], unit: str) -
         areas.append({"id": key, "colour": PALETTE[i % len(PALETTE)],
                       "points": " ".join(f"{px},{py}" for px, py in outline),
                       "edge": " ".join(f"{px},{py}" for px, py in upper),
-                      "values": [b.counts[key] for b in buckets]})
+                      "values": [b.counts[key] for b in buckets], "per_day": rates[key]})
         below = above
     for j, band in enumerate(frame["hover"]):
         band["total"] = f"{totals[j]:,}"
         band["rows"] = [(area["id"], f"{area['values'][j]:,}") for area in areas]
-    return frame | {"series": areas, "totals": totals}
+    return frame | {"series": areas, "totals": totals, "days": days}

@@ -184,3 +184,17 @@ def test_language_of_the_pages(make_gateway: Callable[..., RunningGateway]) -> N
         assert fr.headers["content-language"] == "en"  # neither is there: English
         login = c.get("/_consent/admin/login", headers={"Accept-Language": "zh-CN"})
         assert "登录同意管理仪表盘" in login.text and 'lang="zh-CN"' in login.text
+
+
+def test_report_mode_shows_what_would_be_blocked(make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(extra=TOKEN_ONLY, consent='mode = "report"\ndefault_locale = "en"')
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with gw.client() as c:
+        before = c.get("/_consent/admin", headers=auth).text
+        assert "Nothing would have been blocked so far." in before
+        for _ in range(3):
+            assert c.get("/page", headers={"Cookie": "_ga=GA1.1.1; sid=1"}).status_code == 200
+        page = c.get("/_consent/admin", headers=auth).text
+    section = page[page.index('id="would-block"'):page.index("</section>", page.index('id="would-block"'))]
+    assert "<td>personalization</td><td>Google Analytics</td><td>cookie</td>" in section
+    assert '<td class="num">3</td>' in section

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from gateway.charts import (
     BOTTOM,
+    CHAR_WIDTH,
     HEIGHT,
     MAX_POINTS,
     MAX_X_TICKS,
     TOP,
+    WIDTH,
     bucket_start,
     choose_unit,
     fold,
@@ -50,7 +52,7 @@ def test_520_days_are_weekly_points_with_years_on_the_axis() -> None:
         assert line["path"].count("L") == len(buckets) - 1 and line["dots"] == []  # one line, no dots
     labels = [t["label"] for t in chart["x_ticks"]]
     assert 4 <= len(labels) <= MAX_X_TICKS
-    assert all(re.fullmatch(r"20[0-9]{2}-[0-9]{2}-[0-9]{2}", x) for x in labels)
+    assert all(re.fullmatch(r"20[0-9]{2}-[0-9]{2}", x) for x in labels)  # weekly: the month of each tick
     assert {x[:4] for x in labels} == {"2025", "2026"}  # both years named
     assert [t["label"] for t in chart["y_ticks"]] == ["0%", "25%", "50%", "75%", "100%"]
     xs = [t["x"] for t in chart["x_ticks"]]
@@ -75,6 +77,15 @@ def test_any_range_stays_within_max_points(start: dt.date, days: int) -> None:
     assert buckets[0].start == start and buckets[-1].end == end  # clipped to the range, contiguous
     for a, b in zip(buckets, buckets[1:], strict=False):
         assert a.end + dt.timedelta(days=1) == b.start
+    ticks = line_chart(buckets, ("a",), unit)["x_ticks"]
+    assert 1 <= len(ticks) <= MAX_X_TICKS
+    edges = []
+    for t in ticks:  # every label inside the picture, none over another
+        width = CHAR_WIDTH * len(t["label"])
+        left = t["x"] - (width if t["anchor"] == "end" else width / 2)
+        assert 0 <= left and left + width <= WIDTH
+        edges.append((left, left + width))
+    assert all(b[0] >= a[1] + 10 for a, b in zip(edges, edges[1:], strict=False))
 
 
 def test_labels_always_carry_the_year() -> None:
@@ -94,6 +105,17 @@ def test_a_gap_in_the_data_is_a_gap_in_the_line() -> None:
     assert line["path"].count("M") == 2 and len(line["dots"]) == 1  # the lone 4th is a dot
     top, bottom = TOP, HEIGHT - BOTTOM
     assert all(top <= y <= bottom for _, y in line["dots"])
+
+
+def test_stacked_areas_are_per_day_so_cut_periods_do_not_dip() -> None:
+    # a week range that starts on a Sunday and ends on a Tuesday: the first and last weeks are cut
+    start, end = dt.date(2026, 1, 4), dt.date(2026, 1, 20)
+    data = {(start + dt.timedelta(days=i)).isoformat(): {"x": 7} for i in range((end - start).days + 1)}
+    buckets = fold(data, start, end, "week")
+    chart = stacked_chart(buckets, ("x",), "week")
+    assert chart["days"] == [1, 7, 7, 2] and chart["totals"] == [7, 49, 49, 14]
+    assert chart["series"][0]["per_day"] == [7.0] * 4  # flat, as the traffic was
+    assert len({y for _, y in (p.split(",") for p in chart["series"][0]["edge"].split())}) == 1
 
 
 def test_stacked_areas_sum_to_the_total_with_round_ticks() -> None:
