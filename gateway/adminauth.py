@@ -1,8 +1,9 @@
-"""The operator credential for /_consent/admin and /_consent/metrics: a bearer token or HTTP Basic.
+"""The operator credential for /_consent/admin and /_consent/metrics: a bearer token or HTTP Basic
+in a header (scripts), or the signed session cookie the login form sets (browsers; see adminsession).
 
-A visitor's cookies never count. Each wrong credential is logged as one line (the scheme and the
-client's /24 or /48, never the value) and counted; after `max_failures` within a minute the address
-gets 429 for `lockout_seconds`, whatever it sends.
+A visitor's cookies never count. Each wrong credential, from a header or the form, is logged as one
+line (the way it came and the client's /24 or /48, never the value) and counted; after
+`max_failures` within a minute the address gets 429 for `lockout_seconds`, whatever it sends.
 """
 
 from __future__ import annotations
@@ -10,68 +11,115 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+from urllib.parse import quote
 
+from gateway.adminsession import COOKIE, AdminSessions
 from gateway.config import AdminSettings
 from gateway.context import RequestContext
 from gateway.forwarded import truncate_ip
 from gateway.metrics import Metrics
 from gateway.ratelimit import FailureLimiter, address_key
-from gateway.responses import send_text
+from gateway.responses import NO_STORE, send_bytes, send_text
 from gateway.types import Scope, Send
 
 log = logging.getLogger("consent_gateway.admin")
-CHALLENGE = (b"www-authenticate", b'Basic realm="consent-gateway"')
+LOGIN_PATH = "/_consent/admin/login"
 
 
 class AdminAuth:
-    def __init__(self, settings: AdminSettings, metrics: Metrics) -> None:
+    def __init__(self, settings: AdminSettings, metrics: Metrics, sessions: AdminSessions | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.sessions = sessions
         self.failures = FailureLimiter(settings.max_failures, lockout=settings.lockout_seconds)
 
-    async def gate(self, scope: Scope, send: Send, ctx: RequestContext) -> bool:
-        """True when the operator may pass; otherwise the answer (401, or 429 while locked) is sent.
+    @property
+    def challenge(self) -> tuple[bytes, bytes]:
+        # Basic only when a username and password exist: a prompt no password can satisfy helps nobody
+        if self.settings.username and self.settings.password:
+            return b"www-authenticate", b'Basic realm="consent-gateway", charset="UTF-8"'
+        return b"www-authenticate", b'Bearer realm="consent-gateway"'
 
-        Each wrong credential is logged (the scheme and the client's network, never the value);
-        after `max_failures` in a minute the address is locked out for `lockout_seconds`.
-        """
-        key = address_key(ctx.client.ip)
-        locked = self.failures.locked(key)
+    def locked(self, ctx: RequestContext) -> float:
+        return self.failures.locked(address_key(ctx.client.ip))
+
+    async def gate(self, scope: Scope, send: Send, ctx: RequestContext, *, login: bool = False) -> bool:
+        """True when the operator may pass; otherwise the answer is sent: 429 while locked, a
+        redirect to the login form for a browser's page load (with `login`), else 401."""
+        locked = self.locked(ctx)
         if locked:
-            await send_text(send, 429, "too many wrong credentials from this address; try again later\n",
-                            [(b"retry-after", str(int(locked) + 1).encode())])
+            await send_locked(send, locked)
             return False
         if self.ok(ctx):
             return True
         auth = ctx.first.get(b"authorization")
         if auth:  # a browser's first request carries none: that is a prompt, not a failure
-            scheme = auth.partition(b" ")[0].decode("latin-1")[:16].lower()
-            count, locks = self.failures.failed(key)
-            self.metrics.tallies["admin_failures"]["refused"] += 1
-            network = truncate_ip(ctx.client.ip)
-            log.warning("admin credential refused: %s from %s on %s (%d in the last minute)",
-                        scheme, network, scope["path"][:64], count)
-            if locks:
-                log.warning("admin access locked for %d s for %s after %d wrong credentials",
-                            self.settings.lockout_seconds, network, count)
-        await send_text(send, 401, "credential required\n", [CHALLENGE])
+            self.failed(ctx, auth.partition(b" ")[0].decode("latin-1")[:16].lower(), scope["path"])
+        elif login and wants_page(ctx):
+            target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
+            location = LOGIN_PATH + "?next=" + quote(target[:1024], safe="/")
+            await send_bytes(send, 303, b"", b"text/plain; charset=utf-8",
+                             [(b"location", location.encode("ascii")), NO_STORE])
+            return False
+        await send_text(send, 401, "credential required (or sign in at " + LOGIN_PATH + ")\n", [self.challenge])
         return False
 
+    def failed(self, ctx: RequestContext, how: str, path: str) -> None:
+        """Counts and logs one wrong credential; never its value, nor the username."""
+        key = address_key(ctx.client.ip)
+        count, locks = self.failures.failed(key)
+        self.metrics.tallies["admin_failures"]["refused"] += 1
+        network = truncate_ip(ctx.client.ip)
+        log.warning("admin credential refused: %s from %s on %s (%d in the last minute)",
+                    how, network, path[:64], count)
+        if locks:
+            log.warning("admin access locked for %d s for %s after %d wrong credentials",
+                        self.settings.lockout_seconds, network, count)
+
     def ok(self, ctx: RequestContext) -> bool:
-        """The operator surface: a bearer token or HTTP Basic; a visitor's cookies never count."""
-        admin = self.settings
-        if not admin.enabled:
+        """A bearer token or HTTP Basic in the header, or our signed session cookie."""
+        if not self.settings.enabled:
             return False
         auth = ctx.first.get(b"authorization", b"")
-        scheme, _, value = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and admin.token:
-            return hmac.compare_digest(value.strip(), admin.token.encode("utf-8"))
-        if scheme.lower() == b"basic" and admin.username and admin.password:
-            try:
-                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            ok_user = hmac.compare_digest(user.encode(), admin.username.encode())
-            ok_pass = hmac.compare_digest(password.encode(), admin.password.encode())
-            return ok_user and ok_pass
-        return False
+        if auth:
+            scheme, _, value = auth.partition(b" ")
+            if scheme.lower() == b"bearer":
+                return self.token_ok(value.strip())
+            if scheme.lower() == b"basic":
+                try:
+                    user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    return False
+                return self.password_ok(user, password)
+            return False
+        if self.sessions is None:
+            return False
+        prefix = COOKIE.encode("ascii") + b"="
+        return any(self.sessions.valid(c.raw[len(prefix):].decode("latin-1").strip('"'))
+                   for c in ctx.cookies if c.name == COOKIE)
+
+    def token_ok(self, token: bytes) -> bool:
+        expected = self.settings.token
+        return bool(expected) and hmac.compare_digest(token, expected.encode("utf-8"))
+
+    def password_ok(self, user: str, password: str) -> bool:
+        admin = self.settings
+        if not (admin.username and admin.password):
+            return False
+        # both compared every time, so the time taken says nothing about which one was wrong
+        ok_user = hmac.compare_digest(user.encode("utf-8"), admin.username.encode("utf-8"))
+        ok_pass = hmac.compare_digest(password.encode("utf-8"), admin.password.encode("utf-8"))
+        return ok_user and ok_pass
+
+
+def wants_page(ctx: RequestContext) -> bool:
+    """A browser loading a page (not a script or a scraper asking for data)."""
+    mode = ctx.first.get(b"sec-fetch-mode")
+    if mode is not None:
+        return mode == b"navigate"
+    return b"text/html" in ctx.first.get(b"accept", b"")
+
+
+async def send_locked(send: Send, seconds: float) -> None:
+    await send_text(send, 429, "too many wrong credentials from this address; try again later\n",
+                    [(b"retry-after", str(int(seconds) + 1).encode())])

@@ -164,6 +164,7 @@ class AdminSettings:
     password: str = ""
     max_failures: int = 10  # wrong credentials per address and minute before it is locked out
     lockout_seconds: int = 300
+    session_minutes: int = 60  # how long the login form's admin cookie is accepted
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ class _Builder:
         "log": {"url", "chain_key", "instance_id", "spool_dir", "group_commit"},
         "cookies": {"necessary", "unknown", "inventory_names", "max_expiries"},
         "catalog": {"enabled", "extra", "purposes"},
-        "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds"},
+        "admin": {"enabled", "token", "username", "password", "max_failures", "lockout_seconds",
+                  "session_minutes"},
         "categories": {"id", "cookies", "scripts", "required", "title", "description"},
         "banner": BANNER_KEYS,
     }
@@ -611,8 +613,11 @@ class _Builder:
         lockout = self.typed("admin", c, "lockout_seconds", int, 300)
         if not 1 <= lockout <= 86_400:
             raise self.fail("lockout_seconds must be 1-86400", "admin", "lockout_seconds")
+        session = self.typed("admin", c, "session_minutes", int, 60)
+        if not 1 <= session <= 1440:
+            raise self.fail("session_minutes must be 1-1440 (a day at most)", "admin", "session_minutes")
         return AdminSettings(enabled=enabled, token=token, username=username, password=password,
-                             max_failures=failures, lockout_seconds=lockout)
+                             max_failures=failures, lockout_seconds=lockout, session_minutes=session)
 
 
 @functools.lru_cache(maxsize=8)

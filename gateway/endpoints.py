@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from gateway.adminauth import AdminAuth
+from gateway.adminpages import AdminPages
 from gateway.agents import summarize
 from gateway.banner import PREFIX, Banner, punctuation
 from gateway.config import Config, normalise_origin
@@ -33,7 +33,6 @@ log = logging.getLogger("consent_gateway.endpoints")
 
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
-ADMIN_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
 
 
@@ -73,7 +72,8 @@ class Endpoints:
         self.ready = ready
         self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
         self.aggregates = AggregateReport()
-        self.admin_auth = AdminAuth(config.admin, metrics)
+        self.admin = AdminPages(config, banner, ledger, resolver, metrics)  # the dashboard and its sign-in
+        self.admin_auth = self.admin.auth
         self.routes: dict[tuple[str, str], Callable[[Scope, Receive, Send, RequestContext], Awaitable[None]]] = {
             ("GET", PREFIX): self.get_state,
             ("HEAD", PREFIX): self.get_state,
@@ -88,7 +88,7 @@ class Endpoints:
             ("GET", PREFIX + "/health/live"): self.live,
             ("HEAD", PREFIX + "/health/live"): self.live,
             ("GET", PREFIX + "/metrics"): self.metrics_page,
-            ("GET", PREFIX + "/admin"): self.admin_page,
+            **self.admin.routes(),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
@@ -325,26 +325,6 @@ class Endpoints:
         if not await self.admin_auth.gate(scope, send, ctx):
             return
         await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8", [NO_STORE])
-
-    async def admin_page(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        from gateway.admin import dashboard_context, summarize_stats
-
-        if not self.config.admin.enabled:
-            await send_text(send, 404, "not found\n")
-            return
-        if not await self.admin_auth.gate(scope, send, ctx):
-            return
-        store = self.ledger.store
-        try:
-            stats = summarize_stats(await store.stats(), self.config.category_ids)
-            inventory = await store.inventory()
-        except Exception as e:  # noqa: BLE001 - the log is down: say so, plainly
-            await send_text(send, 503, f"the consent log is unavailable ({type(e).__name__})\n")
-            return
-        html = self.banner.render("admin.html", **dashboard_context(
-            stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version,
-            self.banner.declaration.catalog))
-        await send_html(send, 200, html, [ADMIN_CSP])
 
 
 def _one(form: dict[str, list[str]], key: str) -> str | None:
