@@ -12,6 +12,7 @@ import asyncio
 import csv
 import datetime as dt
 import json
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -103,8 +104,10 @@ class Progress:
             return lambda n: None
         from tqdm import tqdm
 
+        # a terminal that reports no size (some `script` and ssh sessions) would get an empty bar
+        sized = min(os.get_terminal_size(sys.stderr.fileno())) > 0
         self.bar = tqdm(total=await self.total(), desc=self.what, unit=" records", unit_scale=True,
-                        file=sys.stderr, dynamic_ncols=True)
+                        file=sys.stderr, dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24)
         return self.bar.update  # type: ignore[no-any-return]
 
     def close(self) -> None:

@@ -61,18 +61,26 @@ def seed_sqlite(path: Path, total: int) -> None:
     conn.close()
 
 
-def seed_postgres(url: str, total: int) -> None:
+def copy_to_postgres(db: Path, url: str) -> None:
+    """The rows of a seeded SQLite log into PostgreSQL (migrated by the real store), by COPY: the
+    same sealed chains, without sealing them twice."""
     from gateway.ledger.postgres import PostgresStore
+
+    bools = [COLUMNS.index("is_bot"), COLUMNS.index("gpc")]
 
     async def run() -> None:
         store = PostgresStore(url)
         await store.open()  # the real migrations
         await store.close()
         conn = await asyncpg.connect(url)
+        source = sqlite3.connect(db)
         try:
-            for batch in _batches(sealed(total)):
-                await conn.copy_records_to_table("consent_log", records=batch, columns=list(COLUMNS))
+            rows = source.execute(f"SELECT {', '.join(COLUMNS)} FROM consent_log")  # noqa: S608
+            while batch := rows.fetchmany(BATCH):
+                typed = [tuple(bool(v) if i in bools else v for i, v in enumerate(row)) for row in batch]
+                await conn.copy_records_to_table("consent_log", records=typed, columns=list(COLUMNS))
         finally:
+            source.close()
             await conn.close()
 
     asyncio.run(run())
