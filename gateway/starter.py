@@ -43,7 +43,7 @@ mode = "report"               # first deploy: block nothing, count what would be
 policy_version = "1"          # raise it when the privacy policy changes: visitors are asked again
 max_age_days = 180
 honor_gpc = true
-default_locale = "zh-CN"
+fallback_locale = "en"        # when no locale matches the visitor's Accept-Language (e.g. "zh-CN")
 privacy_policy_url = "/privacy"
 
 [log]
