@@ -47,7 +47,7 @@ fallback_locale = "en"        # when no locale matches the visitor's Accept-Lang
 privacy_policy_url = "/privacy"
 
 [log]
-url = "sqlite:///var/lib/consent-gateway/consent.db"   # or "postgresql://user@host:5432/db"
+url = "sqlite:////var/lib/consent-gateway/consent.db"  # absolute (four slashes); or "postgresql://user@host/db"
 # Keys the log's tamper-evident chain. Keep a copy apart from the database: `log verify` needs it.
 chain_key = "{chain_key}"
 

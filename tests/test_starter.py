@@ -30,6 +30,10 @@ def test_init_writes_a_config_that_passes_check_config(tmp_path: Path) -> None:
     assert not secret.startswith("dev-only")
     assert text.count("\n#") > 10  # commented for the operator
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the keys
+    from gateway.ledger.sqlite import sqlite_path
+
+    # the unit's state directory whatever the working directory (`log verify` from an operator's shell)
+    assert sqlite_path(data["log"]["url"]) == Path("/var/lib/consent-gateway/consent.db")
 
     check = cli("check-config", str(out))
     assert check.returncode == 0, check.stderr
