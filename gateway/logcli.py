@@ -12,6 +12,7 @@ import asyncio
 import csv
 import datetime as dt
 import json
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -86,22 +87,32 @@ def with_store(config: Config, fn: Callable[[RecordStore], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-class _Progress:
-    """A count on stderr while writing to a file or pipe, only when stderr is a terminal."""
+class Progress:
+    """tqdm's bar on stderr while records stream, only when stderr is a terminal.
 
-    def __init__(self, what: str) -> None:
+    stdout carries the data (`export > file`, `| gzip`): the bar never goes there, and off a
+    terminal (cron, a pipe, journald) nothing extra is printed, not even the count query.
+    """
+
+    def __init__(self, what: str, total: Callable[[], Awaitable[int]]) -> None:
         self.what = what
-        self.n = 0
-        self.on = sys.stderr.isatty()
+        self.total = total
+        self.bar: Any = None
 
-    def add(self, n: int) -> None:
-        self.n += n
-        if self.on:
-            print(f"\r{self.what}: {self.n:,}", end="", file=sys.stderr, flush=True)
+    async def start(self) -> Callable[[int], None]:
+        if not sys.stderr.isatty():
+            return lambda n: None
+        from tqdm import tqdm
 
-    def done(self) -> None:
-        if self.on:
-            print(file=sys.stderr)
+        # a terminal that reports no size (some `script` and ssh sessions) would get an empty bar
+        sized = min(os.get_terminal_size(sys.stderr.fileno())) > 0
+        self.bar = tqdm(total=await self.total(), desc=self.what, unit=" records", unit_scale=True,
+                        file=sys.stderr, dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24)
+        return self.bar.update  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -109,49 +120,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = sys.stdout
     writer: Any = None
-    progress = _Progress("records exported")
 
     async def stream(store: RecordStore) -> None:
         nonlocal writer
+        progress = Progress("exporting", lambda: store.count(args.since, args.until))
+        advance = await progress.start()
         after: tuple[str, str, int] | None = None
-        while True:
-            page = await store.export_page(args.since, args.until, after, EXPORT_PAGE)
-            for record in page:
-                row = record.as_dict()
-                if args.format == "jsonl":
-                    out.write(json_line(row) + "\n")
-                else:
-                    if writer is None:
-                        writer = csv.DictWriter(out, fieldnames=list(row))
-                        writer.writeheader()
-                    writer.writerow(csv_row(row))
-            progress.add(len(page))
-            if len(page) < EXPORT_PAGE:
-                return
-            last = page[-1]
-            after = (last.decision.ts, last.chain_id, last.seq)
+        try:
+            while True:
+                page = await store.export_page(args.since, args.until, after, EXPORT_PAGE)
+                for record in page:
+                    row = record.as_dict()
+                    if args.format == "jsonl":
+                        out.write(json_line(row) + "\n")
+                    else:
+                        if writer is None:
+                            writer = csv.DictWriter(out, fieldnames=list(row))
+                            writer.writeheader()
+                        writer.writerow(csv_row(row))
+                advance(len(page))
+                if len(page) < EXPORT_PAGE:
+                    return
+                last = page[-1]
+                after = (last.decision.ts, last.chain_id, last.seq)
+        finally:
+            progress.close()
 
     with_store(_load(args.config), stream)
-    progress.done()
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from gateway.ledger import spool_dir
-    from gateway.ledger.chain import check_heads, derive_key, verify_chains
+    from gateway.ledger.chain import derive_key
+    from gateway.ledger.verify import verify_store
 
     config = _load(args.config)
     heads = Path(args.heads) if args.heads else spool_dir(config.log)
     key = derive_key(config.log.chain_key)
 
     async def verify(store: RecordStore) -> VerifyResult:
-        records, checkpoints = await store.all_by_chain(), await store.checkpoints()
-        result = verify_chains(key, records, checkpoints)
-        if result.ok and heads.is_dir():
-            problem = check_heads(key, heads, records, checkpoints)
-            if problem:
-                return VerifyResult(False, result.records, result.chains, problem)
-        return result
+        progress = Progress("verifying", store.count)
+        try:
+            return await verify_store(store, key, heads, progress=await progress.start())
+        finally:
+            progress.close()
 
     result = with_store(config, verify)
     if result.ok:

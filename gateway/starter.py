@@ -43,11 +43,11 @@ mode = "report"               # first deploy: block nothing, count what would be
 policy_version = "1"          # raise it when the privacy policy changes: visitors are asked again
 max_age_days = 180
 honor_gpc = true
-default_locale = "zh-CN"
+fallback_locale = "en"        # when no locale matches the visitor's Accept-Language (e.g. "zh-CN")
 privacy_policy_url = "/privacy"
 
 [log]
-url = "sqlite:///var/lib/consent-gateway/consent.db"   # or "postgresql://user@host:5432/db"
+url = "sqlite:////var/lib/consent-gateway/consent.db"  # absolute (four slashes); or "postgresql://user@host/db"
 # Keys the log's tamper-evident chain. Keep a copy apart from the database: `log verify` needs it.
 chain_key = "{chain_key}"
 

@@ -150,3 +150,55 @@ def test_version_and_help_text() -> None:
 
     walk(build_parser(), "consent-gateway")
     assert missing == []
+
+
+def run_with_stderr_on_a_terminal(args: list[str], stdout: Path, rows: int = 24, cols: int = 100) -> tuple[int, str]:
+    """The CLI with stderr on a pseudo-terminal (as in an operator's shell) and stdout to a file."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    with stdout.open("wb") as out:
+        p = subprocess.Popen([sys.executable, "-m", "gateway.cli", *args], stdout=out, stderr=slave,
+                             stdin=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return p.wait(60), seen.decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_nothing_extra_off_one(tmp_path: Path) -> None:
+    from tests.ledger.seed import seed_sqlite
+
+    db = tmp_path / "log.db"
+    seed_sqlite(db, 5000)  # three export pages
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text("http://127.0.0.1:1", db))  # the chain key the seed sealed with
+    out = tmp_path / "out"
+
+    code, tty = run_with_stderr_on_a_terminal(["log", "export", "--config", str(cfg)], out)
+    assert code == 0 and "exporting" in tty and "5.00k/5.00k" in tty and "100%" in tty
+    data = out.read_text()
+    assert len([json.loads(line) for line in data.splitlines()]) == 5000  # stdout: the records, nothing else
+    assert "\r" not in data and "exporting" not in data
+    # a terminal that reports no size (`script`, some ssh sessions): tqdm alone would draw nothing
+    code, tty = run_with_stderr_on_a_terminal(["log", "verify", "--config", str(cfg)], out, rows=0, cols=0)
+    assert code == 0 and "verifying" in tty and "5.00k/5.00k" in tty
+    assert out.read_text() == "log intact: 5000 records in 3 chain(s)\n"
+
+    plain = cli("log", "export", "--config", str(cfg))  # stderr a pipe: no bar, no count, nothing
+    assert plain.returncode == 0 and plain.stderr == "" and plain.stdout == data
+    plain = cli("log", "verify", "--config", str(cfg))
+    assert plain.returncode == 0 and plain.stderr == "" and plain.stdout == "log intact: 5000 records in 3 chain(s)\n"

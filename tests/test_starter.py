@@ -30,6 +30,10 @@ def test_init_writes_a_config_that_passes_check_config(tmp_path: Path) -> None:
     assert not secret.startswith("dev-only")
     assert text.count("\n#") > 10  # commented for the operator
     assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the keys
+    from gateway.ledger.sqlite import sqlite_path
+
+    # the unit's state directory whatever the working directory (`log verify` from an operator's shell)
+    assert sqlite_path(data["log"]["url"]) == Path("/var/lib/consent-gateway/consent.db")
 
     check = cli("check-config", str(out))
     assert check.returncode == 0, check.stderr
@@ -87,3 +91,16 @@ def test_check_config_warns_when_a_category_lacks_text_in_a_shipped_locale(tmp_p
     assert any("'newsletter'" in w and "description" in w for w in warnings), run.stderr
     assert not any("'newsletter'" in w and " en " in w and "title" in w for w in warnings), run.stderr
     assert not any("'analytics'" in w or "'identity'" in w for w in warnings), run.stderr  # built-in texts
+
+
+def test_init_writes_fallback_locale_not_its_old_name(tmp_path: Path) -> None:
+    from gateway.config import load_config
+
+    out = tmp_path / "gateway.toml"
+    assert cli("init", "--upstream", "http://127.0.0.1:9000", "--out", str(out)).returncode == 0
+    text = out.read_text()
+    assert "default_locale" not in text  # the old name is only an alias now
+    assert tomllib.loads(text)["consent"]["fallback_locale"] == "en"
+    assert load_config(str(out)).consent.fallback_locale == "en"
+    out.write_text(text.replace('fallback_locale = "en"', 'fallback_locale = "zh-CN"'))
+    assert load_config(str(out)).consent.fallback_locale == "zh-CN"  # the key is read, not defaulted

@@ -14,7 +14,8 @@ import contextlib
 import logging
 import os
 import socket
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,7 +57,8 @@ class Record:
     mac: str
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self.decision)
+        # field by field: dataclasses.asdict deep-copies each value and was 3/4 of `log export`'s time
+        d = {name: getattr(self.decision, name) for name in Decision.__dataclass_fields__}
         d["granted"] = list(self.decision.granted)
         d["denied"] = list(self.decision.denied)
         d.update(chain_id=self.chain_id, seq=self.seq, prev_mac=self.prev_mac, mac=self.mac)
@@ -101,7 +103,8 @@ class RecordStore(Protocol):
     async def export_page(self, since: str | None, until: str | None, after: tuple[str, str, int] | None,
                           limit: int | None) -> list[Record]: ...
     async def count_before(self, before: str) -> int: ...
-    async def all_by_chain(self) -> list[Record]: ...
+    async def count(self, since: str | None = None, until: str | None = None) -> int: ...
+    def chain_pages(self, limit: int) -> AsyncGenerator[tuple[list[Checkpoint], list[Record]], None]: ...
     async def checkpoints(self) -> list[Checkpoint]: ...
     async def purge(self, before: str, sign: Any) -> int: ...
     async def stats(self) -> dict[str, Any]: ...
@@ -307,16 +310,9 @@ class Ledger:
         return sorted(stored + spooled, key=lambda r: (r.decision.ts, r.chain_id, r.seq))
 
     async def verify(self, heads: Path | None = None) -> VerifyResult:
-        from gateway.ledger.chain import check_heads, verify_chains
+        from gateway.ledger.verify import verify_store
 
-        records = await self.store.all_by_chain()
-        checkpoints = await self.store.checkpoints()
-        result = verify_chains(self.key, records, checkpoints)
-        if result.ok and heads is not None and heads.is_dir():
-            problem = check_heads(self.key, heads, records, checkpoints)
-            if problem:
-                return VerifyResult(False, result.records, result.chains, problem)
-        return result
+        return await verify_store(self.store, self.key, heads)
 
 
 def claim_chain(lock_dir: Path, instance_id: str) -> tuple[str, int]:

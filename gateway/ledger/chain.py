@@ -64,57 +64,113 @@ def write_head(key: bytes, directory: Path, chain_id: str, seq: int, mac: str) -
     os.replace(tmp, directory / f"head-{chain_id}.json")
 
 
+class HeadWitness:
+    """check_heads over a stream: the head files (a few) are read first, then records go by once.
+
+    Keeps, per chain, the last seq seen and the MAC at each head's seq: memory follows the number
+    of chains and head files, never the number of records.
+    """
+
+    def __init__(self, key: bytes, directory: Path, checkpoints: Iterable[Checkpoint] = ()) -> None:
+        self.heads: list[tuple[str, str | tuple[str, int, str]]] = []  # (file name, problem or head)
+        for path in sorted(directory.glob("head-*.json")):
+            try:
+                head = json.loads(path.read_text())
+                chain_id, seq, mac = str(head["chain_id"]), int(head["seq"]), str(head["mac"])
+            except (ValueError, KeyError, TypeError):
+                self.heads.append((path.name, f"{path.name}: unreadable head file"))
+                continue
+            if not hmac.compare_digest(sign_head(key, chain_id, seq, mac), str(head.get("sig", ""))):
+                self.heads.append((path.name, f"{path.name}: head file signature is wrong (forged or another key)"))
+            else:
+                self.heads.append((path.name, (chain_id, seq, mac)))
+        self.purged = {cp.chain_id: cp.seq for cp in checkpoints}
+        self.wanted = {(h[0], h[1]) for _, h in self.heads if isinstance(h, tuple)}
+        self.seen: dict[tuple[str, int], str] = {}
+        self.last: dict[str, int] = {}
+
+    def see(self, r: Record) -> None:
+        if r.seq > self.last.get(r.chain_id, 0):
+            self.last[r.chain_id] = r.seq
+        if (r.chain_id, r.seq) in self.wanted:
+            self.seen[(r.chain_id, r.seq)] = r.mac
+
+    def problem(self) -> str | None:
+        """The first head file (by name) the log does not reach, described; None when all are reached."""
+        for _, head in self.heads:
+            if isinstance(head, str):
+                return head
+            chain_id, seq, mac = head
+            if seq <= self.purged.get(chain_id, 0):
+                continue  # that part of the chain was purged under a signed checkpoint
+            if self.seen.get((chain_id, seq)) != mac:
+                return (f"chain {chain_id!r} ends at seq {self.last.get(chain_id, 0)} but this host recorded seq "
+                        f"{seq}: records were cut off the end of the chain")
+        return None
+
+
 def check_heads(key: bytes, directory: Path, records: Iterable[Record],
                 checkpoints: Iterable[Checkpoint] = ()) -> str | None:
     """The first head file the log does not reach, described; None when all are reached."""
-    macs = {(r.chain_id, r.seq): r.mac for r in records}
-    purged = {cp.chain_id: cp.seq for cp in checkpoints}
-    for path in sorted(directory.glob("head-*.json")):
-        try:
-            head = json.loads(path.read_text())
-            chain_id, seq, mac = str(head["chain_id"]), int(head["seq"]), str(head["mac"])
-        except (ValueError, KeyError, TypeError):
-            return f"{path.name}: unreadable head file"
-        if not hmac.compare_digest(sign_head(key, chain_id, seq, mac), str(head.get("sig", ""))):
-            return f"{path.name}: head file signature is wrong (forged or another key)"
-        if seq <= purged.get(chain_id, 0):
-            continue  # that part of the chain was purged under a signed checkpoint
-        if macs.get((chain_id, seq)) != mac:
-            last = max((s for c, s in macs if c == chain_id), default=0)
-            return (f"chain {chain_id!r} ends at seq {last} but this host recorded seq {seq}: "
-                    "records were cut off the end of the chain")
-    return None
+    witness = HeadWitness(key, directory, checkpoints)
+    for r in records:
+        witness.see(r)
+    return witness.problem()
+
+
+class ChainVerifier:
+    """verify_chains one record at a time: holds the current chain's last MAC and seq, not the records.
+
+    Records must come ordered by (chain_id, seq). `add` returns False at the first bad record (or at
+    once for a forged checkpoint); `result` then names it.
+    """
+
+    def __init__(self, key: bytes, checkpoints: Iterable[Checkpoint] = ()) -> None:
+        self.key = key
+        self.starts: dict[str, Checkpoint] = {}
+        self.problem: str | None = None
+        for cp in checkpoints:
+            if not hmac.compare_digest(sign_checkpoint(key, cp.chain_id, cp.seq, cp.mac, cp.ts), cp.signature):
+                self.problem = f"checkpoint of chain {cp.chain_id!r} at seq {cp.seq} is forged"
+                break
+            if cp.chain_id not in self.starts or cp.seq > self.starts[cp.chain_id].seq:
+                self.starts[cp.chain_id] = cp
+        self.count = 0
+        self.chains = 0
+        self.chain: str | None = None
+        self.prev = GENESIS
+        self.expected_seq = 1
+
+    def add(self, r: Record) -> bool:
+        if self.problem is not None:
+            return False
+        self.count += 1
+        if r.chain_id != self.chain:
+            self.chain = r.chain_id
+            start = self.starts.get(r.chain_id)
+            self.prev, self.expected_seq = (start.mac, start.seq + 1) if start else (GENESIS, 1)
+            self.chains += 1
+        where = f"chain {r.chain_id!r} seq {r.seq} (record {r.decision.record_id})"
+        if r.seq != self.expected_seq:
+            self.problem = f"{where}: expected seq {self.expected_seq}; a record was deleted or inserted"
+        elif not hmac.compare_digest(r.prev_mac, self.prev):
+            self.problem = f"{where}: does not follow the previous record"
+        elif not hmac.compare_digest(seal(self.key, r.decision, r.chain_id, r.seq, r.prev_mac).mac, r.mac):
+            self.problem = f"{where}: content does not match its MAC (altered)"
+        else:
+            self.prev = r.mac
+            self.expected_seq += 1
+            return True
+        return False
+
+    def result(self) -> VerifyResult:
+        return VerifyResult(self.problem is None, self.count, self.chains, self.problem)
 
 
 def verify_chains(key: bytes, records: Iterable[Record], checkpoints: Iterable[Checkpoint] = ()) -> VerifyResult:
     """Records must come ordered by (chain_id, seq). Stops at the first bad record."""
-    starts: dict[str, Checkpoint] = {}
-    for cp in checkpoints:
-        if not hmac.compare_digest(sign_checkpoint(key, cp.chain_id, cp.seq, cp.mac, cp.ts), cp.signature):
-            return VerifyResult(False, 0, 0, f"checkpoint of chain {cp.chain_id!r} at seq {cp.seq} is forged")
-        if cp.chain_id not in starts or cp.seq > starts[cp.chain_id].seq:
-            starts[cp.chain_id] = cp
-    count = 0
-    chains = 0
-    chain: str | None = None
-    prev = GENESIS
-    expected_seq = 1
+    verifier = ChainVerifier(key, checkpoints)
     for r in records:
-        count += 1
-        if r.chain_id != chain:
-            chain = r.chain_id
-            start = starts.get(chain)
-            prev, expected_seq = (start.mac, start.seq + 1) if start else (GENESIS, 1)
-            chains += 1
-        where = f"chain {r.chain_id!r} seq {r.seq} (record {r.decision.record_id})"
-        if r.seq != expected_seq:
-            return VerifyResult(False, count, chains,
-                                f"{where}: expected seq {expected_seq}; a record was deleted or inserted")
-        if not hmac.compare_digest(r.prev_mac, prev):
-            return VerifyResult(False, count, chains, f"{where}: does not follow the previous record")
-        good = seal(key, r.decision, r.chain_id, r.seq, r.prev_mac).mac
-        if not hmac.compare_digest(good, r.mac):
-            return VerifyResult(False, count, chains, f"{where}: content does not match its MAC (altered)")
-        prev = r.mac
-        expected_seq += 1
-    return VerifyResult(True, count, chains)
+        if not verifier.add(r):
+            break
+    return verifier.result()

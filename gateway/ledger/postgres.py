@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import asyncpg
@@ -112,8 +112,28 @@ class PostgresStore:
         async with self._p().acquire(timeout=TIMEOUT) as conn:
             return int(await conn.fetchval("SELECT count(*) FROM consent_log WHERE ts < $1", before))
 
-    async def all_by_chain(self) -> list[Record]:
-        return await self._fetch(SELECT + " ORDER BY chain_id, seq")
+    async def count(self, since: str | None = None, until: str | None = None) -> int:
+        async with self._p().acquire(timeout=TIMEOUT) as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM consent_log WHERE ($1::text IS NULL OR ts >= $1) "
+                                           "AND ($2::text IS NULL OR ts < $2)", since, until))
+
+    async def chain_pages(self, limit: int) -> AsyncGenerator[tuple[list[Checkpoint], list[Record]], None]:
+        """Every record in (chain_id, seq) order, `limit` at a time (each page well inside the query
+        timeout), with the checkpoints, from one repeatable-read snapshot: a purge or new records
+        while `log verify` walks cannot split its view. Close it (aclosing) when done."""
+        async with self._p().acquire(timeout=TIMEOUT) as conn, conn.transaction(isolation="repeatable_read",
+                                                                                readonly=True):
+            rows = await conn.fetch("SELECT chain_id, seq, mac, ts, signature FROM consent_checkpoints")
+            checkpoints = [Checkpoint(r["chain_id"], int(r["seq"]), r["mac"], r["ts"], r["signature"]) for r in rows]
+            after: tuple[str | None, int | None] = (None, None)
+            while True:
+                records = [row_to_record(r) for r in await conn.fetch(
+                    SELECT + " WHERE ($1::text IS NULL OR (chain_id, seq) > ($1, $2::bigint))"
+                    " ORDER BY chain_id, seq LIMIT $3", *after, limit)]
+                yield checkpoints, records
+                if len(records) < limit:
+                    return
+                after = (records[-1].chain_id, records[-1].seq)
 
     async def checkpoints(self) -> list[Checkpoint]:
         async with self._p().acquire(timeout=TIMEOUT) as conn:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -143,9 +143,38 @@ class SQLiteStore:
         return await self._read(lambda conn: int(conn.execute(
             "SELECT count(*) FROM consent_log WHERE ts < ?", (before,)).fetchone()[0]))
 
-    async def all_by_chain(self) -> list[Record]:
-        return await self._read(lambda conn: [row_to_record(r) for r in conn.execute(
-            SELECT + " ORDER BY chain_id, seq")])
+    async def count(self, since: str | None = None, until: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM consent_log WHERE 1=1", list[Any]()
+        if since:
+            sql, args = sql + " AND ts >= ?", [*args, since]
+        if until:
+            sql, args = sql + " AND ts < ?", [*args, until]
+        return await self._read(lambda conn: int(conn.execute(sql, args).fetchone()[0]))
+
+    async def chain_pages(self, limit: int) -> AsyncGenerator[tuple[list[Checkpoint], list[Record]], None]:
+        """Every record in (chain_id, seq) order, `limit` at a time, with the checkpoints, all read in
+        one transaction: WAL gives it one snapshot, so a purge or new records while `log verify`
+        walks cannot split its view (and writers are not blocked). Close it (aclosing) when done."""
+        conn = await asyncio.to_thread(self._connect)
+
+        def page(after: tuple[str, int] | None) -> list[Record]:
+            where, args = (" WHERE (chain_id, seq) > (?, ?)", [*after]) if after else ("", [])
+            return [row_to_record(r) for r in conn.execute(
+                SELECT + where + " ORDER BY chain_id, seq LIMIT ?", [*args, limit])]
+
+        try:
+            await asyncio.to_thread(conn.execute, "BEGIN")
+            checkpoints = await asyncio.to_thread(lambda: [Checkpoint(*row) for row in conn.execute(
+                "SELECT chain_id, seq, mac, ts, signature FROM consent_checkpoints")])
+            after: tuple[str, int] | None = None
+            while True:
+                records = await asyncio.to_thread(page, after)
+                yield checkpoints, records
+                if len(records) < limit:
+                    return
+                after = (records[-1].chain_id, records[-1].seq)
+        finally:
+            await asyncio.to_thread(conn.close)  # ends the read transaction
 
     async def checkpoints(self) -> list[Checkpoint]:
         return await self._read(lambda conn: [Checkpoint(*row) for row in conn.execute(
