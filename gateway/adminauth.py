@@ -4,9 +4,10 @@ in a header (scripts), or the signed session cookie the login form sets (browser
 A visitor's cookies never count. Each wrong credential, from a header or the form, is logged as one
 line (the way it came and the client's /24 or /48, never the value) and counted; after
 `max_failures` within a minute the address (IPv6: its /64) gets 429 for `lockout_seconds`, whatever
-credential it sends, and so does an IPv6 /48 after NETWORK_FACTOR times as many: one /48 holds
-65,536 /64s. A session cookie already signed is still accepted while locked: it cannot be guessed,
-and someone behind the operator's address (a NAT) should not lock out the operator's open page.
+it sends, and so does an IPv6 /48 after NETWORK_FACTOR times as many: one /48 holds 65,536 /64s.
+A session cookie that fails its signature counts as a wrong credential too: its salt carries the
+credential's digest, so whoever knows a consent key could otherwise test one password guess per
+forged cookie, unlimited. (An expired cookie of ours is not a failure: it only asks to sign in.)
 """
 
 from __future__ import annotations
@@ -56,19 +57,23 @@ class AdminAuth:
     async def gate(self, scope: Scope, send: Send, ctx: RequestContext, *, login: bool = False) -> bool:
         """True when the operator may pass; otherwise the answer is sent: 429 while locked, a
         redirect to the login form for a browser's page load (with `login`), else 401."""
-        auth = ctx.first.get(b"authorization")
-        if not auth and self.session_ok(ctx):  # proven at sign-in; the lockout is against guessing
-            return True
         locked = self.locked(ctx)
-        if locked:
+        if locked:  # nothing is checked while locked: a forged cookie is a guess too
             await send_locked(send, locked)
             return False
-        if auth and self.header_ok(auth):
-            return True
+        auth = ctx.first.get(b"authorization")
         if auth:  # a browser's first request carries none: that is a prompt, not a failure
+            if self.header_ok(auth):
+                return True
             scheme = auth.partition(b" ")[0].decode("latin-1").lower()
             self.failed(ctx, scheme if scheme in SCHEMES else "other", scope["path"])
-        elif login and wants_page(ctx):
+        else:
+            session = self.session(ctx)
+            if session == "ok":
+                return True
+            if session == "bad":
+                self.failed(ctx, "cookie", scope["path"])
+        if not auth and login and wants_page(ctx):
             target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
             location = LOGIN_PATH + "?next=" + quote(target[:1024], safe="/")
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8",
@@ -108,13 +113,15 @@ class AdminAuth:
             return self.password_ok(user, password)
         return False
 
-    def session_ok(self, ctx: RequestContext) -> bool:
-        """Our signed session cookie, set by the sign-in form (a browser's credential)."""
+    def session(self, ctx: RequestContext) -> str:
+        """Our signed session cookie, set by the sign-in form (a browser's credential): "ok" when one
+        of them is valid, else "bad" when one is not ours, "expired", or "" when there is none."""
         if not self.settings.enabled or self.sessions is None:
-            return False
+            return ""
         prefix = COOKIE.encode("ascii") + b"="
-        return any(self.sessions.valid(c.raw[len(prefix):].decode("latin-1").strip('"'))
-                   for c in ctx.cookies if c.name == COOKIE)
+        found = {self.sessions.check(c.raw[len(prefix):].decode("latin-1").strip('"'))
+                 for c in ctx.cookies if c.name == COOKIE}
+        return next((kind for kind in ("ok", "bad", "expired") if kind in found), "")
 
     def token_ok(self, token: bytes) -> bool:
         expected = self.settings.token

@@ -7,15 +7,18 @@ from __future__ import annotations
 import base64
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from itsdangerous import TimestampSigner
 
-from gateway.adminsession import COOKIE
+from gateway.adminsession import COOKIE, AdminSessions
+from gateway.config import AdminSettings
 from gateway.testing.servers import UvicornThread
-from tests.conftest import RunningGateway
+from tests.conftest import SECRET, RunningGateway
 from tests.hostile.rawclient import served
 
 TOKEN = "the-right-admin-token-0123456789"
@@ -69,24 +72,33 @@ def test_rotating_ipv6_64s_inside_one_48_does_not_escape_the_lockout(
         assert other.status_code == 303 and COOKIE in other.headers["set-cookie"]
 
 
-def test_a_signed_in_operator_stays_in_while_the_address_is_locked(
-        make_gateway: Callable[..., RunningGateway]) -> None:
-    """Someone behind the operator's address (an office NAT, a carrier NAT) guessing locked the
-    address, and that refused the operator's valid session too, though a signed cookie cannot be
-    guessed: the lockout stops guessing, not sessions already proven."""
-    gw = make_gateway(extra=ADMIN)
-    with gw.client() as operator, gw.client() as neighbour:
-        assert sign_in(gw, operator, {"token": TOKEN}).status_code == 303
-        codes = [sign_in(gw, neighbour, {"token": f"guess-{i}-0000000000"}).status_code for i in range(4)]
-        assert codes == [403, 403, 429, 429]
-        assert operator.get("/_consent/admin").status_code == 200  # the cookie still opens it
-        # but no credential is checked while locked, the right one included
-        assert sign_in(gw, neighbour, {"token": TOKEN}).status_code == 429
-        assert neighbour.get("/_consent/admin", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 429
-        # and a valid cookie beside a wrong header is still a wrong header
-        jar = operator.cookies.get(COOKIE, path="/_consent/admin")
-        wrong = neighbour.get("/_consent/admin", headers={"Cookie": f"{COOKIE}={jar}", "Authorization": "Bearer x"})
-        assert wrong.status_code == 429
+def test_forged_session_cookies_count_as_wrong_credentials(make_gateway: Callable[..., RunningGateway]) -> None:
+    """The session is signed with the consent keys under a salt that carries the credential's digest.
+    Whoever knows a consent key (the shipped development key behind a proxy on loopback, say) can sign
+    a cookie per password guess, and a cookie that failed its signature was never counted: unlimited
+    guessing, no lockout. Now it counts like a wrong header, and while locked no cookie is checked."""
+    gw = make_gateway(extra=f'\n[admin]\nenabled = true\nusername = "{USER}"\npassword = "{PASSWORD}"\n'
+                            "max_failures = 3\n")
+
+    def forged(password: str) -> str:
+        guess = AdminSettings(enabled=True, username=USER, password=password)
+        return AdminSessions(guess, (SECRET,), 3600).issue()
+
+    class LastWeek(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 7 * 86400
+
+    ours = AdminSessions(AdminSettings(enabled=True, username=USER, password=PASSWORD), (SECRET,), 3600)
+    ours._serializer.signer = LastWeek  # noqa: SLF001 - a genuine cookie from a browser left open
+    with gw.client() as c:
+        for stale in (ours.issue(), ""):  # expired, or what signing out leaves: a prompt, not a guess
+            assert c.get("/_consent/admin", headers={"Cookie": f"{COOKIE}={stale}"}).status_code == 401
+        assert gw.app.metrics.tallies["admin_failures"]["refused"] == 0
+        codes = [c.get("/_consent/admin", headers={"Cookie": f"{COOKIE}={forged(f'guess-{i}-000000')}"}).status_code
+                 for i in range(4)]
+        assert codes == [401, 401, 401, 429]
+        assert c.get("/_consent/admin", headers={"Cookie": f"{COOKIE}={forged(PASSWORD)}"}).status_code == 429
+    assert gw.app.metrics.tallies["admin_failures"]["refused"] == 3
 
 
 # --- what held: regression guards ------------------------------------------------------------------
@@ -120,7 +132,8 @@ def test_the_secure_flag_follows_only_a_trusted_proxys_proto(make_gateway: Calla
 
 def test_signed_values_of_the_gateway_do_not_cross(make_gateway: Callable[..., RunningGateway]) -> None:
     """The consent cookie and the admin session are signed with the same keys under other salts:
-    neither is accepted as the other, and a refused cookie is not a counted failure."""
+    neither is accepted as the other (a consent cookie in the admin cookie's place is one wrong
+    credential)."""
     gw = make_gateway(extra=ADMIN)
     with gw.client() as visitor, gw.client() as c:
         gw.decide(visitor, "accept_all", ("personalization",))
@@ -130,7 +143,7 @@ def test_signed_values_of_the_gateway_do_not_cross(make_gateway: Callable[..., R
         admin = sign_in(gw, c, {"token": TOKEN}).headers["set-cookie"].split(";")[0].split("=", 1)[1]
         state = c.get("/_consent", headers={"Cookie": f"consent_gateway={admin}"}).json()
         assert state["decided"] is False and state["consent_id"] is None
-    assert gw.app.metrics.tallies["admin_failures"]["refused"] == 0
+    assert gw.app.metrics.tallies["admin_failures"]["refused"] == 1
 
 
 @pytest.mark.parametrize("target", [
