@@ -3,7 +3,11 @@ in a header (scripts), or the signed session cookie the login form sets (browser
 
 A visitor's cookies never count. Each wrong credential, from a header or the form, is logged as one
 line (the way it came and the client's /24 or /48, never the value) and counted; after
-`max_failures` within a minute the address gets 429 for `lockout_seconds`, whatever it sends.
+`max_failures` within a minute the address (IPv6: its /64) gets 429 for `lockout_seconds`, whatever
+it sends, and so does an IPv6 /48 after NETWORK_FACTOR times as many: one /48 holds 65,536 /64s.
+A session cookie that fails its signature counts as a wrong credential too: its salt carries the
+credential's digest, so whoever knows a consent key could otherwise test one password guess per
+forged cookie, unlimited. (An expired cookie of ours is not a failure: it only asks to sign in.)
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from gateway.config import AdminSettings
 from gateway.context import RequestContext
 from gateway.forwarded import truncate_ip
 from gateway.metrics import Metrics
-from gateway.ratelimit import FailureLimiter, address_key
+from gateway.ratelimit import FailureLimiter, address_key, network_key
 from gateway.responses import NO_STORE, send_bytes, send_text
 from gateway.types import Scope, Send
 
 log = logging.getLogger("consent_gateway.admin")
 LOGIN_PATH = "/_consent/admin/login"
+NETWORK_FACTOR = 4  # an IPv6 /48 may fail this many times max_failures a minute before it is locked
+SCHEMES = frozenset({"bearer", "basic", "digest", "negotiate", "ntlm"})  # logged by name; anything else
+# is "other": a script that sends the bare token would otherwise log its first characters
 
 
 class AdminAuth:
@@ -32,6 +39,8 @@ class AdminAuth:
         self.metrics = metrics
         self.sessions = sessions
         self.failures = FailureLimiter(settings.max_failures, lockout=settings.lockout_seconds)
+        self.network_failures = FailureLimiter(settings.max_failures * NETWORK_FACTOR,
+                                               lockout=settings.lockout_seconds)
 
     @property
     def challenge(self) -> tuple[bytes, bytes]:
@@ -41,21 +50,30 @@ class AdminAuth:
         return b"www-authenticate", b'Bearer realm="consent-gateway"'
 
     def locked(self, ctx: RequestContext) -> float:
-        return self.failures.locked(address_key(ctx.client.ip))
+        wait = self.failures.locked(address_key(ctx.client.ip))
+        network = network_key(ctx.client.ip)
+        return max(wait, self.network_failures.locked(network)) if network else wait
 
     async def gate(self, scope: Scope, send: Send, ctx: RequestContext, *, login: bool = False) -> bool:
         """True when the operator may pass; otherwise the answer is sent: 429 while locked, a
         redirect to the login form for a browser's page load (with `login`), else 401."""
         locked = self.locked(ctx)
-        if locked:
+        if locked:  # nothing is checked while locked: a forged cookie is a guess too
             await send_locked(send, locked)
             return False
-        if self.ok(ctx):
-            return True
         auth = ctx.first.get(b"authorization")
         if auth:  # a browser's first request carries none: that is a prompt, not a failure
-            self.failed(ctx, auth.partition(b" ")[0].decode("latin-1")[:16].lower(), scope["path"])
-        elif login and wants_page(ctx):
+            if self.header_ok(auth):
+                return True
+            scheme = auth.partition(b" ")[0].decode("latin-1").lower()
+            self.failed(ctx, scheme if scheme in SCHEMES else "other", scope["path"])
+        else:
+            session = self.session(ctx)
+            if session == "ok":
+                return True
+            if session == "bad":
+                self.failed(ctx, "cookie", scope["path"])
+        if not auth and login and wants_page(ctx):
             target = scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope["query_string"] else "")
             location = LOGIN_PATH + "?next=" + quote(target[:1024], safe="/")
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8",
@@ -66,8 +84,9 @@ class AdminAuth:
 
     def failed(self, ctx: RequestContext, how: str, path: str) -> None:
         """Counts and logs one wrong credential; never its value, nor the username."""
-        key = address_key(ctx.client.ip)
-        count, locks = self.failures.failed(key)
+        count, locks = self.failures.failed(address_key(ctx.client.ip))
+        wide = network_key(ctx.client.ip)
+        wide_count, wide_locks = self.network_failures.failed(wide) if wide else (0, False)
         self.metrics.tallies["admin_failures"]["refused"] += 1
         network = truncate_ip(ctx.client.ip)
         log.warning("admin credential refused: %s from %s on %s (%d in the last minute)",
@@ -75,28 +94,34 @@ class AdminAuth:
         if locks:
             log.warning("admin access locked for %d s for %s after %d wrong credentials",
                         self.settings.lockout_seconds, network, count)
+        if wide_locks:
+            log.warning("admin access locked for %d s for the network %s after %d wrong credentials from it",
+                        self.settings.lockout_seconds, wide, wide_count)
 
-    def ok(self, ctx: RequestContext) -> bool:
-        """A bearer token or HTTP Basic in the header, or our signed session cookie."""
+    def header_ok(self, auth: bytes) -> bool:
+        """A bearer token or HTTP Basic (a script's credential)."""
         if not self.settings.enabled:
             return False
-        auth = ctx.first.get(b"authorization", b"")
-        if auth:
-            scheme, _, value = auth.partition(b" ")
-            if scheme.lower() == b"bearer":
-                return self.token_ok(value.strip())
-            if scheme.lower() == b"basic":
-                try:
-                    user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    return False
-                return self.password_ok(user, password)
-            return False
-        if self.sessions is None:
-            return False
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() == b"bearer":
+            return self.token_ok(value.strip())
+        if scheme.lower() == b"basic":
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return self.password_ok(user, password)
+        return False
+
+    def session(self, ctx: RequestContext) -> str:
+        """Our signed session cookie, set by the sign-in form (a browser's credential): "ok" when one
+        of them is valid, else "bad" when one is not ours, "expired", or "" when there is none."""
+        if not self.settings.enabled or self.sessions is None:
+            return ""
         prefix = COOKIE.encode("ascii") + b"="
-        return any(self.sessions.valid(c.raw[len(prefix):].decode("latin-1").strip('"'))
-                   for c in ctx.cookies if c.name == COOKIE)
+        found = {self.sessions.check(c.raw[len(prefix):].decode("latin-1").strip('"'))
+                 for c in ctx.cookies if c.name == COOKIE}
+        return next((kind for kind in ("ok", "bad", "expired") if kind in found), "")
 
     def token_ok(self, token: bytes) -> bool:
         expected = self.settings.token

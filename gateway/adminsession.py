@@ -34,15 +34,25 @@ class AdminSessions:
         return self._serializer.dumps({"v": 1})
 
     def valid(self, value: str | None, now: float | None = None) -> bool:
-        if not value or len(value) > 512:
-            return False
+        return self.check(value, now) == "ok"
+
+    def check(self, value: str | None, now: float | None = None) -> str:
+        """"ok"; "expired" (ours, but too old or from the future); "bad" (not signed by us under
+        this credential: forged, tampered, junk, or from before a credential or key change); ""
+        when empty (what signing out leaves)."""
+        if not value:
+            return ""
+        if len(value) > 512:
+            return "bad"
         try:
             payload, signed_at = self._serializer.loads(value, return_timestamp=True)
         except BadSignature:
-            return False
+            return "bad"
+        if not (isinstance(payload, dict) and payload.get("v") == 1):
+            return "bad"
         age = (time.time() if now is None else now) - signed_at.timestamp()
         # expired, or signed in the future (a clock step back, or a forged time: never trusted)
-        return isinstance(payload, dict) and payload.get("v") == 1 and -CLOCK_SKEW <= age <= self.lifetime
+        return "ok" if -CLOCK_SKEW <= age <= self.lifetime else "expired"
 
     def set_cookie(self, secure: bool) -> bytes:
         return _cookie(self.issue(), self.lifetime, secure)

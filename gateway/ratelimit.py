@@ -63,6 +63,20 @@ def address_key(ip: str) -> str:
     return str(addr)
 
 
+@lru_cache(maxsize=4096)
+def network_key(ip: str) -> str:
+    """A wider key for the admin lockout: an IPv6 address's /48, the usual allocation to one site
+    (and free from tunnel brokers: 65,536 /64s); "" for IPv4, where a /24 is often many unrelated
+    customers of one host or carrier, and for unreadable addresses."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    if not isinstance(addr, ipaddress.IPv6Address) or addr.ipv4_mapped:
+        return ""
+    return str(ipaddress.ip_network(f"{addr}/48", strict=False))
+
+
 class AggregateReport:
     """Decisions applied over the limit without their own log record, reported once a minute."""
 

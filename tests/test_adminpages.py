@@ -92,7 +92,7 @@ def test_scripts_keep_their_headers(make_gateway: Callable[..., RunningGateway])
 
 
 def test_wrong_cookie_values_never_open_it(make_gateway: Callable[..., RunningGateway]) -> None:
-    gw = make_gateway(extra=BOTH)
+    gw = make_gateway(extra=BOTH.replace("max_failures = 3", "max_failures = 10"))  # each wrong one counts
     config = gw.app.runtime.config
     good = AdminSessions(config.admin, config.consent.secret_keys, 300).issue()
 

@@ -6,13 +6,20 @@ import logging
 
 import pytest
 
-from gateway.ratelimit import AggregateReport, RateLimiter, address_key
+from gateway.ratelimit import AggregateReport, RateLimiter, address_key, network_key
 
 
 def test_keys_are_addresses_and_ipv6_slash_64() -> None:
     assert address_key("203.0.113.7") == "203.0.113.7" != address_key("203.0.113.8")
     assert address_key("2001:db8:1:2:3::4") == address_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
     assert address_key("::ffff:203.0.113.7") == "203.0.113.7" and address_key("nonsense") == ""
+
+
+def test_network_key_is_the_ipv6_48_only() -> None:
+    # the admin lockout's wider key: one /48 holds 65,536 /64s; an IPv4 /24 is not one customer
+    assert network_key("2001:db8:1:2::4") == network_key("2001:db8:1:ffff::1") == "2001:db8:1::/48"
+    assert network_key("2001:db8:2::1") != network_key("2001:db8:1::1")
+    assert network_key("203.0.113.7") == network_key("::ffff:203.0.113.7") == network_key("nonsense") == ""
 
 
 def test_burst_then_refill() -> None:

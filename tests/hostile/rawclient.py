@@ -40,12 +40,13 @@ class ServedGateway:
 
 
 @contextmanager
-def served(tmp_path: Path, upstream: str, gateway: str = "", nofile: int | None = None) -> Iterator[ServedGateway]:
+def served(tmp_path: Path, upstream: str, gateway: str = "", nofile: int | None = None,
+           extra: str = "") -> Iterator[ServedGateway]:
     """`consent-gateway serve` as a subprocess; its stderr (the log) goes to a file. `nofile` sets
-    its descriptor limit, soft and hard."""
+    its descriptor limit, soft and hard; `extra` is appended to the config (an [admin] table, say)."""
     port = free_port()
     cfg = tmp_path / f"served-{port}.toml"
-    cfg.write_text(config_text(upstream, tmp_path / f"served-{port}.db", gateway=gateway))
+    cfg.write_text(config_text(upstream, tmp_path / f"served-{port}.db", gateway=gateway, extra=extra))
     log = tmp_path / f"served-{port}.log"
     with log.open("wb") as err:
         limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
