@@ -91,5 +91,8 @@ class AccessLog:
             line["upstream_error"] = record.error
         if self.addresses:
             line["client"] = truncate_ip(ip)
-        # the fields go to the top level of the JSON line (cli.JsonFormatter), not into "msg"
-        log.info("access", extra={"fields": line})
+        # The fields go to the top level of the JSON line (cli.JsonFormatter), not into "msg".
+        # makeRecord + handle rather than log.info: info() walks the stack for the caller's file and
+        # line (findCaller), which no access line shows and which cost a fifth of the line's time.
+        log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "access", (), None,
+                                  extra={"fields": line}))

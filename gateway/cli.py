@@ -21,16 +21,19 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line. Messages never carry secrets or full IPs (see forwarded.py)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)  # structured lines (the access log) keep their keys
+        if not isinstance(fields, dict):
+            fields = None
         data: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            # an access line brings its own ts (with milliseconds and zone): strftime only for the others
+            "ts": fields["ts"] if fields and "ts" in fields else self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info).splitlines()[-1]
-        fields = getattr(record, "fields", None)  # structured lines (the access log) keep their keys
-        if isinstance(fields, dict):
+        if fields:
             data.update(fields)
         # ASCII: a path or a header value cannot carry bidi or control characters into a terminal
         return json.dumps(data, ensure_ascii=True)
