@@ -122,6 +122,14 @@ class IdentityDecoder:
         return []
 
 
+_CODINGS = frozenset({b"gzip", b"x-gzip", b"deflate", b"br", b"", b"identity"})
+
+
+def can_decode(content_encoding: bytes) -> bool:
+    """Whether `make_decoder` has a decoder for this coding (the response policy asks, before any body)."""
+    return content_encoding.strip().lower() in _CODINGS
+
+
 def make_decoder(content_encoding: bytes, limit: int) -> Decoder | None:
     """A decoder for the (single) content coding, or None when we cannot decode it."""
     coding = content_encoding.strip().lower()
