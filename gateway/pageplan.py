@@ -18,9 +18,10 @@ from gateway.config import Config
 from gateway.consent import ConsentState
 from gateway.context import RequestContext
 from gateway.csp import Nonces, nonces_for
+from gateway.decoding import normalise_charset
 from gateway.metrics import Metrics
 from gateway.navigation import Page, classify
-from gateway.rewrite import RewritePlan, normalise_charset
+from gateway.neutralise import RewritePlan
 from gateway.trackers import TrackerRules
 
 
