@@ -145,17 +145,9 @@ class HtmlRewriter(BeforeBody):
                 out.append(buf[pos:])
                 return b"".join(out)
             if self._in_comment:
-                m = _COMMENT_END.search(buf, pos)
-                if m is None:
-                    keep = min(n - pos, 3)  # a split "--!>" must survive to the next chunk
-                    cut = n if final else n - keep
-                    out.append(buf[pos:cut])
-                    self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
-                    pos = cut
+                pos = self._scan_comment(buf, pos, out, final)
+                if self._in_comment:
                     break
-                out.append(buf[pos:m.end()])
-                pos = m.end()
-                self._in_comment = False
                 continue
             if self._raw_end is not None:
                 pos = self._scan_raw(buf, pos, out, final)
@@ -200,6 +192,19 @@ class HtmlRewriter(BeforeBody):
         if pos < n:
             self._carry = buf[pos:]
         return b"".join(out)
+
+    def _scan_comment(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
+        """Inside a comment: to its end (then out of it), or as far as this chunk allows."""
+        m = _COMMENT_END.search(buf, pos)
+        if m is None:
+            n = len(buf)
+            cut = n if final else n - min(n - pos, 3)  # a split "--!>" must survive to the next chunk
+            out.append(buf[pos:cut])
+            self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
+            return cut
+        out.append(buf[pos:m.end()])
+        self._in_comment = False
+        return m.end()
 
     def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """At a "<!--": returns (where the comment text starts or the comment ends, wait for more)."""
