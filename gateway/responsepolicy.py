@@ -13,7 +13,7 @@ cookie with), so that a later expiry names the same scope.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.config import Config
 from gateway.cookies import CookieRules, CookieScopes, bounded_expiry_headers, drop_response_cookies
@@ -41,9 +41,9 @@ PRIVATE = (b"cache-control", b"private, no-cache")
 UTF8_HTML = (b"content-type", b"text/html; charset=utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsePlan:
-    """Everything about one response head, and what the body goes through."""
+class ResponsePlan(NamedTuple):
+    """Everything about one response head, and what the body goes through. Immutable (a named
+    tuple: built on every response, it costs a quarter of a frozen dataclass)."""
 
     status: int
     headers: tuple[Header, ...]  # the head as it leaves (see `head` for the two late changes)
