@@ -122,6 +122,14 @@ class IdentityDecoder:
         return []
 
 
+_CODINGS = frozenset({b"gzip", b"x-gzip", b"deflate", b"br", b"", b"identity"})
+
+
+def can_decode(content_encoding: bytes) -> bool:
+    """Whether `make_decoder` has a decoder for this coding (the response policy asks, before any body)."""
+    return content_encoding.strip().lower() in _CODINGS
+
+
 def make_decoder(content_encoding: bytes, limit: int) -> Decoder | None:
     """A decoder for the (single) content coding, or None when we cannot decode it."""
     coding = content_encoding.strip().lower()
@@ -190,3 +198,23 @@ class Utf16Transcoder:
         else:  # nearly every page: the rest goes straight to the inner decoder
             self.decode = self._inner.decode  # type: ignore[method-assign]
             self.flush = self._inner.flush  # type: ignore[method-assign]
+
+
+# WHATWG: these labels mean a superset; the banner must be encoded as the browser will decode.
+_CHARSET_ALIASES = {
+    "gb2312": "gbk", "x-gbk": "gbk", "gb_2312-80": "gbk", "iso-8859-1": "cp1252", "latin1": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252", "utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8",
+}
+
+
+def normalise_charset(label: str | bytes | None) -> str | None:
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "replace")
+    label = label.strip().strip("\"'").lower()
+    label = _CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None

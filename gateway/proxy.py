@@ -1,53 +1,41 @@
-"""The proxy stage: request filter → upstream → response filter → HTML rewrite → client.
+"""The proxy stage: request policy → transport → response policy → HTML rewrite → client.
 
 Pure ASGI on the hot path. Header tables are built at import or at start, never per request.
-The responder holds back `http.response.start` until the first body bytes are ready, so an
-upstream failure found while decoding the first chunk still becomes a clean 502.
+What the site sees is `request_head` (a RequestHead), what the visitor gets is decided by
+gateway.responsepolicy (a ResponsePlan) and gateway.pageplan (a RewritePlan); this module only
+carries them out. The per-request state of a body on its way is an object (`AsIs`, `PageBody`),
+and each chunk comes with whether it is the last. The head is held back until the first body
+bytes are ready, so an upstream failure found while decoding the first chunk still becomes a
+clean 502.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Protocol
 
-from gateway.accesslog import KIND_HTML
+from gateway.accesslog import KIND_HTML, AccessRecord
 from gateway.agents import is_bot
 from gateway.banner import Banner
-from gateway.clientrules import catalog_urls
 from gateway.config import Config
-from gateway.consent import ConsentState
 from gateway.context import RequestContext
-from gateway.cookies import (
-    CookieRules,
-    CookieScopes,
-    RequestFilterResult,
-    bounded_expiry_headers,
-    drop_response_cookies,
-    strip_request_cookies,
-)
-from gateway.csp import Nonces, header_policies, nonces_for
+from gateway.cookies import CookieRules, CookieScopes, RequestFilterResult, strip_request_cookies
 from gateway.decoding import Utf16Transcoder, make_decoder
 from gateway.errors import GatewayError, UpstreamBodyError
 from gateway.forwarded import forwarded_for
 from gateway.metrics import Metrics
-from gateway.navigation import VARY, Page, classify
+from gateway.pageplan import PagePlanner
+from gateway.responsepolicy import HOP_BY_HOP, ResponsePlan, ResponsePolicy
 from gateway.responses import error_page
-from gateway.rewrite import HtmlRewriter, RewritePlan, normalise_charset
-from gateway.trackers import TrackerRules
+from gateway.rewrite import HtmlRewriter
 from gateway.transport import RequestHead, Response, Transport
 from gateway.types import Headers, Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.proxy")
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus the ones we rebuild ourselves.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
-    b"upgrade", b"proxy-authenticate", b"proxy-authorization",
-    b"date",  # the server in front of the client writes its own Date
-})
 # Headers a client could set to steer the site or a framework behind us: the client's address,
 # the original URL (IIS/Symfony routing overrides), the public port and path prefix. We send no
 # such headers, so none from a client may pass (X-Forwarded-For/-Proto/-Host are rebuilt).
@@ -68,12 +56,6 @@ def connection_tokens(headers: Headers, first: dict[bytes, bytes]) -> frozenset[
     if b"connection" not in first:
         return frozenset()
     return frozenset(t.strip().lower() for n, v in headers if n == b"connection" for t in v.split(b","))
-CHANGED_BODY_DROPS = frozenset({
-    b"content-length", b"etag", b"content-encoding", b"accept-ranges", b"content-md5", b"digest",
-    b"cache-control", b"last-modified",
-})
-# Not application/xhtml+xml: an XML parser would reject the banner's HTML and blank the page.
-HTML_TYPES = (b"text/html",)
 
 
 class Proxy:
@@ -89,14 +71,9 @@ class Proxy:
         self.preserve_host = config.gateway.preserve_host
         self.max_html = config.gateway.max_html_bytes
         self._categories_header: dict[frozenset[str], bytes] = {}
-        # (pattern, category) for each category, and the catalog's URL patterns: what is held
-        # for a set of granted categories is built once for that set (gateway/trackers.py)
-        self._script_rules = tuple((p, c.id) for c in config.categories for p in c.scripts)
-        self._catalog_urls = catalog_urls(config)
-        self._trackers: dict[frozenset[str], TrackerRules] = {}
         self.report = config.consent.mode == "report"
-        self._everything = frozenset(config.category_ids)
-        self._features_header: dict[frozenset[str], bytes] = {}
+        self.policy = ResponsePolicy(config, rules, self.scopes)
+        self.pages = PagePlanner(config, banner, metrics)
 
     # --- request side -------------------------------------------------------------------
 
@@ -144,163 +121,61 @@ class Proxy:
             has_body = True
         return RequestHead(method, target, headers, has_body, chunked)
 
-    def _permissions_policy(self, granted: frozenset[str]) -> bytes:
-        """Browser ad and interest APIs off until their category is granted. Sent after the site's
-        own header: in the combined field a repeated feature takes its last value, ours."""
-        value = self._features_header.get(granted)
-        if value is None:
-            denied = dict.fromkeys(f for cid, features in self.config.consent.browser_features.items()
-                                   if cid not in granted for f in features)
-            value = ", ".join(f + "=()" for f in denied).encode("ascii")
-            self._features_header[granted] = value
-        return value
-
     # --- the exchange -------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        state = ctx.state
-        granted = state.granted
         bot = is_bot(ctx.user_agent)
-        if bot:
-            granted = self.rules.required  # crawlers get no optional cookies, whatever they send
-        filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
-        if self.report:  # what enforce mode would strip is counted; everything but our cookie goes
-            self.metrics.would_block(filtered.stripped, (), self.rules)
-            filtered = strip_request_cookies(ctx.cookies, self.rules, granted, everything=True)
+        granted = self.rules.required if bot else ctx.state.granted  # crawlers: no optional cookies
+        filtered = self._filter_request(ctx, granted)
         head = self.request_head(scope, ctx, filtered.cookie_header, granted)
-        body = _request_body(receive) if head.has_body else None
-        started = time.perf_counter()
-        access = ctx.access
         try:
-            response = await self.transport.send(scope, head, body)
-            access.upstream_seconds = time.perf_counter() - started
-            self.metrics.upstream_latency(access.upstream_seconds)
+            response = await self._send(scope, head, _request_body(receive) if head.has_body else None, ctx)
         except GatewayError as e:
             await self._fail(send, e, ctx)
             return
         try:
-            await self._respond(scope, receive, send, ctx, state, granted, bot, filtered, response)
+            await self._respond(scope, receive, send, ctx, granted, bot, filtered, response)
         finally:
             response.discard()  # a no-op once the body was relayed; closes it if anything raised before
 
-    async def _respond(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, state: ConsentState,
-                       granted: frozenset[str], bot: bool, filtered: RequestFilterResult,
-                       response: Response) -> None:
-        access = ctx.access
-        result = drop_response_cookies(response.headers, self.rules, granted, self.scopes)
+    def _filter_request(self, ctx: RequestContext, granted: frozenset[str]) -> RequestFilterResult:
+        filtered = strip_request_cookies(ctx.cookies, self.rules, granted)
+        if self.report:  # what enforce mode would strip is counted; everything but our cookie goes
+            self.metrics.would_block(filtered.stripped, (), self.rules)
+            filtered = strip_request_cookies(ctx.cookies, self.rules, granted, everything=True)
+        return filtered
+
+    async def _send(self, scope: Scope, head: RequestHead, body: AsyncIterator[bytes] | None,
+                    ctx: RequestContext) -> Response:
+        started = time.perf_counter()
+        response = await self.transport.send(scope, head, body)
+        ctx.access.upstream_seconds = time.perf_counter() - started
+        self.metrics.upstream_latency(ctx.access.upstream_seconds)
+        return response
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, granted: frozenset[str],
+                       bot: bool, filtered: RequestFilterResult, response: Response) -> None:
+        plan = self.policy.decide(response.status, response.headers, granted=granted,
+                                  held=[c.name for c in filtered.stripped], secure=ctx.secure, host=ctx.client.host)
+        self._count(ctx, filtered, plan)
+        outgoing: Outgoing
+        if not plan.rewrite or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
+            outgoing = AsIs(plan, response)
+        else:
+            ctx.access.kind = KIND_HTML
+            page = self.pages.plan(ctx, granted, bot, scope["path"], plan.charset, plan.policies)
+            outgoing = PageBody(plan, HtmlRewriter(page), response, self.max_html, self.metrics, ctx.access)
+        await self._relay(send, receive, ctx, plan.status, outgoing)
+
+    def _count(self, ctx: RequestContext, filtered: RequestFilterResult, plan: ResponsePlan) -> None:
         if self.report:
-            self.metrics.would_block((), [n for n in result.dropped if n not in self.rules.own], self.rules)
-            result = drop_response_cookies(response.headers, self.rules, granted, self.scopes, everything=True)
-        headers = [(n, v) for n, v in result.headers if n not in HOP_BY_HOP]
-        held = [c.name for c in filtered.stripped if c.name]
-        if held:
-            expiries, unexpired = bounded_expiry_headers(held, self.scopes, secure=ctx.secure, host=ctx.client.host,
-                                                         limit=self.config.cookies.max_expiries)
-            headers += expiries
-            if unexpired:
-                self.metrics.tallies["unexpired"]["response"] += unexpired
-        self.metrics.cookies(filtered.stripped, result.dropped, self.rules)
+            self.metrics.would_block((), plan.would_drop, self.rules)
+        if plan.unexpired:
+            self.metrics.tallies["unexpired"]["response"] += plan.unexpired
+        self.metrics.cookies(filtered.stripped, plan.dropped, self.rules)
         # every cookie seen, kept ones too: the cookies report and the declaration list them
         self.metrics.seen(filtered.kept, self.rules, "request")
-        access.stripped, access.dropped = len(filtered.stripped), len(result.dropped)
-
-        content_type = b""
-        encoding = b""
-        for n, v in headers:
-            if n == b"content-type":
-                content_type = v
-            elif n == b"content-encoding":
-                encoding = v
-        # Error pages carry tracker tags too: every HTML body is rewritten, except partial ones.
-        rewrite = (
-            content_type.split(b";")[0].strip().lower() in HTML_TYPES
-            and response.status >= 200 and response.status not in (204, 206, 304)
-        )
-        decoder = make_decoder(encoding, self.max_html) if rewrite else None
-        if decoder is not None:
-            # the page we send is another body: other length, no encoding or validators, per visitor
-            headers = [(n, v) for n, v in headers if n not in CHANGED_BODY_DROPS]
-            headers.append((b"cache-control", b"private, no-cache"))
-            headers.append((b"vary", VARY))  # the consent cookie, and what says page or fragment
-            features = self._permissions_policy(self._everything if self.report else granted)
-            if features:
-                headers.append((b"permissions-policy", features))
-        if decoder is None or scope["method"] == "HEAD":  # HEAD: the headers a GET would get
-            await self._relay(send, response.status, headers, response.iter_body(), lambda: response.drained,
-                              receive, ctx, sized=False)
-            return
-        plan = self._plan(ctx, state, granted, bot, scope, content_type, header_policies(headers))
-        rewriter = HtmlRewriter(plan)
-        access.kind = KIND_HTML
-
-        def to_utf8() -> None:  # a UTF-16 page leaves as UTF-8, and says so
-            rewriter.use_charset("utf-8")
-            headers[:] = [(n, v) for n, v in headers if n != b"content-type"]
-            headers.append((b"content-type", b"text/html; charset=utf-8"))
-
-        decoder = Utf16Transcoder(decoder, _charset_label(content_type), to_utf8)
-
-        ended = False
-
-        def finish() -> bytes:
-            nonlocal ended
-            ended = True
-            self.metrics.rewritten(rewriter.stats, report=self.report)
-            access.neutralised = sum(rewriter.stats.neutralised.values())
-            return b"".join(rewriter.feed(p) for p in decoder.flush()) + rewriter.finish()
-
-        async def transformed() -> AsyncIterator[bytes]:
-            chunks = response.iter_body()
-            try:
-                async for chunk in chunks:
-                    out = b"".join(rewriter.feed(p) for p in decoder.decode(chunk))
-                    if response.drained:
-                        # the common page: the whole body came at once; end it in the same message
-                        yield out + finish()
-                        return
-                    if out:
-                        yield out
-                if not ended:
-                    yield finish()
-            finally:
-                await chunks.aclose()  # gives the connection back now, not when a finalizer runs
-
-        await self._relay(send, response.status, headers, transformed(), lambda: ended, receive, ctx, sized=True)
-
-    def _plan(self, ctx: RequestContext, state: ConsentState, granted: frozenset[str], bot: bool,
-              scope: Scope, content_type: bytes, policies: tuple[str, ...]) -> RewritePlan:
-        trackers = self._trackers.get(granted)
-        if trackers is None:
-            withheld = frozenset(c for c in self.config.category_ids if c not in granted)
-            catalog = self.config.catalog.catalog
-            trackers = TrackerRules(self._script_rules, withheld, catalog.matcher if catalog else None,
-                                    self._catalog_urls)
-            self._trackers[granted] = trackers  # granted is a subset of the categories: bounded
-        blocked = trackers.blocked
-        charset = normalise_charset(_charset_label(content_type))
-        page = classify(ctx.first)  # a fragment gets neither, a frame no banner (see navigation)
-        if bot or page is Page.FRAGMENT:
-            return RewritePlan(blocked, b"", lambda _cs: b"", charset, trackers=trackers, report=self.report)
-        locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
-        path = scope["path"]
-        show = not state.decided
-        banner = self.banner
-        framed = page is Page.FRAME
-
-        def with_nonces(nonces: Nonces) -> tuple[bytes, Callable[[str], bytes]]:
-            def body_html(cs: str) -> bytes:
-                if framed:
-                    return b""
-                if show:
-                    self.metrics.banner_shown()
-                return banner.body_html(locale, state, path, show=show, nonces=nonces).encode(cs, "xmlcharrefreplace")
-
-            return banner.head_html(state, nonces), body_html
-
-        head, body = with_nonces(nonces_for(policies))
-        placeholder = functools.partial(banner.placeholders.render, locale, path)
-        return RewritePlan(blocked, head, body, charset, policies, with_nonces, trackers=trackers, report=self.report,
-                           placeholder=placeholder)
+        ctx.access.stripped, ctx.access.dropped = len(filtered.stripped), len(plan.dropped)
 
     async def _fail(self, send: Send, e: GatewayError, ctx: RequestContext) -> None:
         """The one path to the error page: counted, logged in the access line, in the visitor's language."""
@@ -308,60 +183,141 @@ class Proxy:
         ctx.access.error = f"{type(e).__name__}: {e}"
         await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
 
-    async def _relay(self, send: Send, status: int, headers: Headers, body: AsyncIterator[bytes],
-                     at_end: Callable[[], bool], receive: Receive, ctx: RequestContext, *, sized: bool) -> None:
+    async def _relay(self, send: Send, receive: Receive, ctx: RequestContext, status: int, out: Outgoing) -> None:
         """Stream a body to the client; send the head with the first bytes (see module doc).
 
-        `at_end()` says, right after a chunk, that it was the last one. A body that arrives whole
-        then goes out as one message: with a Content-Length when `sized` (a rewritten body has
-        none of its own), so the server writes it without chunked framing and without an extra
-        write for the terminating chunk.
+        Each chunk comes with whether it is the last. A body that arrives whole then goes out as
+        one message: with a Content-Length when `out.sized` (a rewritten body has none of its own),
+        so the server writes it without chunked framing and without an extra write for the
+        terminating chunk.
         """
         started = False
         watcher: asyncio.Task[None] | None = None
         disconnected = asyncio.Event()
+        chunks = out.chunks()
         try:
-            async for chunk in body:
+            async for chunk, last in chunks:
                 if not started:
                     started = True
-                    if at_end():
-                        if sized:
-                            headers.append((b"content-length", b"%d" % len(chunk)))
-                        await send({"type": "http.response.start", "status": status, "headers": headers})
+                    if last:
+                        head = out.head(len(chunk) if out.sized else None)
+                        await send({"type": "http.response.start", "status": status, "headers": head})
                         await send({"type": "http.response.body", "body": chunk, "more_body": False})
                         return
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    await send({"type": "http.response.start", "status": status, "headers": out.head(None)})
                 elif watcher is None:
                     # A long body: notice a client that went away, so we stop reading the site.
                     # Not for the first chunk: most pages are one chunk and the task would cost.
                     watcher = asyncio.ensure_future(_watch_disconnect(receive, disconnected))
                 elif disconnected.is_set():
                     return
-                last = at_end()
                 await send({"type": "http.response.body", "body": chunk, "more_body": not last})
                 if last:
                     return
             if not started:
-                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.start", "status": status, "headers": out.head(None)})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except UpstreamBodyError as e:
-            if not started:
-                await self._fail(send, e, ctx)
-                return
-            self.metrics.upstream_error(type(e).__name__)
-            ctx.access.error = f"{type(e).__name__}: {e}"
-            # The head is gone: end without the final chunk so the client sees a broken body.
-            log.warning("upstream body failed after response start: %s", e)
+            await self._broken(send, e, ctx, started)
         finally:
             if watcher is not None:
                 watcher.cancel()
-            if hasattr(body, "aclose"):
-                await body.aclose()
+            await chunks.aclose()
+
+    async def _broken(self, send: Send, e: UpstreamBodyError, ctx: RequestContext, started: bool) -> None:
+        if not started:
+            await self._fail(send, e, ctx)
+            return
+        self.metrics.upstream_error(type(e).__name__)
+        ctx.access.error = f"{type(e).__name__}: {e}"
+        # The head is gone: end without the final chunk so the client sees a broken body.
+        log.warning("upstream body failed after response start: %s", e)
 
 
-def _charset_label(content_type: bytes) -> bytes:
-    i = content_type.lower().find(b"charset=")
-    return content_type[i + 8:].split(b";")[0] if i >= 0 else b""
+class Outgoing(Protocol):
+    """A response body on its way to the client, chunk by chunk, each with whether it is the last."""
+
+    sized: bool  # a body that came whole gets a Content-Length of ours
+
+    def head(self, length: int | None) -> Headers: ...
+    def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]: ...
+
+
+class AsIs:
+    """The site's body as it came (not HTML, partial, HEAD, or a coding we do not decode)."""
+
+    sized = False
+
+    def __init__(self, plan: ResponsePlan, response: Response) -> None:
+        self.plan = plan
+        self.response = response
+
+    def head(self, length: int | None) -> Headers:
+        return self.plan.head()
+
+    async def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]:
+        response = self.response
+        body = response.iter_body()
+        try:
+            async for chunk in body:
+                yield chunk, response.drained
+        finally:
+            await body.aclose()  # gives the connection back now, not when a finalizer runs
+
+
+class PageBody:
+    """One HTML page on its way: decoded, transcoded to UTF-8 when it is UTF-16, rewritten.
+
+    `utf8` is set (by the transcoder, before its first output) when the page is transcoded, so the
+    head sent with the first bytes says charset=utf-8.
+    """
+
+    sized = True
+
+    def __init__(self, plan: ResponsePlan, rewriter: HtmlRewriter, response: Response, limit: int,
+                 metrics: Metrics, access: AccessRecord) -> None:
+        self.plan = plan
+        self.rewriter = rewriter
+        self.response = response
+        self.metrics = metrics
+        self.access = access
+        decoder = make_decoder(plan.coding, limit)
+        assert decoder is not None  # the policy rewrites only what can be decoded
+        self.decoder = Utf16Transcoder(decoder, plan.charset, self._to_utf8)
+        self.utf8 = False
+
+    def _to_utf8(self) -> None:
+        self.utf8 = True
+        self.rewriter.use_charset("utf-8")
+
+    def head(self, length: int | None) -> Headers:
+        return self.plan.head(utf8=self.utf8, length=length)
+
+    def _rewrite(self, chunk: bytes) -> bytes:
+        return b"".join(self.rewriter.feed(p) for p in self.decoder.decode(chunk))
+
+    def _finish(self) -> bytes:
+        rewriter = self.rewriter
+        out = b"".join(rewriter.feed(p) for p in self.decoder.flush()) + rewriter.finish()
+        self.metrics.rewritten(rewriter.stats, report=rewriter.plan.report)
+        self.access.neutralised = sum(rewriter.stats.neutralised.values())
+        return out
+
+    async def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]:
+        response = self.response
+        body = response.iter_body()
+        try:
+            async for chunk in body:
+                out = self._rewrite(chunk)
+                if response.drained:
+                    # the common page: the whole body came at once; end it in the same message
+                    yield out + self._finish(), True
+                    return
+                if out:
+                    yield out, False
+            yield self._finish(), True
+        finally:
+            await body.aclose()  # gives the connection back now, not when a finalizer runs
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

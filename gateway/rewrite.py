@@ -13,23 +13,27 @@ a page has hundreds; instead the blocked URL substrings themselves are searched 
 that contains one is looked at. The browser's preload scanner fetches those before any script can
 stop it, so this cannot be left to the guard script.
 Possessive quantifiers keep the patterns linear on hostile input.
+
+The seam: gateway/scanner.py finds the next token that matters in text and ordinary tags (compiled
+or its pure-Python twin); gateway/neutralise.py decides whether a tag is held and writes it held;
+this module drives both, follows the tokenizer's states and edits the page (inject: gateway.inject).
 """
 
 from __future__ import annotations
 
-import codecs
 import html
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from gateway import scanner
-from gateway.csp import Nonces, nonces_for
+from gateway.csp import nonces_for
+from gateway.decoding import normalise_charset
 from gateway.htmltokens import DELIM as _DELIM
 from gateway.htmltokens import MAX_CARRY
 from gateway.htmltokens import TAG_REST as _TAG_REST
 from gateway.inject import BeforeBody, Placement, comment_closer
-from gateway.trackers import Held, TrackerRules, first_at_or_after
+from gateway.neutralise import RESOURCE_ATTRS, Neutraliser, RewritePlan, RewriteStats, attributes
+from gateway.trackers import first_at_or_after
 
 __all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalise_charset"]
 _SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
@@ -49,12 +53,6 @@ def _boring(stop: bytes) -> re.Pattern[bytes]:
 
 
 _BORING = _boring(_SPECIAL)
-# Elements that fetch on parse, and the attributes holding what they fetch.
-_RESOURCE_ATTRS: dict[bytes, tuple[bytes, ...]] = {
-    b"img": (b"src", b"srcset"), b"source": (b"src", b"srcset"), b"video": (b"src", b"poster"),
-    b"audio": (b"src",), b"embed": (b"src",), b"input": (b"src",), b"track": (b"src",),
-    b"object": (b"data",), b"link": (b"href",),
-}
 _RESOURCE = rb"img|source|video|audio|embed|input|track|object|link"
 _RESOURCE_TAG = re.compile(rb"<((?i:" + _RESOURCE + rb"))(?=" + _DELIM + rb")" + _TAG_REST)
 # the exact slow path, stopping at resource tags too when there is something to look for in them
@@ -65,10 +63,6 @@ _INTERESTING = re.compile(
     rb"|</((?i:" + _END_SPECIAL + rb"))(?=" + _DELIM + rb")" + _TAG_REST
 )
 _COMMENT_END = re.compile(rb"--!?>")
-_ATTR = re.compile(
-    rb"((?:=|[^\t\n\f\r />=])[^\t\n\f\r />=]*+)"
-    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+))?+"
-)
 _SCRIPT_TOKENS = re.compile(rb"<!--|-->|</?(?i:script)(?=" + _DELIM + rb")")
 _SCRIPT_DATA, _SCRIPT_ESCAPED, _SCRIPT_DOUBLE = 0, 1, 2
 _RAW_END = {
@@ -76,76 +70,16 @@ _RAW_END = {
     for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
 }
 _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
-_JS_TYPES = frozenset({
-    b"", b"text/javascript", b"application/javascript", b"module", b"text/ecmascript",
-    b"application/ecmascript", b"application/x-javascript", b"text/jscript", b"text/livescript",
-})
-_SCRIPT_SRC = frozenset({b"src", b"srcset"})
-_SCRIPT_OWN = frozenset({b"src", b"srcset", b"type"})  # data-* names the banner reads on a script/iframe
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
-
-# WHATWG: these labels mean a superset; the banner must be encoded as the browser will decode.
-_CHARSET_ALIASES = {
-    "gb2312": "gbk", "x-gbk": "gbk", "gb_2312-80": "gbk", "iso-8859-1": "cp1252", "latin1": "cp1252",
-    "us-ascii": "cp1252", "ascii": "cp1252", "utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8",
-}
-
-
-def normalise_charset(label: str | bytes | None) -> str | None:
-    if not label:
-        return None
-    if isinstance(label, bytes):
-        label = label.decode("ascii", "replace")
-    label = label.strip().strip("\"'").lower()
-    label = _CHARSET_ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-@dataclass
-class RewritePlan:
-    """What to do to one page; built per request from the consent state and compiled config."""
-
-    blocked_scripts: tuple[tuple[str, str], ...]  # (lower-case URL substring, category id)
-    head_html: bytes  # ASCII only, injected before the first script-like tag (see gateway.inject)
-    body_html: Callable[[str], bytes]  # banner markup for a charset, injected where <body> starts
-    charset: str | None = None  # from Content-Type; the page's <meta> is used otherwise
-    # A <meta http-equiv=Content-Security-Policy> adds its policy to the header ones (`policies`);
-    # `with_nonces` renders head and body again for the nonces all of them need.
-    policies: tuple[str, ...] = ()
-    with_nonces: Callable[[Nonces], tuple[bytes, Callable[[str], bytes]]] | None = None
-    # the operator's rules and the catalog for this visitor (gateway/trackers.py); None: only
-    # `blocked_scripts`
-    trackers: TrackerRules | None = None
-    report: bool = False  # [consent] mode = "report": count what would be held, change nothing
-    # Click-to-load (placeholder.py): markup for the box that stands where an iframe is held,
-    # from its URL, attributes and category; None (crawlers) leaves the iframe as it is.
-    placeholder: Callable[[str, dict[bytes, bytes], str], bytes] | None = None
-
-
-def _kind(name: bytes) -> str:
-    return "script" if name == b"script" else "iframe" if name == b"iframe" else "pixel"
-
-
-@dataclass
-class RewriteStats:
-    neutralised: dict[str, int] = field(default_factory=dict)
-    # (category, vendor, kind) -> tags held, or that would be held in report mode
-    held: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    head_injected: bool = False
-    body_injected: bool = False
-
 
 class HtmlRewriter(BeforeBody):
     def __init__(self, plan: RewritePlan) -> None:
         self.plan = plan
         self.stats = RewriteStats()
-        self._trackers = plan.trackers or TrackerRules(plan.blocked_scripts,
-                                                       frozenset(c for _, c in plan.blocked_scripts))
-        self._patterns = tuple(p.encode("latin-1") for p, _ in self._trackers.blocked)
-        self._searching = bool(self._trackers)  # anything to hold, so URLs in the page are looked for
+        self._holds = Neutraliser(plan, self.stats)  # what is held, and how (gateway/neutralise.py)
+        self._trackers = self._holds.trackers
+        self._patterns = self._holds.patterns
+        self._searching = self._holds.searching
         self._catalog_starts: list[int] = []
         self._charset = plan.charset
         self._carry = b""
@@ -211,17 +145,9 @@ class HtmlRewriter(BeforeBody):
                 out.append(buf[pos:])
                 return b"".join(out)
             if self._in_comment:
-                m = _COMMENT_END.search(buf, pos)
-                if m is None:
-                    keep = min(n - pos, 3)  # a split "--!>" must survive to the next chunk
-                    cut = n if final else n - keep
-                    out.append(buf[pos:cut])
-                    self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
-                    pos = cut
+                pos = self._scan_comment(buf, pos, out, final)
+                if self._in_comment:
                     break
-                out.append(buf[pos:m.end()])
-                pos = m.end()
-                self._in_comment = False
                 continue
             if self._raw_end is not None:
                 pos = self._scan_raw(buf, pos, out, final)
@@ -243,7 +169,7 @@ class HtmlRewriter(BeforeBody):
             if m is None and self._searching:
                 r = _RESOURCE_TAG.match(buf, pos)
                 if r is not None:
-                    out.append(self._resource_tag(r.group(1).lower(), r.group(0)))
+                    out.append(self._holds.resource_tag(r.group(1).lower(), r.group(0)))
                     pos = r.end()
                     continue
             if m is None:
@@ -267,6 +193,19 @@ class HtmlRewriter(BeforeBody):
             self._carry = buf[pos:]
         return b"".join(out)
 
+    def _scan_comment(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> int:
+        """Inside a comment: to its end (then out of it), or as far as this chunk allows."""
+        m = _COMMENT_END.search(buf, pos)
+        if m is None:
+            n = len(buf)
+            cut = n if final else n - min(n - pos, 3)  # a split "--!>" must survive to the next chunk
+            out.append(buf[pos:cut])
+            self._comment_tail = (self._comment_tail + buf[max(pos, cut - 3):cut])[-3:]
+            return cut
+        out.append(buf[pos:m.end()])
+        self._in_comment = False
+        return m.end()
+
     def _comment_start(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """At a "<!--": returns (where the comment text starts or the comment ends, wait for more)."""
         out.append(b"<!--")
@@ -287,19 +226,14 @@ class HtmlRewriter(BeforeBody):
         low = run.lower()
         return not ((self._charset is None and b"charset" in low)
                     or (self.plan.with_nonces is not None and b"nonce-" in low)
-                    or self._holds_url(low))
-
-    def _holds_url(self, low: bytes) -> bool:
-        """A lower-cased stretch holds a blocked URL substring or a withheld catalog pattern."""
-        return any(p in low for p in self._patterns) or (
-            self._trackers.matcher is not None and bool(self._trackers.catalog_starts(low)))
+                    or self._holds.holds_url(low))
 
     def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
         """A start tag of any name (before the body, where every tag is looked at)."""
-        if name in _RESOURCE_ATTRS:
+        if name in RESOURCE_ATTRS:
             # as on the fast path: only a tag holding a blocked URL is parsed
             low = tag.lower()
-            out.append(self._resource_tag(name, tag) if self._holds_url(low) else tag)
+            out.append(self._holds.resource_tag(name, tag) if self._holds.holds_url(low) else tag)
         else:
             self._start_tag(name, tag, out)
 
@@ -418,10 +352,7 @@ class HtmlRewriter(BeforeBody):
         body = b"".join(self._held_body)
         tag = self._held_tag
         self._held_tag, self._held_body, self._held_len = None, [], 0
-        held = self._trackers.match(body.decode("latin-1"))
-        if held is not None:
-            tag = self._neutralise(b"script", tag, held, rename=frozenset())
-        out.append(tag)
+        out.append(self._holds.inline_script(tag, body))
         out.append(body)
 
     # --- tags ---------------------------------------------------------------------------
@@ -441,9 +372,13 @@ class HtmlRewriter(BeforeBody):
             self._plaintext = True
             return
         if name in (b"script", b"iframe"):
-            rewritten = self._maybe_neutralise(name, tag, out)
-            if rewritten is None:
-                return  # held: an inline script being inspected
+            rewritten = self._holds.script_or_iframe(name, tag, out)
+            if rewritten is None:  # an inline script: held to its end, to look inside
+                self._held_tag = tag
+                self._raw_end = _RAW_END[b"script"]
+                self._raw_name = b"script"
+                self._script_state = _SCRIPT_DATA
+                return
             tag = rewritten
         if name in _RAW_END:
             self._raw_end = _RAW_END[name]
@@ -452,7 +387,7 @@ class HtmlRewriter(BeforeBody):
         out.append(tag)
 
     def _meta_policy(self, tag: bytes) -> None:
-        attrs = _attributes(tag, len(b"meta") + 1)
+        attrs = attributes(tag, len(b"meta") + 1)
         if attrs.get(b"http-equiv", b"").strip().lower() != b"content-security-policy":
             return
         assert self.plan.with_nonces is not None
@@ -460,84 +395,6 @@ class HtmlRewriter(BeforeBody):
         self._policies = (*self._policies, policy)
         head, body = self.plan.with_nonces(nonces_for(self._policies))
         self.plan = replace(self.plan, head_html=head, body_html=body)
-
-    def _maybe_neutralise(self, name: bytes, tag: bytes, out: list[bytes]) -> bytes | None:
-        if not self._searching:
-            return tag
-        attrs = _attributes(tag, len(name) + 1)
-        if name == b"script":
-            kind = attrs.get(b"type", b"").strip().lower()
-            if kind not in _JS_TYPES:
-                return tag  # data blocks, JSON-LD, and scripts the site already tagged itself
-            src = attrs.get(b"src")
-            if src is None:
-                # An inline loader (gtag/hm.js snippets) builds the tracker URL at run time:
-                # hold the script until its end to look inside.
-                self._held_tag = tag
-                self._raw_end = _RAW_END[b"script"]
-                self._raw_name = b"script"
-                self._script_state = _SCRIPT_DATA
-                return None
-        else:
-            low = tag.lower()
-            if b"&" not in tag and not self._holds_url(low):
-                return tag  # the common case, decided without parsing attributes
-            src = attrs.get(b"src")
-            if src is None:
-                return tag
-        url = html.unescape(src.decode("latin-1"))
-        held = self._trackers.match(url)
-        if held is None:
-            return tag
-        neutral = self._neutralise(name, tag, held, rename=_SCRIPT_SRC)
-        if name == b"iframe" and self.plan.placeholder is not None and not self.plan.report:
-            return self._with_placeholder(neutral, url, attrs, held.category, out)
-        return neutral
-
-    def _with_placeholder(self, held: bytes, url: str, attrs: dict[bytes, bytes], category: str,
-                          out: list[bytes]) -> bytes:
-        """The placeholder goes right before the iframe, which stays in the page hidden until the
-        visitor loads it (activate.js) or allows its category (banner.js)."""
-        assert self.plan.placeholder is not None
-        out.append(self.plan.placeholder(url, attrs, category))
-        return held[:-1] + b" hidden data-consent-embed>"
-
-    def _resource_tag(self, name: bytes, tag: bytes) -> bytes:
-        """An img, source, link, ...: neutralised when a URL it would fetch is blocked."""
-        attrs = _attributes(tag, len(name) + 1)
-        fetched = [a for a in _RESOURCE_ATTRS[name] if a in attrs]
-        for attr in fetched:
-            held = self._trackers.match(html.unescape(attrs[attr].decode("latin-1")))
-            if held is not None:
-                return self._neutralise(name, tag, held, rename=frozenset(fetched), plain=False)
-        return tag
-
-    def _neutralise(self, name: bytes, tag: bytes, held: Held, *, rename: frozenset[bytes],
-                    plain: bool = True) -> bytes:
-        """Move the attributes in `rename` to data-*, so nothing is fetched until the banner puts
-        them back. `plain`: a script or iframe also gets type="text/plain" (its own type is kept
-        as data-type); other elements keep their type, which means something else there.
-        In report mode the tag is counted and left as it is."""
-        category = held.category
-        key = (category, held.vendor, _kind(name))
-        self.stats.held[key] = self.stats.held.get(key, 0) + 1
-        if self.plan.report:
-            return tag
-        parts = [b"<" + tag[1:len(name) + 1]]
-        ours = {b"data-consent-category"} | {b"data-" + a for a in rename | (_SCRIPT_OWN if plain else set())}
-        for m in _ATTR.finditer(tag, len(name) + 1, len(tag) - 1):
-            attr = m.group(1).lower()
-            raw = m.group(0)
-            if attr in ours:
-                continue  # ours win; a site value here would confuse activation
-            if attr in rename or (plain and attr == b"type"):
-                raw = b"data-" + raw
-            parts.append(raw)
-        if plain:
-            parts.append(b'type="text/plain"')
-        parts.append(b'data-consent-category="' + category.encode("ascii") + b'"')
-        self.stats.neutralised[category] = self.stats.neutralised.get(category, 0) + 1
-        return b" ".join(parts) + (b" />" if tag.endswith(b"/>") and name not in (b"script", b"iframe") else b">")
 
     def _end_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
         out.append(tag)  # nothing is injected here any more: see gateway.inject
@@ -553,17 +410,3 @@ class HtmlRewriter(BeforeBody):
             return b""
         self.stats.body_injected = True
         return self.plan.body_html(self._charset or "utf-8")
-
-
-def _attributes(tag: bytes, start: int) -> dict[bytes, bytes]:
-    """Attribute name → unquoted value; the first occurrence wins, as in HTML."""
-    attrs: dict[bytes, bytes] = {}
-    for m in _ATTR.finditer(tag, start, len(tag) - 1):
-        name = m.group(1).lower()
-        if name in attrs:
-            continue
-        value = m.group(2) or b""
-        if value[:1] in (b'"', b"'"):
-            value = value[1:-1]
-        attrs[name] = value
-    return attrs

@@ -65,17 +65,18 @@ TARGETS: dict[str, Target] = {
     "endpoints": Target("gateway/endpoints.py", ("tests/test_endpoints.py",),
                         ("x_safe_next", "x_location_header", *_methods("Endpoints", "_same_origin"))),
     "decoding": Target("gateway/decoding.py", ("tests/test_decoding.py",)),
-    # the policy: what is a tracker, how it is neutralised, where the banner goes; not the scanner
+    # the policy: what is a tracker and how it is held (gateway/neutralise.py, the decide half of
+    # the rewriter); then where the banner goes and what an inline script's hold keeps (rewrite.py)
+    "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py",)),
     "rewrite": Target("gateway/rewrite.py", ("tests/test_rewrite.py",),
-                      ("x_normalise_charset", "x__attributes",
-                       *_methods("HtmlRewriter", "_maybe_neutralise", "_resource_tag", "_match", "_neutralise",
-                                 "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
-                                 "_inject_body"))),
+                      _methods("HtmlRewriter", "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
+                               "_inject_body")),
     "chain": Target("gateway/ledger/chain.py", ("tests/ledger/test_chain.py",)),
     # the request head sent to the site (the hop-by-hop and rebuilt tables are applied there)
     "proxy": Target("gateway/proxy.py",
                     (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent"),
-                    _methods("Proxy", "upstream_head", "_consent_header", "_permissions_policy")),
+                    _methods("Proxy", "request_head", "_consent_header")),
+    "responsepolicy": Target("gateway/responsepolicy.py", ("tests/test_responsepolicy.py",)),
 }
 
 KILLED = {"killed", "timeout", "caught by type check"}

@@ -1,12 +1,29 @@
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from gateway.config import default_config_path, load_config, parse_config
+from gateway.bannerconfig import BannerSettings
+from gateway.config import (
+    DEFAULT_PURPOSES,
+    AdminSettings,
+    CatalogSettings,
+    Category,
+    ConsentSettings,
+    CookieSettings,
+    GatewaySettings,
+    LogSettings,
+    default_config_path,
+    field_defaults,
+    load_config,
+    parse_config,
+)
 from gateway.errors import ConfigError
 from tests.conftest import config_text
 
@@ -223,3 +240,76 @@ def test_fallback_locale_and_its_alias() -> None:
     text = GOOD.replace('default_locale = "en"', 'default_locale = "en"\nfallback_locale = "zh-CN"')
     e = error(text)
     assert "both" in e.message and e.line == line_of(text, "fallback_locale")
+
+
+# --- one set of defaults: the dataclasses; gateway/default.toml must show the same ---------------
+
+# default.toml shows these with an example value, not their default
+EXAMPLES = {
+    "gateway": {"upstream", "public_origin", "trusted_proxies", "upstream_ca"},
+    "consent": {"secret_keys", "policy_version"},
+    "log": {"chain_key", "instance_id", "spool_dir"},
+    "cookies": {"necessary"},
+    "catalog": {"extra"},
+    "admin": {"enabled", "token", "username", "password"},
+    "banner": {"accent_color", "background_color", "text_color", "intro", "policy_link", "policy_url", "locales_dir"},
+    "categories": {"id", "cookies", "scripts", "title", "description"},
+}
+TABLES: dict[str, type] = {
+    "gateway": GatewaySettings, "consent": ConsentSettings, "log": LogSettings, "cookies": CookieSettings,
+    "catalog": CatalogSettings, "admin": AdminSettings, "banner": BannerSettings, "categories": Category,
+}
+NOT_KEYS = {("catalog", "catalog")}  # the compiled catalog, a field but no key
+
+
+def shown_in_default_toml() -> list[tuple[str, str, object]]:
+    """(table, key, value) for every key default.toml sets, or shows commented out."""
+    table = ""
+    shown = []
+    for line in default_config_path().read_text(encoding="utf-8").splitlines():
+        header = re.match(r"^#?\s*\[\[?\s*([a-z]+)\s*\]\]?", line)
+        if header:
+            table = header.group(1)
+            continue
+        m = re.match(r"^#?\s*([a-z_]+)\s*=\s*(.*)$", line)
+        if m and table:
+            try:
+                value = tomllib.loads(f"v = {m.group(2)}")["v"]
+            except tomllib.TOMLDecodeError:
+                continue  # prose
+            shown.append((table, m.group(1), value))
+    return shown
+
+
+def as_toml(value: object) -> object:
+    if isinstance(value, tuple):
+        return [as_toml(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_toml(v) for k, v in value.items()}
+    return value
+
+
+def test_default_toml_shows_the_dataclass_defaults() -> None:
+    shown = shown_in_default_toml()
+    keys = {(t, k) for t, k, _ in shown}
+    wrong = []
+    for table, key, value in shown:
+        if key in EXAMPLES.get(table, ()):
+            continue
+        defaults = field_defaults(TABLES[table])
+        default = DEFAULT_PURPOSES if (table, key) == ("catalog", "purposes") else defaults.get(key, "<no default>")
+        if as_toml(default) != value:
+            wrong.append(f"[{table}] {key}: default.toml {value!r}, dataclass {default!r}")
+    assert not wrong, wrong
+    missing = [f"[{t}] {f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)
+               if (t, f.name) not in keys and (t, f.name) not in NOT_KEYS]
+    assert not missing, f"default.toml does not show: {missing}"
+    assert all((t, k) in keys for t, names in EXAMPLES.items() for k in names)  # no stale exceptions
+
+
+def test_an_omitted_key_takes_the_dataclass_default() -> None:
+    config = parse_config(GOOD, env={})
+    assert config.gateway.send_timeout == field_defaults(GatewaySettings)["send_timeout"]
+    assert config.admin == AdminSettings()
+    assert config.catalog.purposes == {p: c if c == "necessary" or c in config.category_ids else None
+                                       for p, c in DEFAULT_PURPOSES.items()}
