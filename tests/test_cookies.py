@@ -30,6 +30,14 @@ CATALOG_NAMES = ["PHPSESSID", "lang", "_ga", "_ga_ABC", "_hjSessionUser_9", "_fb
                  "remember_me", "JSESSIONID", "XSRF-TOKEN", "SID", "_gcl_au", "cart_id"]
 
 
+@pytest.fixture(autouse=True)
+def _cold_rules() -> None:
+    """RULES is shared by the tests of this module: each starts with its name caches empty, so each
+    runs the lookup it asserts (the module caches are emptied by tests/conftest.py)."""
+    RULES._cache.clear()
+    RULES._labels.clear()
+
+
 class TestParseCookieHeader:
     def test_simple(self) -> None:
         got = parse_cookie_header(b"a=1; b=2")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gateway.endpoints import safe_next
 from gateway.errors import BadRequest
@@ -273,6 +276,21 @@ def test_safe_next_limits_and_messages() -> None:
         with pytest.raises(BadRequest) as e:
             safe_next(value)
         assert e.value.message == message and e.value.status == 400, value
+
+
+@given(st.one_of(st.text(max_size=30), st.text(alphabet="/\\:@?#%.aZ09 \t\n\x00", max_size=12)))
+@example("/\t/evil.example")  # URL parsers drop tab and newline: "//evil.example"
+@example("/\r\n/evil.example")
+def test_every_accepted_next_stays_on_this_site(value: str) -> None:
+    """safe_next is one syntactic check; here a URL parser confirms that whatever it accepts names
+    no scheme and no host, and resolves against our origin to a page of our origin."""
+    try:
+        path = safe_next(value)
+    except BadRequest:
+        return
+    parts = urlsplit(path)
+    assert not parts.scheme and not parts.netloc, value
+    assert urljoin("https://shop.example/a/b", path).startswith("https://shop.example/"), value
 
 
 def test_location_header_is_ascii_and_keeps_url_syntax() -> None:
