@@ -20,6 +20,11 @@ NECESSARY = "necessary"  # pseudo-category: always allowed
 MAX_COOKIE_HEADER = 64 * 1024  # beyond this the request is hostile; browsers stop near 8 KiB
 _SAFE_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # names we can echo back in an expiry ("$" allows "\n")
 _EXPIRE_TAIL = b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+# Cookie headers repeat: one visitor sends the same header with every asset of a page. The parse and
+# the filter are cached by the exact header value(s), LRU-bounded in entries and in header size so a
+# visitor inventing headers costs a bounded amount of memory (at most ~2048 x 4 KiB of keys each).
+CACHED_HEADERS = 2048
+MAX_CACHED_HEADER = 4096
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,10 @@ class CookieRules:
         self.purposes = config.catalog.purposes
         self._cache: dict[str, str | None] = {}
         self._labels: dict[str, str] = {}
+        # strip_request_cookies' answers by (Cookie header values, granted, everything): the rules
+        # are part of the answer, so the cache lives and dies with them (a reload starts afresh)
+        self.strip_cache: OrderedDict[tuple[tuple[bytes, ...], frozenset[str], bool],
+                                      RequestFilterResult] = OrderedDict()
 
     def _add(self, pattern: str, category: str) -> None:
         if "*" in pattern or "?" in pattern or "[" in pattern:
@@ -187,18 +196,60 @@ class RequestFilterResult:
     kept: list[str] = field(default_factory=list)  # names passed on, for the inventory
 
 
-def parse_cookie_headers(values: Iterable[bytes]) -> list[RequestCookie]:
+class CookieList(list[RequestCookie]):
+    """The parsed cookies of one request, with the header values they came from (`key`), by which
+    `strip_request_cookies` finds its cached answer. None: too long to cache."""
+
+    key: tuple[bytes, ...] | None = None
+
+
+_PARSED: OrderedDict[tuple[bytes, ...], tuple[RequestCookie, ...]] = OrderedDict()
+
+
+def parse_cookie_headers(values: Iterable[bytes]) -> CookieList:
     """All `Cookie` headers of a request (HTTP/2 sends one per cookie) as one list."""
-    out: list[RequestCookie] = []
-    for value in values:
-        out.extend(parse_cookie_header(value))
+    key = tuple(values)
+    out = CookieList()
+    if sum(map(len, key)) > MAX_CACHED_HEADER:
+        for value in key:
+            out.extend(parse_cookie_header(value))
+        return out
+    found = _PARSED.get(key)
+    if found is None:
+        found = tuple(c for value in key for c in parse_cookie_header(value))
+        _PARSED[key] = found
+        if len(_PARSED) > CACHED_HEADERS:
+            _PARSED.popitem(last=False)
+    else:
+        _PARSED.move_to_end(key)
+    out.extend(found)
+    out.key = key
     return out
 
 
 def strip_request_cookies(cookies: list[RequestCookie], rules: CookieRules,
                           granted: frozenset[str], *, everything: bool = False) -> RequestFilterResult:
     """Keep only the cookies the visitor allowed, byte for byte; report the rest.
-    `everything` (report mode): keep every cookie but the gateway's own."""
+    `everything` (report mode): keep every cookie but the gateway's own.
+    Cached per rules by the exact header (a `CookieList` from `parse_cookie_headers`)."""
+    key = cookies.key if isinstance(cookies, CookieList) else None
+    if key is None:
+        return _strip(cookies, rules, granted, everything)
+    cache = rules.strip_cache
+    found = cache.get((key, granted, everything))
+    if found is None:
+        found = _strip(cookies, rules, granted, everything)
+        cache[(key, granted, everything)] = found
+        if len(cache) > CACHED_HEADERS:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end((key, granted, everything))
+    # fresh lists: a caller may change its result without changing the cached one
+    return RequestFilterResult(found.cookie_header, list(found.stripped), list(found.kept))
+
+
+def _strip(cookies: list[RequestCookie], rules: CookieRules, granted: frozenset[str],
+           everything: bool) -> RequestFilterResult:
     kept: list[bytes] = []
     names: list[str] = []
     stripped: list[RequestCookie] = []

@@ -10,13 +10,16 @@ from hypothesis import strategies as st
 
 from gateway.config import default_config_path, load_config, parse_config
 from gateway.cookies import (
+    MAX_CACHED_HEADER,
     NECESSARY,
+    CookieList,
     CookieRules,
     CookieScopes,
     cookie_domains,
     drop_response_cookies,
     expiry_headers,
     parse_cookie_header,
+    parse_cookie_headers,
     parse_set_cookie,
     strip_request_cookies,
 )
@@ -260,6 +263,79 @@ class TestFilters:
         assert result.headers == [(b"content-type", b"text/html"), (b"set-cookie", b"csrftoken=2"),
                                   (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]
         assert result.dropped == ["_ga"]
+
+
+class TestHeaderCache:
+    """The parse and the filter are cached by the exact Cookie header(s): a cached answer must be the
+    answer a fresh parse and filter give, for every header, grant and mode, and the caches stay bounded."""
+
+    @given(st.lists(st.binary(max_size=80), min_size=1, max_size=3),
+           st.lists(st.tuples(st.sets(st.sampled_from(["identity", "personalization"])), st.booleans()),
+                    min_size=1, max_size=4))
+    def test_cached_answers_equal_fresh_ones(self, values: list[bytes], asks: list[tuple[set[str], bool]]) -> None:
+        rules = CookieRules(CONFIG)
+        fresh_cookies = [c for v in values for c in parse_cookie_header(v)]
+        for _ in range(2):  # the second round is answered from the caches
+            cookies = parse_cookie_headers(values)
+            assert cookies == fresh_cookies and cookies.key == tuple(values)
+            for granted, everything in asks:
+                got = strip_request_cookies(cookies, rules, frozenset(granted), everything=everything)
+                want = strip_request_cookies(list(fresh_cookies), rules, frozenset(granted), everything=everything)
+                assert got == want
+
+    def test_the_grant_is_part_of_the_key(self) -> None:
+        rules = CookieRules(CONFIG)
+        cookies = parse_cookie_headers([b"sid=1; _ga=2"])
+        assert strip_request_cookies(cookies, rules, frozenset()).cookie_header is None
+        assert strip_request_cookies(cookies, rules, frozenset({"identity"})).cookie_header == b"sid=1"
+        assert strip_request_cookies(cookies, rules, frozenset({"identity"}),
+                                     everything=True).cookie_header == b"sid=1; _ga=2"
+
+    def test_a_caller_changing_its_result_does_not_change_the_next(self) -> None:
+        rules = CookieRules(CONFIG)
+        first = strip_request_cookies(parse_cookie_headers([b"sid=1; _ga=2"]), rules, frozenset())
+        first.stripped.clear()
+        first.kept.append("x")
+        again = strip_request_cookies(parse_cookie_headers([b"sid=1; _ga=2"]), rules, frozenset())
+        assert [c.name for c in again.stripped] == ["sid", "_ga"] and again.kept == []
+
+    def test_the_rules_are_part_of_the_answer(self) -> None:
+        other = CookieRules(parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db"))
+                                         .replace('cookies = ["sid"', 'cookies = ["zz", "sid"')))
+        cookies = parse_cookie_headers([b"zz=1; sid=2"])
+        assert strip_request_cookies(cookies, RULES, frozenset({"identity"})).cookie_header == b"sid=2"
+        assert strip_request_cookies(cookies, other, frozenset({"identity"})).cookie_header == b"zz=1; sid=2"
+
+    def test_caches_are_bounded(self) -> None:
+        from gateway import cookies as module
+        rules = CookieRules(CONFIG)
+        for i in range(module.CACHED_HEADERS + 50):
+            strip_request_cookies(parse_cookie_headers([b"v=%d" % i]), rules, frozenset())
+        assert len(module._PARSED) == module.CACHED_HEADERS
+        assert len(rules.strip_cache) == module.CACHED_HEADERS
+        # the most recent stay, the oldest went
+        assert (b"v=%d" % (module.CACHED_HEADERS + 49),) in module._PARSED and (b"v=0",) not in module._PARSED
+
+    def test_the_least_recently_used_goes_first(self) -> None:
+        from gateway import cookies as module
+        module._PARSED.clear()
+        rules = CookieRules(CONFIG)
+        for i in range(module.CACHED_HEADERS):
+            strip_request_cookies(parse_cookie_headers([b"v=%d" % i]), rules, frozenset())
+        strip_request_cookies(parse_cookie_headers([b"v=0"]), rules, frozenset())  # used again: now the newest
+        for i in range(10):
+            strip_request_cookies(parse_cookie_headers([b"w=%d" % i]), rules, frozenset())
+        assert (b"v=0",) in module._PARSED and (b"v=1",) not in module._PARSED
+        assert ((b"v=0",), frozenset(), False) in rules.strip_cache
+        assert ((b"v=1",), frozenset(), False) not in rules.strip_cache
+
+    def test_long_headers_are_not_cached(self) -> None:
+        rules = CookieRules(CONFIG)
+        value = b"sid=" + b"x" * MAX_CACHED_HEADER
+        cookies = parse_cookie_headers([value])
+        assert isinstance(cookies, CookieList) and cookies.key is None and [c.name for c in cookies] == ["sid"]
+        assert strip_request_cookies(cookies, rules, frozenset({"identity"})).cookie_header == value
+        assert not rules.strip_cache
 
 
 class TestExpiry:
