@@ -94,13 +94,13 @@ class RunningGateway:
 
 @pytest.fixture(autouse=True)
 def _cold_cookie_caches() -> None:
-    """Every test starts with gateway/cookies.py's module caches empty (every `*_CACHE` dict, so a
-    cache added later is covered too). A test must run the code it asserts, not read what an
-    earlier test left in a cache: otherwise a bug behind the cache passes whenever another test ran
-    first, and mutation testing (`./dev mutate`), which maps each function to the tests that call
-    it, would never run that test against a mutant of the code behind the cache."""
+    """Every test starts with gateway/cookies.py's module caches empty (every private upper-case
+    module-level dict there is a cache, so one added later is covered too). A test must run the
+    code it asserts, not read what an earlier test left in a cache: otherwise a bug behind the cache
+    passes whenever another test ran first, and mutation testing (`./dev mutate`), which maps each
+    function to the tests that call it, never runs that test against a mutant behind the cache."""
     for name, value in vars(cookies).items():
-        if name.endswith("_CACHE") and isinstance(value, dict):
+        if name[:1] == "_" and name[1:2].isupper() and isinstance(value, dict):  # not __builtins__
             value.clear()
 
 
