@@ -389,6 +389,9 @@ class TestHeaderCache:
         assert isinstance(cookies, CookieList) and cookies.key is None and [c.name for c in cookies] == ["sid"]
         assert strip_request_cookies(cookies, rules, frozenset({"identity"})).cookie_header == value
         assert not rules.strip_cache
+        # the bound is the whole request's Cookie text, both ends
+        assert parse_cookie_headers([b"sid=" + b"x" * (MAX_CACHED_HEADER - 7), b"a=1"]).key is not None
+        assert parse_cookie_headers([b"sid=" + b"x" * (MAX_CACHED_HEADER - 6), b"a=1"]).key is None
 
 
 class TestExpiry:
@@ -459,6 +462,8 @@ class TestExpiry:
         assert run(["a", "b", "c", "d"], 4) == (["a"], 3)  # a name never splits: 3 + 3 > 4
         assert run(["a", "b", "c", "d"], 3) == (["a"], 3)  # full: each further name is counted
         assert run(["a", "b", "c", "a", "d"], 3) == (["a"], 3)
+        # past the limit a name costs nothing, not even the look at whether it could be echoed
+        assert run(["a", "b", "0\n"], 3) == (["a"], 2)
         headers, left = bounded_expiry_headers(["a", "b", "c"], scopes, secure=False, host="", limit=1)
         assert len(headers) == 1 and left == 2
 
@@ -538,8 +543,9 @@ class TestExpiry:
         for i in range(4200):
             expiry_headers([f"n{i}"], CookieScopes(), secure=False)
             RULES.category_of(f"n{i}")
+            RULES.label_of(f"n{i}")
         assert (len(cookies._SCOPE_CACHE), len(cookies._DOMAINS_CACHE), len(cookies._EXPIRY_CACHE),
-                len(RULES._cache)) == (1024, 256, 4096, 4096)
+                len(RULES._cache), len(RULES._labels)) == (1024, 256, 4096, 4096, 4096)
         assert parse_set_cookie(b"a=1; Path=/1099").path == "/1099" and cookie_domains("h299.example") != ()
         scopes = CookieScopes()
         for i in range(2100):
