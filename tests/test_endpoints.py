@@ -306,6 +306,10 @@ def test_origin_check_without_a_usable_host_refuses(gateway: RunningGateway) -> 
         # no public_origin and a Host we cannot use: there is no "our origin" to match
         r = post(gateway, c, {"action": "accept_all"}, origin="http://a b", headers={"Host": "a b"})
         assert r.status_code in (400, 403) and "set-cookie" not in r.headers
+        # a Host the HTTP layer passes but we cannot use (no '_' in a host name): refused all the same
+        r = post(gateway, c, {"action": "accept_all"}, origin="http://shop_x.example",
+                 headers={"Host": "shop_x.example"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
         r = post(gateway, c, {"action": "accept_all"}, origin=None, headers={"Referer": "not a url"})
         assert r.status_code == 403
         r = post(gateway, c, {"action": "accept_all"}, origin=gateway.origin + "/", headers={"Referer": "x"})
