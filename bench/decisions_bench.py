@@ -4,7 +4,11 @@ wrk POSTs decisions (form, same-origin, JSON answer) to one gateway worker with 
 Every 200 answer means the decision was durable. After each run the log is counted and verified,
 so the figure is of decisions really stored. The gateway is pinned to CPU 0, wrk to CPU 1.
 
-    python bench/decisions_bench.py [--seconds 8] [--rounds 3] [--connections 64]
+The same gateway process also answers `GET /_consent` (the visitor's state, no log) for as long,
+just before its decisions: decisions/s over GET/s is the issue's ratio (goal >= 0.35). The gateway's
+own CPU time per request is printed beside it: unlike requests/s, other load does not inflate it.
+
+    python bench/decisions_bench.py [--seconds 8] [--rounds 3] [--connections 64] [--modes sqlite-group,...]
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_bench import free_port, wait_port  # noqa: E402
+from proxy_bench import cpu_seconds, free_port, wait_port  # noqa: E402
 
 CONFIG = """
 [gateway]
@@ -91,8 +95,23 @@ def count_stored(url: str) -> int:
     return asyncio.run(run())
 
 
-def run_once(tmp: Path, group: bool, seconds: int, connections: int,
-             postgres: bool = False) -> tuple[float, float, int, int]:
+GET_LUA = """
+wrk.headers["Accept"] = "application/json"
+wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+"""
+
+
+def wrk_run(tmp: Path, port: int, script: str, seconds: int, connections: int) -> str:
+    (tmp / "run.lua").write_text(script)
+    return subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+                           "-s", str(tmp / "run.lua"), f"http://127.0.0.1:{port}/_consent"],
+                          capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+
+
+Row = tuple[float, float, int, int, float, float, float]  # rps, p99 ms, stored, non-2xx, GET rps, CPU us POST, GET
+
+
+def run_once(tmp: Path, group: bool, seconds: int, connections: int, postgres: bool = False) -> Row:
     port = free_port()
     stamp = time.monotonic_ns()
     if postgres:
@@ -102,18 +121,22 @@ def run_once(tmp: Path, group: bool, seconds: int, connections: int,
         url = f"sqlite:///{tmp}/log-{group}-{stamp}.db"
     cfg = tmp / "gw.toml"
     cfg.write_text(CONFIG.format(port=port, url=url, spool=tmp / f"spool-{stamp}", group="true" if group else "false"))
-    (tmp / "post.lua").write_text(LUA.format(port=port))
     exe = Path(sys.executable).with_name("consent-gateway")
     proc = subprocess.Popen(["taskset", "-c", "0", str(exe), "serve", "--config", str(cfg)],
                             stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-                              "-s", str(tmp / "post.lua"), f"http://127.0.0.1:{port}/_consent"],
-                             capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+        wrk_run(tmp, port, GET_LUA, 1, connections)  # warm-up
+        before = cpu_seconds(proc.pid)
+        got = wrk_run(tmp, port, GET_LUA, seconds, connections)
+        middle = cpu_seconds(proc.pid)
+        out = wrk_run(tmp, port, LUA.format(port=port), seconds, connections)
+        after = cpu_seconds(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
+    get_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", got).group(1))  # type: ignore[union-attr]
+    get_total = int(re.search(r"(\d+) requests in", got).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -127,7 +150,12 @@ def run_once(tmp: Path, group: bool, seconds: int, connections: int,
     assert verify.returncode == 0, verify.stderr
     if postgres:
         pg(f"DROP DATABASE cg_bench_{stamp} WITH (FORCE)")
-    return rps, p99_ms, stored, errors
+    return (rps, p99_ms, stored, errors, get_rps, (after - middle) * 1e6 / max(total, 1),
+            (middle - before) * 1e6 / max(get_total, 1))
+
+
+MODES = {"sqlite-group": ("SQLite, group commit", True, False), "sqlite-fsync": ("SQLite, fsync each", False, False),
+         "postgres-group": ("PostgreSQL, group commit", True, True)}
 
 
 def main() -> int:
@@ -135,27 +163,34 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ", ".join(MODES))
     args = ap.parse_args()
-    results: dict[str, list[tuple[float, float, int, int]]] = {
-        "SQLite, group commit": [], "SQLite, fsync each": [], "PostgreSQL, group commit": []}
+    modes = [MODES[m] for m in args.modes.split(",")]
+    results: dict[str, list[Row]] = {name: [] for name, _, _ in modes}
     with tempfile.TemporaryDirectory(prefix="cg-dbench-") as d:
         for _ in range(args.rounds):
-            results["SQLite, group commit"].append(run_once(Path(d), True, args.seconds, args.connections))
-            results["SQLite, fsync each"].append(run_once(Path(d), False, args.seconds, args.connections))
-            results["PostgreSQL, group commit"].append(
-                run_once(Path(d), True, args.seconds, args.connections, postgres=True))
+            for name, group, postgres in modes:
+                results[name].append(run_once(Path(d), group, args.seconds, args.connections, postgres=postgres))
     print(f"\nPOST /_consent, wrk -t1 -c{args.connections} -d{args.seconds}s, one gateway worker on one core; "
           f"SQLite in WAL with synchronous=FULL; median of {args.rounds}")
-    print(f"{'mode':<26}{'decisions/s':>12}{'p99 ms':>9}{'stored':>9}{'non-2xx':>9}   all rounds")
+    print(f"{'mode':<26}{'decisions/s':>12}{'p99 ms':>9}{'stored':>9}{'non-2xx':>9}{'GET/s':>9}{'ratio':>7}"
+          f"{'CPU us POST':>12}{'GET':>6}{'ratio':>7}   all rounds decisions/s (ratio)")
     med = {}
     for name, rows in results.items():
         med[name] = statistics.median(r[0] for r in rows)
-        print(f"{name:<28}{med[name]:>12.0f}{statistics.median(r[1] for r in rows):>9.1f}"
-              f"{sum(r[2] for r in rows):>9}{sum(r[3] for r in rows):>9}   "
-              + ", ".join(f"{r[0]:.0f}" for r in rows))
-    print(f"\nSQLite group commit / fsync each = {med['SQLite, group commit'] / med['SQLite, fsync each']:.2f}")
-    print(f"PostgreSQL / SQLite (group commit) = "
-          f"{med['PostgreSQL, group commit'] / med['SQLite, group commit']:.2f}")
+        ratio = statistics.median(r[0] / r[4] for r in rows)
+        post_us, get_us = statistics.median(r[5] for r in rows), statistics.median(r[6] for r in rows)
+        print(f"{name:<28}{med[name]:>10.0f}{statistics.median(r[1] for r in rows):>9.1f}"
+              f"{sum(r[2] for r in rows):>9}{sum(r[3] for r in rows):>9}{statistics.median(r[4] for r in rows):>9.0f}"
+              f"{ratio:>7.2f}{post_us:>12.0f}{get_us:>6.0f}{get_us / post_us:>7.2f}   "
+              + ", ".join(f"{r[0]:.0f} ({r[0] / r[4]:.2f})" for r in rows))
+    print("\nratio: decisions/s over GET /_consent/s on the same process in the same round (goal >= 0.35);"
+          " CPU ratio: the gateway's CPU per GET over per decision")
+    if "SQLite, group commit" in med and "SQLite, fsync each" in med:
+        print(f"SQLite group commit / fsync each = {med['SQLite, group commit'] / med['SQLite, fsync each']:.2f}")
+    if "SQLite, group commit" in med and "PostgreSQL, group commit" in med:
+        print(f"PostgreSQL / SQLite (group commit) = "
+              f"{med['PostgreSQL, group commit'] / med['SQLite, group commit']:.2f}")
     return 0
 
 

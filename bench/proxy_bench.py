@@ -10,7 +10,13 @@ cookie and URL patterns) and with `[catalog] enabled = false`; the ratio is the 
 The proxy under test is pinned to CPU 0; wrk and the origin nginx share CPU 1. The machine is
 shared and noisy: each configuration runs --rounds times, interleaved, and the median is quoted.
 
-    python bench/proxy_bench.py [--seconds 8] [--rounds 3] [--connections 64]
+Then, at one connection (wrk -c1), the latency table: the origin alone, nginx proxy_pass and the
+gateway, their median latency and what each proxy adds to the origin's; the goal is the gateway
+adding at most 5x what nginx adds. `--workers N` (N > 1) adds a gateway with N uvicorn workers,
+on CPUs 0-(N-1) (so it shares CPU 1 with wrk and the origin). Last, the gateway's CPU per request
+split by stage, in process (bench/stages.py).
+
+    python bench/proxy_bench.py [--seconds 8] [--rounds 3] [--connections 64] [--workers 2]
 """
 
 from __future__ import annotations
@@ -170,6 +176,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(port: int, seconds: int, connections: int, path: str = "/page.html") -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, requests)"""
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-H", "Cookie: _ga=GA1.2.3; sid=abc; csrftoken=t; other=1",
@@ -194,6 +201,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=1, help="also run a gateway with this many workers")
     args = ap.parse_args()
     if os.cpu_count() and os.cpu_count() < 2:  # type: ignore[operator]
         print("needs 2 CPUs (proxy on CPU 0, load and origin on CPU 1)")
@@ -205,7 +213,7 @@ def main() -> int:
         (tmp / "page.html").write_bytes(page_12k())
         (tmp / "data.json").write_bytes(b'{"items": [' + b", ".join(b'{"id": %d}' % i for i in range(900)) + b"]}")
         (tmp / "bare_app.py").write_text(BARE_APP.format(page=str(tmp / "page.html")))
-        origin, proxy, gw, bare, gw_off = free_port(), free_port(), free_port(), free_port(), free_port()
+        origin, proxy, gw, bare, gw_off, gw_n = (free_port() for _ in range(6))
         try:
             procs.append(start_nginx(tmp, "origin", ORIGIN.format(port=origin, dir=tmp), cpu=1))
             procs.append(start_nginx(tmp, "proxy", PROXY.format(port=proxy, origin=origin), cpu=0))
@@ -218,12 +226,18 @@ def main() -> int:
                 procs.append(subprocess.Popen(["taskset", "-c", "0", str(exe), "serve", "--config",
                                                str(tmp / conf)], stderr=subprocess.DEVNULL))
                 pids[name] = procs[-1].pid
+            multi = f"gateway, {args.workers} workers"
+            if args.workers > 1:
+                (tmp / "gateway-n.toml").write_text(GATEWAY.format(origin=origin, port=gw_n, dir=tmp, catalog=""))
+                procs.append(subprocess.Popen(["taskset", "-c", f"0-{args.workers - 1}", str(exe), "serve",
+                                               "--config", str(tmp / "gateway-n.toml"), "--workers",
+                                               str(args.workers)], stderr=subprocess.DEVNULL))
             procs.append(subprocess.Popen(
                 ["taskset", "-c", "0", str(Path(sys.executable).with_name("uvicorn")), "bare_app:app",
                  "--port", str(bare),
                  "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"],
                 cwd=tmp, stderr=subprocess.DEVNULL))
-            for p in (origin, proxy, gw, bare, gw_off):
+            for p in (origin, proxy, gw, bare, gw_off, *([gw_n] if args.workers > 1 else [])):
                 wait_port(p)
             # the gateway really rewrites: check one response before timing anything
             import urllib.request
@@ -238,6 +252,8 @@ def main() -> int:
                        "gateway, no catalog": (gw_off, "/page.html"),
                        "uvicorn bare app": (bare, "/page.html"),
                        "gateway, JSON": (gw, "/data.json")}
+            if args.workers > 1:
+                targets[multi] = (gw_n, "/page.html")
             for port, path in targets.values():
                 wrk(port, 2, args.connections, path)  # warm-up
             results: dict[str, list[tuple[float, float, float, int]]] = {k: [] for k in targets}
@@ -248,6 +264,12 @@ def main() -> int:
                     results[name].append(wrk(port, args.seconds, args.connections, path))
                     if name in pids:
                         cpu_us[name].append((cpu_seconds(pids[name]) - before) * 1e6 / results[name][-1][3])
+            # one connection: latency, not throughput
+            single = {"origin alone (nginx)": origin, "nginx proxy_pass": proxy, "consent-gateway": gw}
+            p50s: dict[str, list[float]] = {k: [] for k in single}
+            for _ in range(args.rounds):
+                for name, port in single.items():
+                    p50s[name].append(wrk(port, max(2, args.seconds // 2), 1)[1] * 1000)
         finally:
             for p in procs:
                 p.terminate()
@@ -277,12 +299,42 @@ def main() -> int:
           f"without: {', '.join(f'{x:.0f}' for x in cpu_us['gateway, no catalog'])}")
     print(f"gateway JSON (cookie filtering, no HTML rewrite) / nginx proxy_pass = "
           f"{med['gateway, JSON'][0] / med['nginx proxy_pass'][0]:.2f}")
+    if args.workers > 1:
+        print(f"gateway with {args.workers} workers (CPUs 0-{args.workers - 1}, shared with wrk) / nginx proxy_pass = "
+              f"{med[multi][0] / med['nginx proxy_pass'][0]:.2f}")
     # The Python servers saturate their core, so 1/throughput is their CPU cost per request.
     us = {k: 1e6 / med[k][0] for k in ("consent-gateway", "gateway, JSON", "uvicorn bare app")}
     print(f"CPU per request on the server's core: gateway HTML {us['consent-gateway']:.0f} us, gateway JSON "
           f"{us['gateway, JSON']:.0f} us, uvicorn bare app {us['uvicorn bare app']:.0f} us "
           f"(HTML - JSON = {us['consent-gateway'] - us['gateway, JSON']:.0f} us: the rewrite and banner)")
+    print_latency(p50s, args.rounds)
+    print_stages(statistics.median(cpu_us["consent-gateway"]))
     return 0
+
+
+def print_latency(p50s: dict[str, list[float]], rounds: int) -> None:
+    med = {k: statistics.median(v) for k, v in p50s.items()}
+    base = med["origin alone (nginx)"]
+    print(f"\nOne connection (wrk -c1), median of {rounds} rounds' p50 latency")
+    print(f"{'':<24}{'p50 us':>9}{'added us':>10}   all rounds p50 us")
+    for name, value in med.items():
+        added = "" if name.startswith("origin") else f"{value - base:.0f}"
+        print(f"{name:<24}{value:>9.0f}{added:>10}   {', '.join(f'{x:.0f}' for x in p50s[name])}")
+    nginx_added = max(med["nginx proxy_pass"] - base, 1.0)
+    print(f"gateway added / nginx added = {(med['consent-gateway'] - base) / nginx_added:.1f}  (goal <= 5)")
+
+
+def print_stages(server_us: float) -> None:
+    from stages import stage_costs  # bench/ is on sys.path when this script runs
+
+    costs = stage_costs(GATEWAY.format(origin=9, port=9, dir=tempfile.gettempdir(), catalog=""), page_12k(), BROWSER)
+    print(f"\nThe gateway's CPU per request by stage (in process, the same request; HTML, catalog on): "
+          f"server total {server_us:.0f} us")
+    for name, us in costs.items():
+        print(f"  {us:7.1f} us  {name}")
+    rest = server_us - sum(costs.values())
+    print(f"  {rest:7.1f} us  the rest: uvicorn (HTTP parsing, ASGI), the upstream client, socket writes, "
+          "the transport")
 
 
 if __name__ == "__main__":

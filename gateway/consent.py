@@ -6,6 +6,8 @@ need no shared session store and no sticky sessions.
 
 from __future__ import annotations
 
+import hmac
+import json
 import secrets
 import time
 from collections import OrderedDict
@@ -29,7 +31,20 @@ class _Serializer(URLSafeSerializer):
     """
 
     def dump_payload(self, obj: object) -> bytes:
-        return base64_encode(self.serializer.dumps(obj, **self.serializer_kwargs).encode("utf-8"))
+        return base64_encode(_COMPACT.encode(obj).encode("utf-8"))
+
+    def fast_signer(self) -> tuple[hmac.HMAC, bytes]:
+        """The signing HMAC, keyed once, and the separator: `dumps` derives the key and builds a
+        Signer on every call, which cost a decision more than the signature itself. Copies of the
+        keyed HMAC sign exactly as `dumps` does (a test holds the two equal)."""
+        signer = self.make_signer()
+        digest = signer.algorithm.digest_method  # type: ignore[attr-defined]
+        return hmac.new(signer.derive_key(), digestmod=digest), signer.sep
+
+
+# itsdangerous' compact JSON (`json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`), one
+# encoder instead of a new one per call: the same bytes
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class ConsentCodec:
         settings = config.consent
         # itsdangerous signs with the last key and verifies with all of them: rotation.
         self._serializer = _Serializer(list(settings.secret_keys), salt=SALT)
+        self._mac, self._sep = self._serializer.fast_signer()
         self.cookie_name = settings.cookie_name
         # Over https the cookie is __Host- prefixed: Secure, Path=/, no Domain, so a sibling
         # subdomain cannot plant its own decision on the visitor ("cookie tossing").
@@ -161,7 +177,10 @@ class ConsentCodec:
         assert state.consent_id is not None and state.issued_at is not None
         data = [sorted(state.granted), state.policy_version, state.consent_id, state.issued_at,
                 sorted(state.known)]
-        return str(self._serializer.dumps(data))
+        payload = self._serializer.dump_payload(data)
+        mac = self._mac.copy()
+        mac.update(payload)
+        return (payload + self._sep + base64_encode(mac.digest())).decode("ascii")
 
     def name_for(self, secure: bool) -> str:
         return self.secure_cookie_name if secure else self.cookie_name

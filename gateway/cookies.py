@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from gateway.config import Config
@@ -222,13 +223,16 @@ def parse_cookie_headers(values: Iterable[bytes]) -> CookieList:
             out.extend(parse_cookie_header(value))
         return out
     found = _PARSED.get(key)
-    if found is None:
-        found = tuple(c for value in key for c in parse_cookie_header(value))
-        _PARSED[key] = found
-        if len(_PARSED) > CACHED_HEADERS:
-            _PARSED.popitem(last=False)
-    else:
-        _PARSED.move_to_end(key)
+    # The table is the process's: gateways on event loops in other threads (tests, an embedding
+    # server) may evict an entry between two of these steps; losing an entry only costs a parse.
+    with suppress(KeyError):
+        if found is None:
+            found = _PARSED[key] = tuple(c for value in key for c in parse_cookie_header(value))
+            if len(_PARSED) > CACHED_HEADERS:
+                _PARSED.popitem(last=False)
+        else:
+            _PARSED.move_to_end(key)
+    assert found is not None
     out.extend(found)
     out.key = key
     return out

@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from gateway.adminauth import AdminAuth
 from gateway.agents import summarize
@@ -35,6 +35,7 @@ MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
 ADMIN_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
+ORIGINS_CACHED = 256  # Origin header values → normalised origin: a site has a handful; visitors can invent more
 
 
 def safe_next(value: str | None) -> str:
@@ -71,6 +72,8 @@ class Endpoints:
         self.metrics = metrics
         self.scopes = scopes
         self.ready = ready
+        self.category_ids = config.category_ids  # a property that builds a tuple: once, not thrice a decision
+        self._origins: dict[bytes, str | None] = {}
         self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
         self.aggregates = AggregateReport()
         self.admin_auth = AdminAuth(config.admin, metrics)
@@ -116,7 +119,7 @@ class Endpoints:
     # --- state ------------------------------------------------------------------------------
 
     async def get_state(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        await send_json(send, 200, ctx.state.as_json(self.config.category_ids))
+        await send_json(send, 200, ctx.state.as_json(self.category_ids))
 
     async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
         if not self._same_origin(ctx):
@@ -128,7 +131,7 @@ class Endpoints:
             raise BadRequest(f"action must be one of {', '.join(sorted(ACTIONS))}")
         next_path = safe_next(_one(form, "next"))
         asked = form.get("categories", [])
-        known = set(self.config.category_ids)
+        known = set(self.category_ids)
         unknown = [c for c in asked if c not in known]
         if unknown:
             raise BadRequest("unknown category: " + ", ".join(repr(c[:40]) for c in unknown[:5]))
@@ -175,7 +178,7 @@ class Endpoints:
         if unexpired:
             self.metrics.tallies["unexpired"]["decision"] += unexpired
         if _wants_json(ctx):
-            await send_json(send, 200, state.as_json(self.config.category_ids), headers)
+            await send_json(send, 200, state.as_json(self.category_ids), headers)
         else:
             headers += [(b"location", location_header(next_path)), NO_STORE]
             await send_bytes(send, 303, b"", b"text/plain; charset=utf-8", headers)
@@ -197,7 +200,7 @@ class Endpoints:
     def _decision(self, state: ConsentState, action: str, next_path: str, ctx: RequestContext,
                   gpc: bool) -> Decision:
         agent = summarize(ctx.user_agent)
-        ids = self.config.category_ids
+        ids = self.category_ids
         assert state.consent_id is not None
         return Decision(
             record_id=uuid.uuid4().hex,
@@ -224,7 +227,13 @@ class Endpoints:
         origin = ctx.first.get(b"origin")
         if origin is not None:
             # "null" (sandboxed frames, some redirects) never matches
-            return normalise_origin(origin.decode("latin-1")) == own
+            try:
+                return self._origins[origin] == own
+            except KeyError:
+                normal = normalise_origin(origin.decode("latin-1"))
+                if len(self._origins) < ORIGINS_CACHED:
+                    self._origins[origin] = normal
+                return normal == own
         referer = ctx.first.get(b"referer")
         if referer is None:
             return False
@@ -258,8 +267,7 @@ class Endpoints:
             return _json_form(body)
         if ctype in (b"application/x-www-form-urlencoded", b""):
             try:
-                pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS,
-                                  strict_parsing=False)
+                pairs = parse_form(body.decode("utf-8"))
             except UnicodeDecodeError:
                 raise BadRequest("form must be UTF-8") from None
             except ValueError:
@@ -345,6 +353,19 @@ class Endpoints:
             stats, inventory, self.ledger.backlog, self.config.category_ids, self.config.consent.policy_version,
             self.banner.declaration.catalog))
         await send_html(send, 200, html, [ADMIN_CSP])
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """`parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)`: the same pairs and the
+    same ValueError (a test holds them equal), without its generality; only a part holding '%' or
+    '+' is unquoted, exactly as parse_qsl unquotes it."""
+    if text.count("&") >= MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    return [(_unquote(name), _unquote(value)) for name, _, value in (f.partition("=") for f in text.split("&") if f)]
+
+
+def _unquote(part: str) -> str:
+    return unquote(part.replace("+", " ")) if "%" in part or "+" in part else part
 
 
 def _one(form: dict[str, list[str]], key: str) -> str | None:

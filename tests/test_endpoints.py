@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.endpoints import safe_next
+from gateway.endpoints import MAX_FIELDS, parse_form, safe_next
 from gateway.errors import BadRequest
 from tests.conftest import RunningGateway
 from tests.support.servers import raw_request
@@ -75,6 +75,15 @@ def test_cross_origin_post_is_refused_and_changes_nothing(gateway: RunningGatewa
         assert r.status_code == 403
         assert "set-cookie" not in r.headers
         assert c.get("/_consent").json()["decided"] is False
+
+
+def test_a_remembered_origin_decides_as_a_fresh_one(gateway: RunningGateway) -> None:
+    """Normalised Origin values are cached: the second sight of a header must decide the same."""
+    with gateway.client() as c:
+        for _ in range(2):
+            assert post(gateway, c, {"action": "accept_all"}, origin="https://evil.example").status_code == 403
+            assert post(gateway, c, {"action": "accept_all"}, origin=gateway.origin.upper()).status_code == 303
+            assert post(gateway, c, {"action": "accept_all"}, origin="null").status_code == 403
 
 
 def test_referer_of_own_origin_is_accepted(gateway: RunningGateway) -> None:
@@ -340,3 +349,22 @@ def test_receipt_in_chinese_uses_full_width_punctuation(gateway: RunningGateway)
     assert "（始终开启）" in text and "(始终开启)" not in text
     granted = text.split("<td>全部接受</td><td>")[1].split("</td>")[0] if "<td>全部接受</td>" in text else ""
     assert "、" in granted and ", " not in granted, text
+
+
+@given(st.lists(st.text(alphabet="ab=&%+2F0 \u00e9;", max_size=12), max_size=MAX_FIELDS + 3))
+@example(["a=1"] * MAX_FIELDS)
+@example(["a=1"] * (MAX_FIELDS + 1))
+def test_parse_form_is_parse_qsl(parts: list[str]) -> None:
+    """The decision form's fast path gives parse_qsl's pairs, and its error past MAX_FIELDS."""
+    from urllib.parse import parse_qsl
+
+    text = "&".join(parts)
+    try:
+        want: object = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, strict_parsing=False)
+    except ValueError:
+        want = ValueError
+    try:
+        got: object = parse_form(text)
+    except ValueError:
+        got = ValueError
+    assert got == want

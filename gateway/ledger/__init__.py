@@ -16,9 +16,12 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.config import LogSettings
+
+if TYPE_CHECKING:
+    from gateway.ledger.headfile import HeadFile
 
 log = logging.getLogger("consent_gateway.ledger")
 
@@ -149,6 +152,7 @@ class Ledger:
         self._committer: asyncio.Task[None] | None = None
         self._replayer: asyncio.Task[None] | None = None
         self.spool: Any = None
+        self.heads: HeadFile | None = None
         self.store_ok = True
         self.commits = 0
 
@@ -162,6 +166,7 @@ class Ledger:
         return self.spool.count if self.spool is not None else 0
 
     async def start(self) -> None:
+        from gateway.ledger.headfile import HeadFile
         from gateway.ledger.spool import Spool
 
         directory = spool_dir(self.settings)
@@ -169,6 +174,7 @@ class Ledger:
         if self._chain_id is None:
             self._chain_id, self._lock_fd = claim_chain(directory, self.settings.instance_id)
         self.spool = Spool(directory / f"spool-{self._chain_id}.jsonl")
+        self.heads = HeadFile(self.key, directory, self._chain_id)
         try:
             await self.store.open()
             head = await self.store.head(self.chain_id)
@@ -225,12 +231,9 @@ class Ledger:
                     fut.set_result(record)
 
     def _record_head(self, seq: int, mac: str) -> None:
-        from gateway.ledger.chain import write_head
-
-        try:
-            write_head(self.key, self.spool.path.parent, self.chain_id, seq, mac)
-        except OSError as e:  # the witness is best effort; the decision is already durable
-            log.warning("could not write the chain head file: %s", e)
+        """The witness of how far the chain reached, written by another thread (see headfile)."""
+        assert self.heads is not None
+        self.heads.put(seq, mac)
 
     async def _persist(self, records: list[Record]) -> bool:
         """True when the records are in the store, False when they wait in the spool."""
@@ -286,6 +289,8 @@ class Ledger:
                     await task
         if self.spool is not None and self.spool.count and self.store_ok:
             await self.replay()
+        if self.heads is not None:
+            await asyncio.to_thread(self.heads.close)  # the newest head is on disk before we return
         await self.store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)

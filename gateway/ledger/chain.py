@@ -28,18 +28,28 @@ def derive_key(chain_key: str) -> bytes:
 
 
 _FIELDS = tuple(Decision.__dataclass_fields__)
+# json.dumps(values, separators=(",", ":"), ensure_ascii=True) builds this encoder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+_KEYED: dict[bytes, hmac.HMAC] = {}  # chain key → its keyed HMAC, copied per record (a process has one or two)
 
 
 def canonical(decision: Decision, chain_id: str, seq: int, prev_mac: str) -> bytes:
-    """A JSON array in a fixed field order: cheaper than a sorted dict, and as unambiguous."""
-    values = [list(v) if isinstance(v, tuple) else v for v in (getattr(decision, f) for f in _FIELDS)]
+    """A JSON array in a fixed field order: cheaper than a sorted dict, and as unambiguous.
+    Every field of Decision in declaration order, tuples as lists, then chain_id, seq, prev_mac."""
+    values = [list(v) if isinstance(v, tuple) else v for v in map(decision.__getattribute__, _FIELDS)]
     values += [chain_id, seq, prev_mac]
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _ENCODER.encode(values).encode("ascii")
 
 
 def seal(key: bytes, decision: Decision, chain_id: str, seq: int, prev_mac: str) -> Record:
-    mac = hmac.new(key, canonical(decision, chain_id, seq, prev_mac), hashlib.sha256).hexdigest()
-    return Record(decision, chain_id, seq, prev_mac, mac)
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        keyed = hmac.new(key, digestmod=hashlib.sha256)
+        if len(_KEYED) < 16:  # keys come from configs, not visitors; bounded all the same
+            _KEYED[key] = keyed
+    mac = keyed.copy()
+    mac.update(canonical(decision, chain_id, seq, prev_mac))
+    return Record(decision, chain_id, seq, prev_mac, mac.hexdigest())
 
 
 def sign_checkpoint(key: bytes, chain_id: str, seq: int, mac: str, ts: str) -> str:
