@@ -48,9 +48,9 @@ def parse_cookie_header(value: bytes) -> list[RequestCookie]:
         raw = part.strip(b" \t")
         if not raw:
             continue
-        eq = raw.find(b"=")
+        name, eq, _ = raw.partition(b"=")
         # A pair without '=' is a cookie with an empty name whose value is the text (RFC 6265bis).
-        name = raw[:eq].strip(b" \t") if eq >= 0 else b""
+        name = name.strip(b" \t") if eq else b""
         out.append(RequestCookie(name.decode("latin-1"), raw))
     return out
 
@@ -58,14 +58,14 @@ def parse_cookie_header(value: bytes) -> list[RequestCookie]:
 def parse_set_cookie(value: bytes) -> SetCookie:
     """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises."""
     first, _, attrs = value.partition(b";")
-    eq = first.find(b"=")
-    name = first[:eq].strip(b" \t").decode("latin-1") if eq >= 0 else ""
+    name, eq, _ = first.partition(b"=")
+    name = name.strip(b" \t") if eq else b""
     scope = _SCOPE_CACHE.get(attrs)
     if scope is None:
         scope = _parse_scope(attrs)
         if len(_SCOPE_CACHE) < 1024:  # sites repeat a few attribute strings; values change, these don't
             _SCOPE_CACHE[attrs] = scope
-    return SetCookie(name, *scope)
+    return SetCookie(name.decode("latin-1"), *scope)
 
 
 _SCOPE_CACHE: dict[bytes, tuple[str | None, str | None]] = {}
@@ -77,12 +77,20 @@ def _parse_scope(attrs: bytes) -> tuple[str | None, str | None]:
         key, _, val = attr.partition(b"=")
         key = key.strip(b" \t").lower()
         if key == b"path":
-            v = val.strip(b" \t").decode("latin-1")
-            path = v if v.startswith("/") and _printable(v) else None
+            path = _valid_path(val)
         elif key == b"domain":
-            v = val.strip(b" \t").lstrip(b".").lower().decode("latin-1")
-            domain = v if v and _printable(v) and re.match(r"^[a-z0-9.-]+$", v) else None
+            domain = _valid_domain(val)
     return path, domain
+
+
+def _valid_path(val: bytes) -> str | None:
+    v = val.strip(b" \t").decode("latin-1")
+    return v if v.startswith("/") and _printable(v) else None
+
+
+def _valid_domain(val: bytes) -> str | None:
+    v = val.strip(b" \t").lstrip(b".").lower().decode("latin-1")
+    return v if v and _printable(v) and re.match(r"^[a-z0-9.-]+$", v) else None
 
 
 def _printable(text: str) -> bool:
@@ -115,8 +123,7 @@ class CookieRules:
         for cat in config.categories:
             for pattern in cat.cookies:
                 self._add(pattern, cat.id)
-        catalog = config.catalog.catalog
-        self.catalog = catalog if catalog is not None and len(catalog.cookies) else None
+        self.catalog = config.catalog.catalog  # None only in a Config built by hand; a disabled one is empty
         self.purposes = config.catalog.purposes
         self._cache: dict[str, str | None] = {}
         self._labels: dict[str, str] = {}
@@ -310,9 +317,7 @@ class CookieScopes:
         for name, path, domain in rows:
             if name in self._fresh or not isinstance(name, str) or not name:
                 continue  # ours is newer than anything we have not yet shared
-            attrs = (b"; Path=" + path.encode("latin-1", "replace") if path else b"") + (
-                b"; Domain=" + domain.encode("latin-1", "replace") if domain else b"")
-            scope = _parse_scope(attrs)
+            scope = (_valid_path(path.encode("latin-1", "replace")), _valid_domain(domain.encode("latin-1", "replace")))
             if self._scopes.get(name) != scope:
                 self._set(name[:256], scope)
 
@@ -356,7 +361,7 @@ def cookie_domains(host: str) -> tuple[str, ...]:
     found = _DOMAINS_CACHE.get(host)
     if found is not None:
         return found
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # host[:port]; IPv6 stays whole
+    name = host.rsplit(":", 1)[0]  # host[:port]; an IPv6 literal keeps a ':' and fails the name check
     labels = name.split(".")
     if not _HOSTNAME.match(name) or labels[-1].isdigit():
         found = ()
@@ -368,20 +373,15 @@ def cookie_domains(host: str) -> tuple[str, ...]:
     return found
 
 
-def expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str = "") -> Headers:
-    """`Set-Cookie` headers that delete cookies the browser holds, HttpOnly ones included.
+def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str,
+                           limit: int) -> tuple[Headers, int]:
+    """`Set-Cookie` headers that delete cookies the browser holds, HttpOnly ones included; at most
+    `limit` headers (0: no limit), and how many cookies it left.
 
     A cookie is deleted only by a Set-Cookie with its own Path and Domain, so we expire it with the
     scope the site set it with, with the defaults, and on the host's parent domains (see
     `cookie_domains`): the browser may hold any of these, and expiring a cookie it does not hold
     is harmless.
-    """
-    return bounded_expiry_headers(names, scopes, secure=secure, host=host, limit=0)[0]
-
-
-def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure: bool, host: str = "",
-                           limit: int) -> tuple[Headers, int]:
-    """`expiry_headers` with at most `limit` headers (0: no limit), and how many cookies it left.
 
     A visitor can send thousands of cookie names; each costs a few header lines. Past the limit
     the rest are left unexpired (still stripped from every request) and counted in the metrics.
@@ -400,7 +400,7 @@ def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure
         key = (name, scope, secure, host)
         lines = _EXPIRY_CACHE.get(key)
         if lines is None:
-            lines = _expiry_lines(name, scope, secure, cookie_domains(host) if host else ())
+            lines = _expiry_lines(name, scope, secure, cookie_domains(host))
             if len(_EXPIRY_CACHE) < 4096:  # names and hosts come from visitors: bounded
                 _EXPIRY_CACHE[key] = lines
         if limit and len(out) + len(lines) > limit:
@@ -421,14 +421,15 @@ def _expiry_lines(name: str, scope: tuple[str | None, str | None], secure: bool,
         return out  # never reflect bytes a header cannot carry; the request side still strips it
     prefix_secure = name.startswith(("__Secure-", "__Host-"))
     path, domain = scope
-    variants = {(path or "/", domain)}
-    if not name.startswith("__Host-"):  # __Host- cookies exist only as Path=/ without Domain
+    variants: set[tuple[str, str | None]]
+    if name.startswith("__Host-"):  # exists only as Path=/ without Domain, whatever scope was learned
+        variants = {("/", None)}
+    else:
+        variants = {(path or "/", domain)}
         for p in {"/", path or "/"}:
             variants.add((p, None))
             variants.update((p, d) for d in domains)
     for p, d in sorted(variants, key=lambda v: (v[0], v[1] or "")):
-        if name.startswith("__Host-") and (p != "/" or d):
-            continue
         value = raw + _EXPIRE_TAIL + b"; Path=" + p.encode("latin-1")
         if d:
             value += b"; Domain=" + d.encode("latin-1")

@@ -49,8 +49,7 @@ class ForwardedResolver:
     def resolve(self, scope: Scope, headers: dict[bytes, bytes]) -> ClientInfo:
         client = scope.get("client")
         peer = client[0] if client else ""
-        scheme = scope.get("scheme", "http")
-        scheme = "https" if scheme in ("https", "wss") else "http"
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"  # ASGI's default is http
         host = headers.get(b"host", b"").decode("latin-1").strip().lower()
         ip = peer
         trusted = bool(peer) and self.is_trusted(peer)
@@ -87,7 +86,7 @@ class ForwardedResolver:
 
     def secure(self, info: ClientInfo) -> bool:
         """Whether the browser talks to us over https (cookies get Secure and __Host-)."""
-        return (self.public_origin or "").startswith("https://") or info.scheme == "https"
+        return (self.public_origin is not None and self.public_origin.startswith("https://")) or info.scheme == "https"
 
     def own_origin(self, info: ClientInfo) -> str | None:
         if self.public_origin:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import textwrap
 import uuid
@@ -10,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
-from gateway import scanner
+from gateway import cookies, scanner
 from gateway.app import ConsentGateway
 from gateway.config import Config, parse_config
 from tests.support.servers import RawFactory, RawServer, UvicornThread
@@ -21,7 +22,12 @@ from tests.support.site import create_app
 # No per-example deadline: this machine's speed varies 3x from day to day and the suite shares it
 # with browsers and servers, so a deadline is a timed test that fails for reasons of load alone.
 settings.register_profile("gateway", deadline=None)
-settings.load_profile("gateway")
+# `./dev mutate` (tests/mutate.py) runs each test once per mutant: the same examples every time, so
+# that a verdict can be reproduced; fewer of them (the hand-written cases carry the kills); and no
+# flakiness check across the stats run, the clean run and the forked mutant runs.
+settings.register_profile("mutate", suppress_health_check=[HealthCheck.differing_executors], deadline=None,
+                          derandomize=True, database=None, max_examples=25)
+settings.load_profile(os.environ.get("CONSENT_GATEWAY_HYPOTHESIS", "gateway"))
 
 SECRET = "test-secret-key-0123456789abcdef"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -84,6 +90,18 @@ class RunningGateway:
         r = client.post("/_consent", data=data, headers={"Origin": self.origin, "Accept": "application/json"})
         assert r.status_code == 200, r.text
         return r
+
+
+@pytest.fixture(autouse=True)
+def _cold_cookie_caches() -> None:
+    """Every test starts with gateway/cookies.py's module caches empty (every private upper-case
+    module-level dict there is a cache, so one added later is covered too). A test must run the
+    code it asserts, not read what an earlier test left in a cache: otherwise a bug behind the cache
+    passes whenever another test ran first, and mutation testing (`./dev mutate`), which maps each
+    function to the tests that call it, never runs that test against a mutant behind the cache."""
+    for name, value in vars(cookies).items():
+        if name[:1] == "_" and name[1:2].isupper() and isinstance(value, dict):  # not __builtins__
+            value.clear()
 
 
 @pytest.fixture(scope="module", params=["python"] if scanner.forced_pure() else sorted(scanner.available()))

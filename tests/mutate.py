@@ -72,9 +72,13 @@ TARGETS: dict[str, Target] = {
                       _methods("HtmlRewriter", "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
                                "_inject_body")),
     "chain": Target("gateway/ledger/chain.py", ("tests/ledger/test_chain.py",)),
-    # the request head sent to the site (the hop-by-hop and rebuilt tables are applied there)
+    # the request head sent to the site (the hop-by-hop and rebuilt tables are applied there); it
+    # reaches the site as HTTP/1.1 bytes (proxy) or as an ASGI scope (ConsentMiddleware), and whether
+    # it has a body decides whether a request may be retried on a stale pooled connection
     "proxy": Target("gateway/proxy.py",
-                    (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent"),
+                    (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent",
+                     "tests/test_proxy.py::TestUpstreamFailures::test_stale_keepalive_connection_is_retried",
+                     "tests/test_middleware.py::test_the_wrapped_app_gets_an_asgi_head_with_lower_case_names"),
                     _methods("Proxy", "request_head", "_consent_header")),
     "responsepolicy": Target("gateway/responsepolicy.py", ("tests/test_responsepolicy.py",)),
 }
@@ -84,19 +88,14 @@ KILLED = {"killed", "timeout", "caught by type check"}
 
 def _child(name: str) -> None:
     """Runs inside `mutants/`' parent: mutmut with this module's file and tests."""
-    from hypothesis import HealthCheck, settings
     from mutmut import configuration
     from mutmut.__main__ import cli
 
-    # mutmut runs the tests several times in one process (stats, clean run, then forked mutants):
-    # hypothesis must not see that as flakiness, must not time out on a busy machine, and must try
-    # the same examples against every mutant so that a verdict can be reproduced. Fewer examples:
-    # each test runs once per mutant, and the hand-written cases carry the kills.
-    settings.register_profile("mutate", suppress_health_check=[HealthCheck.differing_executors], deadline=None,
-                              derandomize=True, database=None, max_examples=25)
-    settings.load_profile("mutate")
     target = TARGETS[name]
     cfg = configuration.config()
+    # pyproject.toml asks for it; an older mutmut would ignore the setting and fork every mutant
+    # from a process whose caches the stats run already filled (tests/MUTANTS.md, warmed caches)
+    assert cfg.process_isolation == configuration.ProcessIsolation.FORKSERVER, "mutmut >= 3.8 needed"
     cfg.only_mutate = [target.path]
     cfg.pytest_add_cli_args_test_selection = list(target.tests)
     cli(["run", "--max-children", os.environ.get("MUTATE_CHILDREN", "2"), *target.patterns()],
@@ -109,8 +108,10 @@ def _run_module(name: str, logs: Path) -> tuple[int, int, list[tuple[str, str, s
     log = logs / f"{name}.log"
     started = time.monotonic()
     with log.open("w") as out:
+        # the hypothesis profile "mutate" (tests/conftest.py): the same few examples for every mutant
+        env = {**os.environ, "CONSENT_GATEWAY_HYPOTHESIS": "mutate"}
         code = subprocess.call([sys.executable, "-m", "tests.mutate", "--child", name], cwd=ROOT,
-                               stdout=out, stderr=subprocess.STDOUT)
+                               stdout=out, stderr=subprocess.STDOUT, env=env)
     meta = ROOT / "mutants" / (target.path + ".meta")
     if code != 0 or not meta.exists():  # e.g. the tests failed without any mutant
         raise SystemExit(f"mutate: mutmut failed on {name} (exit {code}); see {log}")
@@ -118,6 +119,9 @@ def _run_module(name: str, logs: Path) -> tuple[int, int, list[tuple[str, str, s
 
     results = json.loads(meta.read_text())["exit_code_by_key"]
     keys = sorted((k for k in results if target.selected(k)), key=_natural)
+    gone = [f for f in target.functions if not any(k.startswith(f"{target.dotted}.{f}__mutmut_") for k in keys)]
+    if gone:  # renamed or moved: the run would score what is left and say nothing
+        raise SystemExit(f"mutate: no mutants of {', '.join(gone)} in {target.path}; update TARGETS in tests/mutate.py")
     lost = [k for k in keys if status_by_exit_code[results[k]] not in KILLED]
     diffs = _diffs(target, lost)
     survivors = [(k, status_by_exit_code[results[k]], diffs[k]) for k in lost]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -15,14 +16,15 @@ from gateway.cookies import (
     CookieList,
     CookieRules,
     CookieScopes,
+    bounded_expiry_headers,
     cookie_domains,
     drop_response_cookies,
-    expiry_headers,
     parse_cookie_header,
     parse_cookie_headers,
     parse_set_cookie,
     strip_request_cookies,
 )
+from gateway.types import Headers
 from tests.conftest import config_text
 
 CONFIG = parse_config(config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/unused.db")))
@@ -31,6 +33,19 @@ RULES = CookieRules(CONFIG)
 # catalog names of every purpose, exact and glob-matched
 CATALOG_NAMES = ["PHPSESSID", "lang", "_ga", "_ga_ABC", "_hjSessionUser_9", "_fbp", "UM_distinctid", "Hm_lvt_1",
                  "remember_me", "JSESSIONID", "XSRF-TOKEN", "SID", "_gcl_au", "cart_id"]
+
+
+def expiry_headers(names: list[str], scopes: CookieScopes, *, secure: bool, host: str = "") -> Headers:
+    return bounded_expiry_headers(names, scopes, secure=secure, host=host, limit=0)[0]
+
+
+@pytest.fixture(autouse=True)
+def _cold_rules() -> None:
+    """RULES is shared by the tests of this module: each starts with its name caches empty, so each
+    runs the lookup it asserts (the module caches are emptied by tests/conftest.py)."""
+    RULES._cache.clear()
+    RULES._labels.clear()
+    RULES.strip_cache.clear()
 
 
 class TestParseCookieHeader:
@@ -47,6 +62,10 @@ class TestParseCookieHeader:
         got = parse_cookie_header(b"\x0bsid=1; a=b=c;\x0b; \t x \t=2 \t")
         assert [(c.name, c.raw) for c in got] == [("\x0bsid", b"\x0bsid=1"), ("a", b"a=b=c"), ("", b"\x0b"),
                                                   ("x", b"x \t=2")]
+
+    def test_names_keep_every_byte_but_space_and_tab_at_their_ends(self) -> None:
+        got = parse_cookie_header(b"X=1; aX=2;X;=X")
+        assert [(c.name, c.raw) for c in got] == [("X", b"X=1"), ("aX", b"aX=2"), ("", b"X"), ("", b"=X")]
 
     def test_duplicates_are_kept(self) -> None:
         assert [c.raw for c in parse_cookie_header(b"sid=1; sid=2")] == [b"sid=1", b"sid=2"]
@@ -76,6 +95,11 @@ class TestParseSetCookie:
 
     @pytest.mark.parametrize("raw,expected", [
         (b"a=b=c", ("a", None, None)),  # the name ends at the first '='
+        (b"X=1", ("X", None, None)),
+        (b"=1", ("", None, None)),
+        (b"x=1; XPath=/p", ("x", None, None)),
+        (b"x=1; Path=/aX", ("x", "/aX", None)),
+        (b"x=1; Domain=X.Example.com", ("x", None, "x.example.com")),
         (b"\x0bsid=1", ("\x0bsid", None, None)),  # only space and tab are trimmed (RFC 6265bis)
         (b" \tsid \t=1", ("sid", None, None)),
         (b"x=1; HttpOnly", ("x", None, None)),
@@ -135,6 +159,23 @@ class TestRules:
                                             CookieScopes())
             assert dropped.headers == [] and dropped.dropped == [name]
 
+    def test_the_gateway_cookie_is_never_passed_even_when_unknown_cookies_are(self) -> None:
+        text = config_text("http://127.0.0.1:1", __import__("pathlib").Path("/tmp/u.db")).replace(
+            'unknown = "block"', 'unknown = "personalization"')
+        rules = CookieRules(parse_config(text))
+        everything = frozenset({"identity", "personalization"})
+        for name in ("consent_gateway", "__Host-consent_gateway"):
+            assert strip_request_cookies(parse_cookie_header(name.encode() + b"=t; mystery=1"), rules,
+                                         everything).cookie_header == b"mystery=1"
+            assert drop_response_cookies([(b"set-cookie", name.encode() + b"=forged")], rules, everything,
+                                         CookieScopes()).dropped == [name]
+
+    def test_every_glob_character_makes_a_glob_and_an_exact_name_beats_any_glob(self) -> None:
+        # [cookies] necessary takes fnmatch patterns: '?' and '[...]' as well as '*'
+        rules = rules_with(["s*", "q?x", "[bc]z"], ["sid", "qax"], [], catalog="[catalog]\nenabled = false\n")
+        assert [rules.category_of(n) for n in ("sx", "sid", "qbx", "qax", "bz", "cz", "az", "q?x", "[bc]z")] == [
+            NECESSARY, "identity", NECESSARY, "identity", NECESSARY, NECESSARY, None, NECESSARY, None]
+
     def test_labels_for_reports(self) -> None:
         rules = CookieRules(CONFIG)  # its own label table, not one warmed by other tests
         for _ in range(2):  # computed, then from the table
@@ -183,6 +224,25 @@ class TestCatalogRules:
         assert rules.category_of("UM_distinctid") == "personalization"  # Umeng
         assert rules.category_of("not-a-known-cookie") is None and rules.label_of("not-a-known-cookie") == "unknown"
 
+    def test_the_catalogs_table_for_guard_js(self) -> None:
+        exact, globs = rules_with([], [], []).catalog_rules()
+        assert exact["_fbp"] == "personalization" and exact["PHPSESSID"] == NECESSARY
+        assert ("_ga_*", "personalization") in globs and all(c is not None for _, c in globs)
+        unmapped = rules_with([], [], [], catalog='[catalog]\npurposes = { marketing = "identity" }\n')
+        assert unmapped.catalog_rules()[0]["_fbp"] == "identity"
+        assert rules_with([], [], [], catalog="[catalog]\nenabled = false\n").catalog_rules() == ({}, [])
+
+    def test_a_config_without_a_catalog(self) -> None:
+        # Config built by hand (the parser always loads one, empty when disabled)
+        rules = CookieRules(replace(CONFIG, catalog=replace(CONFIG.catalog, catalog=None)))
+        assert rules.category_of("PHPSESSID") is None and rules.label_of("PHPSESSID") == "unknown"
+        assert rules.vendor_of("_hjSessionUser_1") == "" and rules.catalog_rules() == ({}, [])
+        assert rules.category_of("sid") == "identity"
+
+    def test_vendor_of_a_name_the_catalog_does_not_know_is_empty(self) -> None:
+        rules = CookieRules(load_config(default_config_path(), env={}))
+        assert rules.vendor_of("not-a-known-cookie") == "" and rules.vendor_of("_fbp") == "Facebook"
+
     def test_catalog_off_leaves_names_unknown(self) -> None:
         rules = rules_with([], [], [], catalog="[catalog]\nenabled = false\n")
         assert rules.category_of("PHPSESSID") is None and rules.category_of("_ga") is None
@@ -222,6 +282,7 @@ class TestFilters:
         result = strip_request_cookies(cookies, RULES, frozenset({"identity"}))
         assert result.cookie_header == b"sid=1; csrftoken=3"
         assert [c.name for c in result.stripped] == ["_ga", "zz"]
+        assert result.kept == ["sid", "csrftoken"]  # the inventory counts these
 
     def test_strip_everything_sends_no_header(self) -> None:
         result = strip_request_cookies(parse_cookie_header(b"_ga=1"), RULES, frozenset())
@@ -328,6 +389,9 @@ class TestHeaderCache:
         assert isinstance(cookies, CookieList) and cookies.key is None and [c.name for c in cookies] == ["sid"]
         assert strip_request_cookies(cookies, rules, frozenset({"identity"})).cookie_header == value
         assert not rules.strip_cache
+        # the bound is the whole request's Cookie text, both ends
+        assert parse_cookie_headers([b"sid=" + b"x" * (MAX_CACHED_HEADER - 7), b"a=1"]).key is not None
+        assert parse_cookie_headers([b"sid=" + b"x" * (MAX_CACHED_HEADER - 6), b"a=1"]).key is None
 
 
 class TestExpiry:
@@ -357,6 +421,51 @@ class TestExpiry:
     def test_parents_are_bounded_and_keep_the_nearest_to_the_suffix(self) -> None:
         domains = cookie_domains("a.b.c.d.e.f.example.co.uk")
         assert domains[0] == "a.b.c.d.e.f.example.co.uk" and "example.co.uk" in domains and len(domains) == 5
+
+    def test_parents_of_a_short_host_and_labels_that_are_numbers(self) -> None:
+        assert cookie_domains("www.shop.example") == ("www.shop.example", "shop.example")
+        # only a last label of digits makes an IPv4 address
+        assert cookie_domains("www.42.example:8080") == ("www.42.example", "42.example")
+        for host in ("shop.example:1:2", "[::1]:80", "::1", "10.0.0.1", "10.0.0.1:80"):
+            assert cookie_domains(host) == (), host
+
+    def test_expiries_are_set_cookie_fields_in_a_stable_order(self) -> None:
+        got = expiry_headers(["_gid"], CookieScopes(), secure=False, host="www.1shop.example")
+        assert {n for n, _ in got} == {b"set-cookie"}
+        assert [v.split(b"GMT; ")[1] for _, v in got] == [  # no Domain first, then the domains in order
+            b"Path=/", b"Path=/; Domain=1shop.example", b"Path=/; Domain=www.1shop.example"]
+
+    def test_secure_prefix_gets_secure_on_plain_http(self) -> None:
+        got = [v for _, v in expiry_headers(["__Secure-id"], CookieScopes(), secure=False)]
+        assert got == [b"__Secure-id=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure"]
+
+    def test_host_prefix_is_expired_at_path_root_without_domain_whatever_scope_was_learned(self) -> None:
+        # a __Host- cookie exists only as Path=/ without Domain; a learned scope saying otherwise came
+        # from a Set-Cookie the browser refused, and must not cost the one expiry that works
+        scopes = CookieScopes()
+        scopes.learn(parse_set_cookie(b"__Host-sid=1; Path=/a; Domain=shop.example"))
+        got = [v for _, v in expiry_headers(["__Host-sid"], scopes, secure=False, host="www.shop.example")]
+        assert got == [b"__Host-sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure"]
+        plain = [v.split(b"GMT; ")[1] for _, v in expiry_headers(["__host-sid"], scopes, secure=False,
+                                                                  host="www.shop.example")]
+        assert len(plain) == 3  # the prefix is case-sensitive here: a lower-case one is a plain name
+
+    def test_the_limit_counts_headers_and_every_cookie_left(self) -> None:
+        scopes = CookieScopes()
+        host = "www.shop.example"  # three expiries per name: Path=/ with no Domain and with two
+        def run(names: list[str], limit: int) -> tuple[list[str], int]:
+            headers, left = bounded_expiry_headers(names, scopes, secure=False, host=host, limit=limit)
+            return sorted({v.split(b"=")[0].decode() for _, v in headers}), left
+        assert run(["a", "a", "b", "c"], 0) == (["a", "b", "c"], 0)  # a name repeated counts once
+        assert run(["a", "a", "b", "c"], 9) == (["a", "b", "c"], 0)  # an exact fit
+        assert run(["a", "b", "c"], 8) == (["a", "b"], 1)
+        assert run(["a", "b", "c", "d"], 4) == (["a"], 3)  # a name never splits: 3 + 3 > 4
+        assert run(["a", "b", "c", "d"], 3) == (["a"], 3)  # full: each further name is counted
+        assert run(["a", "b", "c", "a", "d"], 3) == (["a"], 3)
+        # past the limit a name costs nothing, not even the look at whether it could be echoed
+        assert run(["a", "b", "0\n"], 3) == (["a"], 2)
+        headers, left = bounded_expiry_headers(["a", "b", "c"], scopes, secure=False, host="", limit=1)
+        assert len(headers) == 1 and left == 2
 
     def test_host_prefix(self) -> None:
         got = [v for _, v in expiry_headers(["__Host-sid"], CookieScopes(), secure=False)]
@@ -423,6 +532,26 @@ class TestExpiry:
         scopes.absorb([("a", "/a", "")])  # nothing new: "a" stays the oldest
         scopes.learn(parse_set_cookie(b"c=1; Path=/c"))
         assert (scopes.get("a"), scopes.get("b")) == ((None, None), ("/b", None))
+
+    def test_caches_of_visitor_input_hold_exactly_their_bound(self) -> None:
+        from gateway import cookies
+
+        for i in range(1100):
+            parse_set_cookie(b"a=1; Path=/" + str(i).encode())
+        for i in range(300):
+            cookie_domains(f"h{i}.example")
+        for i in range(4200):
+            expiry_headers([f"n{i}"], CookieScopes(), secure=False)
+            RULES.category_of(f"n{i}")
+            RULES.label_of(f"n{i}")
+        assert (len(cookies._SCOPE_CACHE), len(cookies._DOMAINS_CACHE), len(cookies._EXPIRY_CACHE),
+                len(RULES._cache), len(RULES._labels)) == (1024, 256, 4096, 4096, 4096)
+        assert parse_set_cookie(b"a=1; Path=/1099").path == "/1099" and cookie_domains("h299.example") != ()
+        scopes = CookieScopes()
+        for i in range(2100):
+            scopes.learn(parse_set_cookie(f"c{i}=1; Path=/p".encode()))
+        assert len(scopes.unshared()) == 2048
+        assert scopes.get("c51") == (None, None) and scopes.get("c52") == ("/p", None)
 
     def test_scope_table_is_bounded(self) -> None:
         scopes = CookieScopes(limit=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -286,6 +287,21 @@ def test_safe_next_limits_and_messages() -> None:
         assert e.value.message == message and e.value.status == 400, value
 
 
+@given(st.one_of(st.text(max_size=30), st.text(alphabet="/\\:@?#%.aZ09 \t\n\x00", max_size=12)))
+@example("/\t/evil.example")  # URL parsers drop tab and newline: "//evil.example"
+@example("/\r\n/evil.example")
+def test_every_accepted_next_stays_on_this_site(value: str) -> None:
+    """safe_next is one syntactic check; here a URL parser confirms that whatever it accepts names
+    no scheme and no host, and resolves against our origin to a page of our origin."""
+    try:
+        path = safe_next(value)
+    except BadRequest:
+        return
+    parts = urlsplit(path)
+    assert not parts.scheme and not parts.netloc, value
+    assert urljoin("https://shop.example/a/b", path).startswith("https://shop.example/"), value
+
+
 def test_location_header_is_ascii_and_keeps_url_syntax() -> None:
     from gateway.endpoints import location_header
 
@@ -299,6 +315,10 @@ def test_origin_check_without_a_usable_host_refuses(gateway: RunningGateway) -> 
         # no public_origin and a Host we cannot use: there is no "our origin" to match
         r = post(gateway, c, {"action": "accept_all"}, origin="http://a b", headers={"Host": "a b"})
         assert r.status_code in (400, 403) and "set-cookie" not in r.headers
+        # a Host the HTTP layer passes but we cannot use (no '_' in a host name): refused all the same
+        r = post(gateway, c, {"action": "accept_all"}, origin="http://shop_x.example",
+                 headers={"Host": "shop_x.example"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
         r = post(gateway, c, {"action": "accept_all"}, origin=None, headers={"Referer": "not a url"})
         assert r.status_code == 403
         r = post(gateway, c, {"action": "accept_all"}, origin=gateway.origin + "/", headers={"Referer": "x"})

@@ -117,3 +117,15 @@ def test_truncate_ip_edges() -> None:
     assert truncate_ip("::1") == "::/48"
     assert truncate_ip("::ffff:10.1.2.3") == "10.1.2.0/24"
     assert truncate_ip("") == ""
+
+
+def test_tables_filled_by_visitors_hold_exactly_their_bound() -> None:
+    # X-Forwarded-For hops and Host values are the visitor's: the memos of them are bounded
+    r = resolver('trusted_proxies = ["127.0.0.1"]')
+    for i in range(1100):
+        assert r.is_trusted(f"10.{i // 256}.{i % 256}.1") is False
+    assert len(r._trust_cache) == 1024
+    for i in range(300):
+        assert r.resolve(scope("1.2.3.4"), {b"host": f"h{i}.example".encode()}).host == f"h{i}.example"
+    assert len(r._good_hosts) == 256
+    assert r.is_trusted("127.0.0.1") and r.resolve(scope("1.2.3.4"), {b"host": b"h299.example"}).host == "h299.example"

@@ -4,6 +4,7 @@ the proxy, no hop."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,36 @@ def test_an_app_that_raises_gets_the_error_page_not_a_traceback(serve: Any) -> N
     url = serve(broken)
     r = httpx.get(url + "/")
     assert r.status_code == 502 and "boom" not in r.text and "Traceback" not in r.text
+
+
+def test_the_wrapped_app_gets_an_asgi_head_with_lower_case_names(serve: Any) -> None:
+    """ASGI names are lower-case bytes (Starlette's request.headers finds nothing else), so the
+    fields the request policy writes must be written lower-case, and transfer-encoding, which a
+    wrapped app must not see, must be named exactly so that it is left out."""
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        names = [n.decode("latin-1") for n, _ in scope["headers"]]
+        payload = json.dumps({"names": names, "body": body.decode()}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
+    url = serve(echo)
+    with httpx.Client(base_url=url) as c:
+        c.cookies.set("csrftoken", "1")
+        for request in (c.build_request("POST", "/", content=b"abc"),
+                        c.build_request("POST", "/", content=iter([b"ab", b"c"]))):  # chunked upload
+            got = c.send(request).json()
+            assert got["body"] == "abc"
+            assert all(n == n.lower() for n in got["names"]), got["names"]
+            assert "transfer-encoding" not in got["names"]
+            for name in ("host", "cookie", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                         "x-consent-categories"):
+                assert got["names"].count(name) == 1, (name, got["names"])
+        assert "content-length" in c.post("/", content=b"abc").json()["names"]

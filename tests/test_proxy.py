@@ -126,6 +126,14 @@ class TestRequestSide:
             r = c.get("/echo", headers={"Host": "shop.example"})
             assert seen_headers(r)["host"] == [upstream] and seen_headers(r)["x-forwarded-host"] == ["shop.example"]
 
+    def test_a_request_without_host_names_the_site(self, gateway: RunningGateway) -> None:
+        # HTTP/1.0 needs no Host. preserve_host (the default) has no Host to preserve: the site gets
+        # its own name, and no X-Forwarded-Host, since the browser named no host.
+        status, _, body = raw_request(gateway.server.port, b"GET /echo HTTP/1.0\r\n\r\n")
+        assert status == 200
+        seen = dict(json.loads(body)["headers"])
+        assert seen["host"] == gateway.app.config.gateway.upstream.authority and "x-forwarded-host" not in seen
+
     def test_malformed_cookie_header_is_filtered_not_fatal(self, gateway: RunningGateway) -> None:
         hostile = ("novalue; =empty; sid; ;;; _ga=\"unterminated; 中=x; csrftoken=ok; " + "a=b; " * 2000).encode()
         request = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + hostile + b"\r\n"
