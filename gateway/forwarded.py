@@ -75,14 +75,13 @@ class ForwardedResolver:
     def _client_from_xff(self, value: str, peer: str) -> str:
         # Walk right to left: the first address not ours is the client; the left part is forgeable.
         hops = [h.strip() for h in value.split(",") if h.strip()]
-        for hop in reversed(hops):
-            try:
-                ipaddress.ip_address(hop)
-            except ValueError:
+        addresses = [hop_address(h) for h in hops]
+        for hop in reversed(addresses):
+            if hop is None:
                 return peer
             if not self.is_trusted(hop):
                 return hop
-        return hops[0] if hops else peer
+        return addresses[0] or peer if addresses else peer
 
     def secure(self, info: ClientInfo) -> bool:
         """Whether the browser talks to us over https (cookies get Secure and __Host-)."""
@@ -92,6 +91,28 @@ class ForwardedResolver:
         if self.public_origin:
             return self.public_origin
         return info.origin if info.host else None
+
+
+def hop_address(hop: str) -> str | None:
+    """The address in one X-Forwarded-For hop, or None. Some proxies (Azure Application Gateway,
+    some IIS setups) write the client's port too, `203.0.113.9:50312` or `[2001:db8::1]:443`;
+    refusing those made every visitor behind them share the proxy's own address (and its lockout
+    and rate-limit buckets)."""
+    if len(hop) > 64:  # the longest address with brackets and a port is 53 characters
+        return None
+    if hop.startswith("["):
+        inner, sep, rest = hop[1:].partition("]")
+        if not sep or not (rest == "" or (rest[:1] == ":" and rest[1:].isdigit() and rest[1:].isascii())):
+            return None
+        hop = inner
+    elif hop.count(":") == 1:  # IPv4 with a port (a bare IPv6 address has at least two colons)
+        hop, _, port = hop.partition(":")
+        if not (port.isdigit() and port.isascii()):
+            return None
+    try:
+        return str(ipaddress.ip_address(hop))
+    except ValueError:
+        return None
 
 
 def forwarded_for(info: ClientInfo, peer: str, sent: bytes | None) -> bytes:

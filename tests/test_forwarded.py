@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.config import parse_config
-from gateway.forwarded import ForwardedResolver, truncate_ip
+from gateway.forwarded import ForwardedResolver, hop_address, truncate_ip
 from tests.conftest import config_text
 
 
@@ -42,6 +42,26 @@ def test_private_client_behind_a_trusted_proxy_is_the_client() -> None:
     # a hop that is not an address: the chain is broken there, the peer is all we can vouch for
     assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"10.9.9.9, junk, 10.0.0.5"}).ip == "127.0.0.1"
     assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b" , "}).ip == "127.0.0.1"
+
+
+def test_hops_with_a_port_name_the_client() -> None:
+    # Azure Application Gateway writes "client:port"; without this every visitor behind it was the
+    # proxy's own address (one shared lockout and rate-limit bucket)
+    r = resolver('trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]')
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"203.0.113.9:50312"}).ip == "203.0.113.9"
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"[2001:db8::1]:443, 10.0.0.5:80"}).ip == "2001:db8::1"
+    assert r.resolve(scope("127.0.0.1"), {b"x-forwarded-for": b"6.6.6.6, 10.0.0.5:1"}).ip == "6.6.6.6"
+
+
+def test_hop_address_forms() -> None:
+    assert hop_address("203.0.113.9") == "203.0.113.9"
+    assert hop_address("203.0.113.9:8080") == "203.0.113.9"
+    assert hop_address("2001:db8::1") == "2001:db8::1"
+    assert hop_address("[2001:DB8::1]") == "2001:db8::1"
+    assert hop_address("[2001:db8::1]:443") == "2001:db8::1"
+    for bad in ("203.0.113.9:", "203.0.113.9:x", "203.0.113.9:\u0661", "[2001:db8::1", "[2001:db8::1]x",
+                "[2001:db8::1]:", "[203.0.113.9]:1:2", "host:80", "unknown", "", "1" * 65, "[::1]:443" + "0" * 60):
+        assert hop_address(bad) is None, bad
 
 
 def test_bad_values_are_ignored() -> None:
