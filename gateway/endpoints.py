@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -156,12 +157,14 @@ class Endpoints:
             self.aggregates.add(action)
         else:
             decision = self._decision(state, action, next_path, ctx, gpc)
+            started = time.perf_counter()
             try:
                 await self.ledger.append(decision)
             except Exception:  # noqa: BLE001 - any storage failure means "not recorded"
                 log.exception("could not record a consent decision")
                 await send_text(send, 503, "your choice could not be recorded; nothing was changed, please retry\n")
                 return
+            self.metrics.log_latency(time.perf_counter() - started)
             self.metrics.decision(action, decision.granted, decision.denied)
         await self._applied(send, ctx, state, next_path)
 

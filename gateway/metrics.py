@@ -40,6 +40,12 @@ OTHER = "(other)"  # the inventory's name for names past the per-label bound (ne
 SNAPSHOT_INTERVAL = 2.0  # seconds a sibling worker's figures may lag in a scrape
 
 Snapshot = dict[str, Any]
+# (snapshot key prefix, metric name, help): the latency histograms, all on LATENCY_BUCKETS
+_HISTOGRAMS = (
+    ("latency", "consent_upstream_latency_seconds", "Upstream time to response head"),
+    ("log_latency", "consent_log_write_seconds",
+     "Time a recorded decision waited for the log to acknowledge it (durable per [log] group_commit)"),
+)
 # (snapshot key, metric name, help, label names): the labelled counters, in exposition order
 _LABELLED = (
     ("decisions", "consent_decisions", "Consent decisions by action", ("action",)),
@@ -72,6 +78,8 @@ class Metrics:
         self.banners = 0
         self.latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
         self.latency_sum = 0.0
+        self.log_latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.log_latency_sum = 0.0
         self.backlog: Callable[[], int] = lambda: 0
         self.peers: Callable[[], list[Snapshot]] = list  # the live sibling workers' snapshots
         # name -> (label, count): what the gateway has seen in real traffic
@@ -143,6 +151,10 @@ class Metrics:
         self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sum += seconds
 
+    def log_latency(self, seconds: float) -> None:
+        self.log_latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.log_latency_sum += seconds
+
     def upstream_error(self, kind: str) -> None:
         self.tallies["upstream_errors"][kind] += 1
 
@@ -158,6 +170,7 @@ class Metrics:
     def snapshot(self) -> Snapshot:
         return {"tallies": {k: dict(v) for k, v in self.tallies.items()}, "banners": self.banners,
                 "latency_buckets": list(self.latency_buckets), "latency_sum": self.latency_sum,
+                "log_latency_buckets": list(self.log_latency_buckets), "log_latency_sum": self.log_latency_sum,
                 "backlog": self.backlog(), "workers": 1}
 
     def render(self) -> bytes:
@@ -167,19 +180,21 @@ class Metrics:
 def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     """Sum the figures of several workers. Malformed pieces of a snapshot are skipped, not fatal."""
     tallies: dict[str, TallyCounter[str]] = {key: TallyCounter() for key, *_ in _LABELLED}
-    total: Snapshot = {"banners": 0, "latency_buckets": [0] * (len(LATENCY_BUCKETS) + 1), "latency_sum": 0.0,
-                       "backlog": 0, "workers": 0}
+    total: Snapshot = {"banners": 0, "backlog": 0, "workers": 0}
+    for key, *_ in _HISTOGRAMS:
+        total[f"{key}_buckets"], total[f"{key}_sum"] = [0] * (len(LATENCY_BUCKETS) + 1), 0.0
     for snap in snapshots:
         for key, values in (snap.get("tallies") or {}).items():
             if key in tallies and isinstance(values, dict):
                 tallies[key].update({k: v for k, v in values.items() if isinstance(v, int)})
-        for key in ("banners", "backlog", "workers", "latency_sum"):
+        for key in ("banners", "backlog", "workers", *(f"{h}_sum" for h, *_ in _HISTOGRAMS)):
             value = snap.get(key)
             if isinstance(value, int | float):
                 total[key] += value
-        buckets = snap.get("latency_buckets")
-        if isinstance(buckets, list) and len(buckets) == len(total["latency_buckets"]):
-            total["latency_buckets"] = [a + b for a, b in zip(total["latency_buckets"], buckets, strict=True)]
+        for h, *_ in _HISTOGRAMS:
+            buckets, mine = snap.get(f"{h}_buckets"), total[f"{h}_buckets"]
+            if isinstance(buckets, list) and len(buckets) == len(mine) and all(type(n) is int for n in buckets):
+                total[f"{h}_buckets"] = [a + b for a, b in zip(mine, buckets, strict=True)]
     total["tallies"] = tallies
     return total
 
@@ -204,12 +219,12 @@ class _Collector:
             yield family
         yield CounterMetricFamily("consent_banners_shown", "Pages that carried the first-layer banner",
                                   value=merged["banners"])
-        cumulative, buckets = 0, []
-        for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), merged["latency_buckets"], strict=True):
-            cumulative += n
-            buckets.append((bound, cumulative))
-        yield HistogramMetricFamily("consent_upstream_latency_seconds", "Upstream time to response head",
-                                    buckets=buckets, sum_value=merged["latency_sum"])
+        for key, name, doc in _HISTOGRAMS:
+            cumulative, buckets = 0, []
+            for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), merged[f"{key}_buckets"], strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=merged[f"{key}_sum"])
         yield GaugeMetricFamily("consent_log_spool_backlog", "Decisions waiting in the spool",
                                 value=merged["backlog"])
         yield GaugeMetricFamily("consent_gateway_workers", "Worker processes whose figures this scrape sums",

@@ -198,9 +198,12 @@ def test_metrics_need_a_credential(make_gateway: Callable[..., RunningGateway]) 
         assert c.get("/_consent/metrics").status_code == 401
         assert c.get("/_consent/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         c.get("/page")
+        assert post(gw, c, {"action": "accept_all"}).status_code == 303
         r = c.get("/_consent/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
         assert r.status_code == 200
         assert 'consent_set_cookies_dropped_total{category="personalization"}' in r.text
+        # the decision's wait for the log is measured (issue 11: decision-log latency)
+        assert "consent_log_write_seconds_count 1.0" in r.text
         assert c.get("/metrics").status_code == 401
         r = c.get("/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
         assert r.status_code == 200 and "consent_banners_shown_total" in r.text

@@ -16,6 +16,7 @@ def busy_worker() -> Metrics:
     m.upstream_latency(0.02)
     m.upstream_latency(99.0)
     m.upstream_error("UpstreamTimeout")
+    m.log_latency(0.004)
     m.banner_shown()
     return m
 
@@ -29,6 +30,9 @@ def test_exposition() -> None:
     assert 'consent_upstream_latency_seconds_bucket{le="0.025"} 2.0' in text
     assert 'consent_upstream_latency_seconds_bucket{le="+Inf"} 3.0' in text
     assert "consent_upstream_latency_seconds_count 3.0" in text
+    assert 'consent_log_write_seconds_bucket{le="0.0025"} 0.0' in text
+    assert 'consent_log_write_seconds_bucket{le="0.005"} 1.0' in text
+    assert "consent_log_write_seconds_sum 0.004" in text
     assert "consent_banners_shown_total 1.0" in text and "consent_gateway_workers 1.0" in text
 
 
@@ -39,6 +43,7 @@ def test_merge_sums_and_skips_malformed_pieces() -> None:
     merged = merge_snapshots([a, b, hostile, {}])
     assert merged["tallies"]["decisions"] == {"accept_all": 2, "reject_all": 2}
     assert merged["latency_buckets"][-1] == 2 and merged["banners"] == 2 and merged["workers"] == 3
+    assert merged["log_latency_buckets"][3] == 2 and merged["log_latency_sum"] == 0.008
 
 
 def test_siblings_are_counted_while_they_hold_their_chain_lock(tmp_path: Path) -> None:
