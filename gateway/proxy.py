@@ -121,6 +121,14 @@ class Proxy:
             has_body = True
         return RequestHead(method, target, headers, has_body, chunked)
 
+    def handshake_head(self, scope: Scope, ctx: RequestContext) -> RequestHead:
+        """A WebSocket handshake's request to the site: the same policy as any GET (crawler rule,
+        cookie filter, hop-by-hop table, forwarded and consent headers); websocket.py hands it to
+        the library, which writes the handshake's own fields."""
+        granted = self.rules.required if is_bot(ctx.user_agent) else ctx.state.granted
+        return self.request_head({**scope, "method": "GET"}, ctx, self._filter_request(ctx, granted).cookie_header,
+                                 granted)
+
     # --- the exchange -------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:

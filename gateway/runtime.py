@@ -77,7 +77,7 @@ def build_runtime(config: Config, shared: Shared) -> Runtime:
     proxy = Proxy(config, rules, banner, shared.transport, shared.metrics, scopes=shared.scopes)
     endpoints = Endpoints(config, codec, rules, banner, shared.ledger, resolver, shared.metrics, shared.scopes,
                           shared.readiness)
-    websockets = WebSocketProxy(config, codec, rules, resolver, shared.pool.ssl)
+    websockets = WebSocketProxy(config, codec, proxy, resolver, shared.pool.ssl)
     return Runtime(config, codec, rules, banner, resolver, ProxyHints(g), AccessLog(g.access_log), proxy, endpoints,
                    websockets, config.admin.enabled)
 

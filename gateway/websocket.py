@@ -17,29 +17,27 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from gateway.config import Config
 from gateway.consent import ConsentCodec
 from gateway.context import read_request
-from gateway.cookies import CookieRules, strip_request_cookies
-from gateway.forwarded import ForwardedResolver, forwarded_for
-from gateway.proxy import REBUILT_REQUEST, connection_tokens
+from gateway.forwarded import ForwardedResolver
+from gateway.proxy import Proxy
 from gateway.types import Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.websocket")
 
-# The library writes these itself; a copy from the browser would duplicate or contradict them.
+# The library writes these itself (Origin and User-Agent are handed to it apart); a copy from the
+# request head would duplicate or contradict them.
 HANDSHAKE_OWN = frozenset({
     b"host", b"upgrade", b"connection", b"sec-websocket-key", b"sec-websocket-version",
-    b"sec-websocket-extensions", b"sec-websocket-protocol", b"cookie", b"x-consent-categories",
-    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"origin", b"user-agent",
-    b"content-length", b"transfer-encoding",
+    b"sec-websocket-extensions", b"sec-websocket-protocol", b"origin", b"user-agent",
 })
 
 
 class WebSocketProxy:
-    def __init__(self, config: Config, codec: ConsentCodec, rules: CookieRules,
+    def __init__(self, config: Config, codec: ConsentCodec, proxy: Proxy,
                  resolver: ForwardedResolver, ssl_context: ssl.SSLContext | None = None) -> None:
         self.ssl = ssl_context
         self.config = config
         self.codec = codec
-        self.rules = rules
+        self.proxy = proxy  # its request policy decides what the site sees of the handshake
         self.resolver = resolver
         self.upstream = config.gateway.upstream
         self.preserve_host = config.gateway.preserve_host
@@ -50,27 +48,9 @@ class WebSocketProxy:
         if message["type"] != "websocket.connect":
             return
         ctx = read_request(scope, self.codec, self.resolver)
-        filtered = strip_request_cookies(ctx.cookies, self.rules, ctx.state.granted,
-                                         everything=self.config.consent.mode == "report")
-        # the same hop-by-hop and client-spoofable table as an HTTP request, plus the library's own
-        named = connection_tokens(ctx.headers, ctx.first)
-        headers: list[tuple[str, str]] = [
-            (n.decode("latin-1"), v.decode("latin-1")) for n, v in ctx.headers
-            if n not in HANDSHAKE_OWN and n not in REBUILT_REQUEST and n not in named
-        ]
-        if filtered.cookie_header is not None:
-            headers.append(("Cookie", filtered.cookie_header.decode("latin-1")))
-        headers.append(("X-Consent-Categories",
-                        ",".join(c for c in self.config.category_ids if c in ctx.state.granted)))
-        peer = (scope.get("client") or ("",))[0]
-        headers.append(("X-Forwarded-For", forwarded_for(ctx.client, peer, ctx.first.get(b"x-forwarded-for"))
-                        .decode("latin-1")))
-        headers.append(("X-Forwarded-Proto", "https" if ctx.client.scheme == "https" else "http"))
-        if ctx.client.host:
-            headers.append(("X-Forwarded-Host", ctx.client.host))
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
+        head = self.proxy.handshake_head(scope, ctx)
+        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in head.headers if n not in HANDSHAKE_OWN]
+        target = head.target
         scheme = "wss" if self.upstream.scheme == "https" else "ws"
         # The library writes Host from the URI; the socket goes to the upstream either way.
         # (serving.py refuses a missing or malformed Host before we get here.)

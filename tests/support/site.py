@@ -163,7 +163,11 @@ async def set_path_cookie(request: Request) -> Response:
 
 async def ws_echo(ws: WebSocket) -> None:
     await ws.accept()
-    await ws.send_json({"cookie": ws.headers.get("cookie", ""), "categories": ws.headers.get("x-consent-categories")})
+    await ws.send_json({"cookie": ws.headers.get("cookie", ""), "categories": ws.headers.get("x-consent-categories"),
+                        "forwarded_for": ws.headers.get("x-forwarded-for"),
+                        "forwarded_proto": ws.headers.get("x-forwarded-proto"),
+                        "proxy_authorization": ws.headers.get("proxy-authorization"),
+                        "query": ws.url.query})
     try:
         while True:
             await ws.send_text(await ws.receive_text())
