@@ -73,8 +73,11 @@ _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 
 class HtmlRewriter(BeforeBody):
-    def __init__(self, plan: RewritePlan) -> None:
+    def __init__(self, plan: RewritePlan, *, exact: bool = False) -> None:
+        """exact: never take the walk's fast path; every token is found by the exact tag-by-tag
+        regexes. The output is the same (the tests compare both); it is the reference, and slower."""
         self.plan = plan
+        self._exact = exact
         self.stats = RewriteStats()
         self._holds = Neutraliser(plan, self.stats)  # what is held, and how (gateway/neutralise.py)
         self._trackers = self._holds.trackers
@@ -246,6 +249,9 @@ class HtmlRewriter(BeforeBody):
         exact (slower) `_BORING` regex for a stretch where an attribute value hides a '<'. A
         blocked URL inside a resource tag makes that tag the token.
         """
+        if self._exact:
+            b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
+            return b.end() if b else pos
         n = len(buf)
         hit = self._next_hit(low, pos, n) if self._searching else -1
         checked = known = pos
@@ -255,7 +261,7 @@ class HtmlRewriter(BeforeBody):
             kind, start, end, checked, known, cand = walk(buf, low, pos, checked, known, cand, hit, final)
             if kind == scanner.DONE:
                 return start
-            if kind == scanner.SLOW:
+            if kind == scanner.SLOW:  # a '<' hidden in an attribute value: this stretch exactly
                 b = (_BORING_OR_RESOURCE if self._searching else _BORING).match(buf, pos)
                 return b.end() if b else pos
             if kind == scanner.HIT:

@@ -19,8 +19,9 @@ def plan(blocked: tuple[tuple[str, str], ...] = BLOCKED, head: bytes = b"<!--H--
     return RewritePlan(blocked, head, lambda cs: body, charset)
 
 
-def rewrite(html: bytes, sizes: list[int] | None = None, p: RewritePlan | None = None) -> bytes:
-    r = HtmlRewriter(p or plan())
+def rewrite(html: bytes, sizes: list[int] | None = None, p: RewritePlan | None = None, *,
+            exact: bool = False) -> bytes:
+    r = HtmlRewriter(p or plan(), exact=exact)
     if not sizes:
         return r.feed(html) + r.finish()
     out, pos, i = [], 0, 0
@@ -326,20 +327,8 @@ def test_arbitrary_bytes_never_raise_and_keep_bytes(data: bytes, sizes: list[int
 @given(st.lists(FRAGMENTS, max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=8))
 def test_fast_path_agrees_with_the_exact_scanner(parts: list[bytes], sizes: list[int]) -> None:
     """The fast path must give exactly what the exact (slow) tag-by-tag scanner gives."""
-    import re
-
-    from gateway import _scan_py, scanner
-
     html = b"".join(parts)
-    fast = rewrite(html, sizes)
-    original, walk = _scan_py._HIDDEN_LT, scanner.walk
-    _scan_py._HIDDEN_LT = re.compile(b"")  # "always suspicious": forces the exact path everywhere
-    scanner.walk = _scan_py.walk
-    try:
-        exact = rewrite(html, sizes)
-    finally:
-        _scan_py._HIDDEN_LT, scanner.walk = original, walk
-    assert fast == exact
+    assert rewrite(html, sizes) == rewrite(html, sizes, exact=True)
 
 
 def test_blocked_urls_in_text_cost_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -564,17 +553,7 @@ class TestCatalog:
         b"<iframe src=//player.bilibili.com/x></iframe>", b"<img alt='clarity.ms' src=/x>", b"<a href=//nothotjar.com>",
     ]), max_size=30), st.lists(st.integers(1, 40), min_size=1, max_size=8))
     def test_chunking_and_the_fast_path_agree_with_the_catalog(self, parts: list[bytes], sizes: list[int]) -> None:
-        import re
-
-        from gateway import _scan_py, scanner
-
         html = b"".join(parts)
         whole = rewrite(html, p=catalog_plan())
         assert rewrite(html, sizes, catalog_plan()) == whole
-        original, walk = _scan_py._HIDDEN_LT, scanner.walk
-        _scan_py._HIDDEN_LT = re.compile(b"")  # the exact path everywhere, as in the test above
-        scanner.walk = _scan_py.walk
-        try:
-            assert rewrite(html, sizes, catalog_plan()) == whole
-        finally:
-            _scan_py._HIDDEN_LT, scanner.walk = original, walk
+        assert rewrite(html, sizes, catalog_plan(), exact=True) == whole
