@@ -99,44 +99,51 @@ class AppTransport:
     async def send(self, scope: Scope, head: RequestHead, body: AsyncIterator[bytes] | None) -> Response:
         inner = dict(scope)
         inner["headers"] = [(n, v) for n, v in head.headers if n != b"transfer-encoding"]
-        started: asyncio.Future[tuple[int, Headers]] = asyncio.get_running_loop().create_future()
-        chunks: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
-        ended = False
+        exchange = _AppExchange(body)
+        task = asyncio.ensure_future(exchange.run(self.app, inner))
+        status, headers = await exchange.started
+        return AppResponse(status, [(n.lower(), v) for n, v in headers], exchange.chunks, task)
 
-        async def receive() -> Message:
-            if body is None:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            try:
-                chunk = await body.__anext__()
-            except StopAsyncIteration:
-                return {"type": "http.request", "body": b"", "more_body": False}
-            return {"type": "http.request", "body": chunk, "more_body": True}
 
-        async def send(message: Message) -> None:
-            nonlocal ended
-            if message["type"] == "http.response.start":
-                started.set_result((message["status"], list(message.get("headers", []))))
-            elif message["type"] == "http.response.body":
-                if message.get("body"):
-                    await chunks.put(bytes(message["body"]))
-                if not message.get("more_body", False) and not ended:
-                    ended = True
-                    await chunks.put(_END)
+class _AppExchange:
+    """One call of the wrapped app: its receive and send, and what they have seen. A responder
+    object (as Starlette's GZipResponder) rather than closures over per-request flags."""
 
-        async def run() -> None:
-            try:
-                await self.app(inner, receive, send)
-            except Exception as e:  # noqa: BLE001 - the visitor gets our error page, not a traceback
-                if not started.done():
-                    started.set_exception(UpstreamUnavailable(f"the application raised {type(e).__name__}"))
-                else:
-                    await chunks.put(e)
-                return
-            if not started.done():
-                started.set_exception(UpstreamUnavailable("the application sent no response"))
-            elif not ended:
-                await chunks.put(_END)  # an app that returned without its last message still ends
+    def __init__(self, body: AsyncIterator[bytes] | None) -> None:
+        self.body = body
+        self.started: asyncio.Future[tuple[int, Headers]] = asyncio.get_running_loop().create_future()
+        self.chunks: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
+        self.ended = False
 
-        task = asyncio.ensure_future(run())
-        status, headers = await started
-        return AppResponse(status, [(n.lower(), v) for n, v in headers], chunks, task)
+    async def receive(self) -> Message:
+        if self.body is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        try:
+            chunk = await self.body.__anext__()
+        except StopAsyncIteration:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started.set_result((message["status"], list(message.get("headers", []))))
+        elif message["type"] == "http.response.body":
+            if message.get("body"):
+                await self.chunks.put(bytes(message["body"]))
+            if not message.get("more_body", False) and not self.ended:
+                self.ended = True
+                await self.chunks.put(_END)
+
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception as e:  # noqa: BLE001 - the visitor gets our error page, not a traceback
+            if not self.started.done():
+                self.started.set_exception(UpstreamUnavailable(f"the application raised {type(e).__name__}"))
+            else:
+                await self.chunks.put(e)
+            return
+        if not self.started.done():
+            self.started.set_exception(UpstreamUnavailable("the application sent no response"))
+        elif not self.ended:
+            await self.chunks.put(_END)  # an app that returned without its last message still ends
