@@ -19,7 +19,7 @@ from gateway.consent import ConsentCodec
 from gateway.context import read_request
 from gateway.cookies import CookieRules, strip_request_cookies
 from gateway.forwarded import ForwardedResolver, forwarded_for
-from gateway.proxy import REBUILT_REQUEST, connection_tokens
+from gateway.proxy import REBUILT_REQUEST, connection_tokens, request_target
 from gateway.types import Receive, Scope, Send
 
 log = logging.getLogger("consent_gateway.websocket")
@@ -68,9 +68,7 @@ class WebSocketProxy:
         headers.append(("X-Forwarded-Proto", "https" if ctx.client.scheme == "https" else "http"))
         if ctx.client.host:
             headers.append(("X-Forwarded-Host", ctx.client.host))
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
+        target = request_target(scope)
         scheme = "wss" if self.upstream.scheme == "https" else "ws"
         # The library writes Host from the URI; the socket goes to the upstream either way.
         # (serving.py refuses a missing or malformed Host before we get here.)

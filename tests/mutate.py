@@ -78,8 +78,9 @@ TARGETS: dict[str, Target] = {
     "proxy": Target("gateway/proxy.py",
                     (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent",
                      "tests/test_proxy.py::TestUpstreamFailures::test_stale_keepalive_connection_is_retried",
+                     "tests/test_proxy.py::TestUpstreamFailures::test_a_get_is_retried_on_a_reused_connection_closed_unanswered",
                      "tests/test_middleware.py::test_the_wrapped_app_gets_an_asgi_head_with_lower_case_names"),
-                    _methods("Proxy", "request_head", "_consent_header")),
+                    ("x_request_target", *_methods("Proxy", "request_head", "_consent_header"))),
     "responsepolicy": Target("gateway/responsepolicy.py", ("tests/test_responsepolicy.py",)),
 }
 
