@@ -67,7 +67,7 @@ TARGETS: dict[str, Target] = {
     "decoding": Target("gateway/decoding.py", ("tests/test_decoding.py",)),
     # the policy: what is a tracker and how it is held (gateway/neutralise.py, the decide half of
     # the rewriter); then where the banner goes and what an inline script's hold keeps (rewrite.py)
-    "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py",)),
+    "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py", "tests/test_placeholder.py")),
     "rewrite": Target("gateway/rewrite.py", ("tests/test_rewrite.py",),
                       _methods("HtmlRewriter", "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
                                "_inject_body")),
