@@ -64,7 +64,11 @@ TARGETS: dict[str, Target] = {
     # the origin check and the `next` check; the rest of endpoints.py is request plumbing
     "endpoints": Target("gateway/endpoints.py", ("tests/test_endpoints.py",),
                         ("x_safe_next", "x_location_header", *_methods("Endpoints", "_same_origin"))),
-    "decoding": Target("gateway/decoding.py", ("tests/test_decoding.py",)),
+    # normalise_charset and can_decode are tested where they are used: the rewriter, the response policy
+    "decoding": Target("gateway/decoding.py",
+                       ("tests/test_decoding.py", "tests/test_responsepolicy.py",
+                        "tests/test_rewrite.py::TestInjection::test_normalise_charset",
+                        "tests/test_rewrite.py::TestPolicy::test_charset_labels_as_browsers_read_them")),
     # the policy: what is a tracker and how it is held (gateway/neutralise.py, the decide half of
     # the rewriter); then where the banner goes and what an inline script's hold keeps (rewrite.py)
     "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py", "tests/test_placeholder.py")),
