@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol
+from urllib.parse import quote
 
 from gateway.accesslog import KIND_HTML, AccessRecord
 from gateway.agents import is_bot
@@ -58,6 +59,22 @@ def connection_tokens(headers: Headers, first: dict[bytes, bytes]) -> frozenset[
     return frozenset(t.strip().lower() for n, v in headers if n == b"connection" for t in v.split(b","))
 
 
+# What a path may hold unescaped besides letters, digits and "_.-~" (RFC 3986 pchar, and "/").
+_PATH_SAFE = "/!$&'()*+,;=:@"
+
+
+def request_target(scope: Scope) -> bytes:
+    """The path and query as the client sent them. `raw_path` is optional in ASGI (uvicorn sends it;
+    an older Daphne or Hypercorn may not): without it the decoded `path` is escaped again, so that a
+    space cannot break the request line and an escaped "?" or "#" stays in the path instead of
+    starting a query for the site (an escaped "/" comes back as "/": the server already lost it)."""
+    raw: bytes | None = scope.get("raw_path")
+    target = raw if raw else quote(scope["path"], safe=_PATH_SAFE).encode("ascii")
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return target
+
+
 class Proxy:
     def __init__(self, config: Config, rules: CookieRules, banner: Banner, transport: Transport,
                  metrics: Metrics, scopes: CookieScopes | None = None) -> None:
@@ -88,9 +105,7 @@ class Proxy:
                      granted: frozenset[str]) -> RequestHead:
         """What the site may see of this request (the request policy): no bytes, no sockets."""
         method: bytes = scope["method"].encode("ascii")
-        target = scope.get("raw_path") or scope["path"].encode("utf-8")
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
+        target = request_target(scope)
         named = connection_tokens(ctx.headers, ctx.first)
         content_length = None
         chunked = False

@@ -64,10 +64,14 @@ TARGETS: dict[str, Target] = {
     # the origin check and the `next` check; the rest of endpoints.py is request plumbing
     "endpoints": Target("gateway/endpoints.py", ("tests/test_endpoints.py",),
                         ("x_safe_next", "x_location_header", *_methods("Endpoints", "_same_origin"))),
-    "decoding": Target("gateway/decoding.py", ("tests/test_decoding.py",)),
+    # normalise_charset and can_decode are tested where they are used: the rewriter, the response policy
+    "decoding": Target("gateway/decoding.py",
+                       ("tests/test_decoding.py", "tests/test_responsepolicy.py",
+                        "tests/test_rewrite.py::TestInjection::test_normalise_charset",
+                        "tests/test_rewrite.py::TestPolicy::test_charset_labels_as_browsers_read_them")),
     # the policy: what is a tracker and how it is held (gateway/neutralise.py, the decide half of
     # the rewriter); then where the banner goes and what an inline script's hold keeps (rewrite.py)
-    "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py",)),
+    "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py", "tests/test_placeholder.py")),
     "rewrite": Target("gateway/rewrite.py", ("tests/test_rewrite.py",),
                       _methods("HtmlRewriter", "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
                                "_inject_body")),
@@ -78,8 +82,9 @@ TARGETS: dict[str, Target] = {
     "proxy": Target("gateway/proxy.py",
                     (*PROXY_HEADERS, "tests/test_proxy.py::TestHtml::test_browser_ad_apis_off_until_consent",
                      "tests/test_proxy.py::TestUpstreamFailures::test_stale_keepalive_connection_is_retried",
+                     "tests/test_proxy.py::TestUpstreamFailures::test_a_get_is_retried_on_a_reused_connection_closed_unanswered",
                      "tests/test_middleware.py::test_the_wrapped_app_gets_an_asgi_head_with_lower_case_names"),
-                    _methods("Proxy", "request_head", "_consent_header")),
+                    ("x_request_target", *_methods("Proxy", "request_head", "_consent_header"))),
     "responsepolicy": Target("gateway/responsepolicy.py", ("tests/test_responsepolicy.py",)),
 }
 

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from itsdangerous._json import _CompactJSON
 from itsdangerous.encoding import base64_encode
 
+from gateway import consent
 from gateway.config import parse_config
 from gateway.consent import ConsentCodec
 from tests.conftest import config_text
@@ -133,8 +136,32 @@ def test_a_revoked_cookie_is_no_decision_but_keeps_its_id() -> None:
     replay = codec.state_from_cookie(cookie, gpc=False, now=1002)
     assert replay.decided is False and replay.consent_id == old.consent_id
     assert "personalization" not in replay.granted
+    # exactly the undecided state, but for its id: today's policy, nothing known, GPC as sent now
+    assert codec.honor_gpc
+    for gpc in (False, True):
+        got = codec.state_from_cookie(cookie, gpc=gpc, now=1002)
+        assert got == dataclasses.replace(codec.undecided(gpc), consent_id=old.consent_id), gpc
     newer = codec.decide(frozenset(), previous=replay, gpc=False, now=1001)
     assert codec.state_from_cookie(codec.encode(newer), gpc=False, now=1002).decided is True
+
+
+def test_the_codec_reads_the_revocations_it_is_given() -> None:
+    """The gateway shares one Revocations between the codec and the log's refresher (app.py)."""
+    from gateway.config import default_config_path, load_config
+    from gateway.revocation import Revocations
+
+    shared = Revocations()
+    c = ConsentCodec(load_config(default_config_path(), env={}), revocations=shared)
+    state = c.decide(frozenset(), previous=c.undecided(False), gpc=False, now=1000)
+    shared.revoke(str(state.consent_id), 1001)
+    assert c.state_from_cookie(c.encode(state), gpc=False, now=1002).decided is False
+
+
+def test_a_consent_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor reads it out and the operator types it after `log show`, where '-' starts an option."""
+    tokens = iter(["-x-yz", "a-bc"])
+    monkeypatch.setattr(consent.secrets, "token_urlsafe", lambda n: next(tokens))
+    assert consent.new_consent_id() == "a-bc"
 
 
 def test_state_as_json_contract() -> None:

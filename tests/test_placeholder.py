@@ -36,7 +36,7 @@ def test_a_neutralised_iframe_gets_a_placeholder_in_its_place() -> None:
     frame = "<iframe" + after.split(">", 1)[0]
     assert " hidden" in frame and "data-consent-embed" in frame
     assert ' src=' not in frame and 'data-src="https://www.youtube.com/embed/abc?x=1&amp;y=2"' in frame
-    assert out.endswith("</iframe><p>b</p>")
+    assert out.endswith('data-consent-category="personalization" hidden data-consent-embed></iframe><p>b</p>')
 
 
 def test_in_the_visitors_language() -> None:

@@ -8,6 +8,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,6 +105,34 @@ class TestRequestSide:
             h = seen_headers(c.get("/echo", headers={"X-Forwarded-For": "203.0.113.7",
                                                      "Connection": "keep-alive,X-Hop", "X-Hop": "1"}))
         assert h["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"] and "x-hop" not in h
+
+    def test_a_server_that_sends_no_raw_path_or_client(self, gateway: RunningGateway) -> None:
+        """`raw_path` and `client` are optional in ASGI (uvicorn sends both; an older Daphne or
+        Hypercorn may send no raw_path, a server on a Unix socket no client). The gateway is called
+        here as such a server would call it, with the scope of
+        GET /echo/a%20b/caf%C3%A9/50%25/x%3Fy%23z/@:;=. The path must reach the site escaped as it
+        was sent: not as raw bytes with a space (a broken request line), not with "?" starting the
+        query, and with its sub-delimiters unescaped. With no client address there is no address to
+        name (and the client's own X-Forwarded-For is not trusted)."""
+        host = f"127.0.0.1:{gateway.server.port}".encode()
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": "/echo/a b/caf\u00e9/50%/x?y#z/@:;=", "root_path": "",
+                 "query_string": b"q=%2F&x=1", "server": ("127.0.0.1", gateway.server.port),
+                 "headers": [(b"host", host), (b"x-forwarded-for", b"198.51.100.66")]}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        gateway.server.call(gateway.app(scope, receive, send))
+        assert sent[0]["status"] == 200, sent
+        got = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+        assert got["raw_path"] == "/echo/a%20b/caf%C3%A9/50%25/x%3Fy%23z/@:;=" and got["query"] == "q=%2F&x=1"
+        h = {k: v for k, v in got["headers"]}
+        assert h["x-forwarded-for"] == "" and h["x-forwarded-host"] == host.decode()
 
     def test_request_line_host_and_framing(self, make_gateway: Callable[..., RunningGateway]) -> None:
         gw = make_gateway(gateway="preserve_host = false")
@@ -449,6 +478,29 @@ class TestUpstreamFailures:
                 assert r.status_code == 200 and r.text == "ok"
                 time.sleep(0.1)
 
+
+    def test_a_get_is_retried_on_a_reused_connection_closed_unanswered(
+            self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+        """The race the test above does not reach: the pool still sees the connection open, sends
+        the next request on it, and the site closes it without a byte of an answer (it read the
+        request; a keep-alive timeout firing just then). A GET has no body, so it is retried once on a
+        fresh connection; were it taken for a request with a body it would get a 502."""
+        def handler(conn: socket.socket, request: bytes) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+            data = b""
+            while b"\r\n\r\n" not in data:  # the next request on this connection: read, never answered
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        with gw.client() as c:
+            for _ in range(3):
+                r = c.get("/x")
+                assert r.status_code == 200 and r.text == "ok"
+        assert raw.connections == 3  # each second request was refused unanswered and went again
 
 class TestStreaming:
     def test_large_download_streams(self, gateway: RunningGateway) -> None:

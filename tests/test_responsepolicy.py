@@ -10,7 +10,7 @@ import pytest
 from gateway.config import Config, parse_config
 from gateway.cookies import CookieRules, CookieScopes
 from gateway.navigation import VARY
-from gateway.responsepolicy import ResponsePlan, ResponsePolicy
+from gateway.responsepolicy import ResponsePlan, ResponsePolicy, charset_label
 from gateway.types import Headers
 from tests.conftest import config_text
 
@@ -72,6 +72,18 @@ class TestCookies:
         assert expiries and all(v.startswith(b"_ga=;") for v in expiries)
         assert any(b"Path=/x" in v and b"Domain=shop.example" in v for v in expiries)
         assert plan.unexpired == 0
+        assert plan.headers[0] == (b"content-type", b"text/plain")  # added to the head, not instead of it
+
+    def test_expiries_over_https_are_secure(self) -> None:
+        """A browser reached over https ignores a Set-Cookie for a Secure cookie without Secure."""
+        plan = policy().decide(200, [], granted=NOTHING, held=("_ga",), secure=True, host="shop.example")
+        assert set_cookies(plan) and all(v.endswith(b"; Secure") for v in set_cookies(plan))
+        plain = decide(policy(), 200, [], held=("_ga",))
+        assert set_cookies(plain) and not any(b"Secure" in v for v in set_cookies(plain))
+
+    def test_nothing_held_nothing_unexpired(self) -> None:
+        plan = decide(policy(), 200, [(b"content-type", b"text/plain")])
+        assert plan.unexpired == 0 and plan.status == 200 and plan.policies == ()
 
     def test_expiries_are_bounded_and_the_rest_counted(self) -> None:
         cfg = config()
@@ -109,7 +121,8 @@ class TestHead:
         head = dict(plan.headers)
         assert head[b"cache-control"] == b"private, no-cache"
         assert head[b"vary"] == VARY
-        assert b"browsing-topics=()" in head[b"permissions-policy"]
+        assert head[b"permissions-policy"] == (b"browsing-topics=(), attribution-reporting=(), "
+                                               b"join-ad-interest-group=(), run-ad-auction=()")
 
     def test_browser_ad_apis_open_once_granted_and_in_report_mode(self) -> None:
         granted = decide(policy(), 200, list(HTML_GZIP), granted=ALL)
@@ -132,6 +145,16 @@ class TestHead:
         for status, coding in ((404, b"br"), (500, b"deflate"), (200, b"identity"), (200, b" GZIP ")):
             plan = decide(policy(), status, [(b"content-type", b"Text/HTML"), (b"content-encoding", coding)])
             assert plan.rewrite, (status, coding)
+
+    @pytest.mark.parametrize(("ctype", "label"), [
+        (b"text/html", b""), (b"text/html; charset=ISO-8859-2", b"ISO-8859-2"),
+        (b"text/html;CHARSET=utf-8;format=flowed", b"utf-8"),
+        # a repeated parameter: the first one counts (WHATWG MIME type parsing), as browsers read it
+        (b"text/html; charset=utf-8; charset=iso-8859-2", b"utf-8"),
+    ])
+    def test_the_charset_label(self, ctype: bytes, label: bytes) -> None:
+        assert charset_label(ctype) == label
+        assert decide(policy(), 200, [(b"content-type", ctype)]).charset == label
 
     def test_the_sites_csp_is_read_for_nonces(self) -> None:
         headers: Headers = [(b"content-type", b"text/html"),

@@ -520,6 +520,13 @@ class TestCatalog:
                                 ("personalization", "Meta Pixel", "pixel"): 1,
                                 ("personalization", "YouTube", "iframe"): 1}
 
+    def test_each_held_tag_is_counted(self) -> None:
+        r = HtmlRewriter(catalog_plan())
+        r.feed(b"<html><body>" + b"<script src='https://www.clarity.ms/tag/abc'></script>" * 3 + b"</body></html>")
+        r.finish()
+        assert r.stats.held == {("personalization", "Microsoft Clarity", "script"): 3}
+        assert r.stats.neutralised == {"personalization": 3}
+
     def test_report_mode_counts_the_same_and_changes_nothing(self) -> None:
         enforce = HtmlRewriter(catalog_plan())
         enforce.feed(CATALOG_PAGE)
