@@ -98,8 +98,8 @@ def hop_address(hop: str) -> str | None:
     some IIS setups) write the client's port too, `203.0.113.9:50312` or `[2001:db8::1]:443`;
     refusing those made every visitor behind them share the proxy's own address (and its lockout
     and rate-limit buckets)."""
-    if len(hop) > 64:  # the longest address with brackets and a port is 53 characters
-        return None
+    if len(hop) > 64 or "%" in hop:  # the longest with brackets and a port is 53 characters; an IPv6
+        return None  # zone id (fe80::1%eth0) names an interface on the proxy, never a client's address
     if hop.startswith("["):
         inner, sep, rest = hop[1:].partition("]")
         if not sep or not (rest == "" or (rest[:1] == ":" and rest[1:].isdigit() and rest[1:].isascii())):

@@ -59,6 +59,7 @@ def test_hop_address_forms() -> None:
     assert hop_address("2001:db8::1") == "2001:db8::1"
     assert hop_address("[2001:DB8::1]") == "2001:db8::1"
     assert hop_address("[2001:db8::1]:443") == "2001:db8::1"
+    assert hop_address("fe80::1%eth0") is None and hop_address("[fe80::1%25x]:80") is None
     for bad in ("203.0.113.9:", "203.0.113.9:x", "203.0.113.9:\u0661", "[2001:db8::1", "[2001:db8::1]x",
                 "[2001:db8::1]:", "[2001:db8::1]:x443", "[2001:db8::1]:\u0661443",
                 "[203.0.113.9]:1:2", "host:80", "unknown", "", "1" * 65, "[::1]:443" + "0" * 60):
