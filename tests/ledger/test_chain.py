@@ -108,6 +108,8 @@ def test_head_files_are_written_signed_and_checked(tmp_path: Path) -> None:
     cut = check_heads(KEY, tmp_path, records[:3] + chain(9, "b"))
     assert cut == "chain 'a' ends at seq 3 but this host recorded seq 5: records were cut off the end of the chain"
     assert "ends at seq 0" in (check_heads(KEY, tmp_path, []) or "")
+    # a chain cut back to its first record says so (not "seq 0": the one record is there)
+    assert "chain 'a' ends at seq 1 but" in (check_heads(KEY, tmp_path, records[:1]) or "")
     write_head(KEY, tmp_path, "a", 5, "f" * 64)  # the log holds another record 5: not the one we wrote
     assert "cut off" in (check_heads(KEY, tmp_path, records) or "")
 
