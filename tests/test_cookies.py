@@ -369,6 +369,23 @@ class TestHeaderCache:
         # the most recent stay, the oldest went
         assert (b"v=%d" % (module.CACHED_HEADERS + 49),) in module._PARSED and (b"v=0",) not in module._PARSED
 
+    def test_an_entry_another_thread_evicts_costs_a_parse_not_an_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from collections import OrderedDict
+
+        from gateway import cookies as module
+
+        class Racing(OrderedDict[tuple[bytes, ...], tuple[module.RequestCookie, ...]]):
+            """Another thread's gateway evicts the entry between the lookup and move_to_end."""
+
+            def move_to_end(self, key: tuple[bytes, ...], last: bool = True) -> None:
+                self.pop(key, None)
+                raise KeyError(key)
+
+        monkeypatch.setattr(module, "_PARSED", Racing())
+        first = parse_cookie_headers([b"a=1; b=2"])
+        again = parse_cookie_headers([b"a=1; b=2"])  # found, then gone: still answered
+        assert [c.name for c in again] == [c.name for c in first] == ["a", "b"]
+
     def test_the_least_recently_used_goes_first(self) -> None:
         from gateway import cookies as module
         module._PARSED.clear()

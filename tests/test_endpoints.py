@@ -86,6 +86,19 @@ def test_a_remembered_origin_decides_as_a_fresh_one(gateway: RunningGateway) -> 
             assert post(gateway, c, {"action": "accept_all"}, origin="null").status_code == 403
 
 
+def test_the_origin_memo_is_bounded(gateway: RunningGateway) -> None:
+    """Origin values are the visitor's to invent: the memo keeps at most ORIGINS_CACHED of them."""
+    from gateway.endpoints import ORIGINS_CACHED
+
+    memo = gateway.app.endpoints._origins
+    memo.clear()
+    with gateway.client() as c:
+        for i in range(ORIGINS_CACHED + 3):
+            assert post(gateway, c, {"action": "accept_all"}, origin=f"https://x{i}.example").status_code == 403
+    assert len(memo) == ORIGINS_CACHED
+    assert b"https://x0.example" in memo and f"https://x{ORIGINS_CACHED}.example".encode() not in memo
+
+
 def test_referer_of_own_origin_is_accepted(gateway: RunningGateway) -> None:
     with gateway.client() as c:
         r = post(gateway, c, {"action": "reject_all"}, origin=None, headers={"Referer": gateway.url + "/page"})
