@@ -6,14 +6,14 @@ Accept-Language (exact tag, then the same language), else English. A key a table
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from gateway.acceptlang import negotiate
+
 DIRECTORY = Path(__file__).with_name("locales") / "admin"
 FALLBACK = "en"
-_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
 
 
 def _merged(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
@@ -50,27 +50,7 @@ class AdminTexts:
         return FALLBACK
 
     def negotiate(self, header: str) -> str:
-        ranked = []
-        for i, item in enumerate(header.split(",")[:32]):
-            m = _ITEM.match(item)
-            if not m:
-                continue
-            try:
-                q = float(m.group(2)) if m.group(2) else 1.0
-            except ValueError:
-                continue
-            if q > 0:
-                ranked.append((-q, i, m.group(1).lower()))
-        for _, _, tag in sorted(ranked):
-            if tag == "*":
-                return FALLBACK
-            if tag in self._lower:
-                return self._lower[tag]
-            base = tag.split("-")[0]
-            for known_lower, known in self._lower.items():  # zh, zh-Hans, zh-TW -> zh-CN
-                if known_lower.split("-")[0] == base:
-                    return known
-        return FALLBACK
+        return negotiate(header, self._lower, FALLBACK)
 
     def __getitem__(self, tag: str) -> dict[str, Any]:
         return self.tables.get(tag) or self.tables[FALLBACK]

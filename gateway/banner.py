@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import re
 import tomllib
 import urllib.parse
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from gateway.acceptlang import negotiate
 from gateway.bannerconfig import merged_with, read_locale_file, theme_css
 from gateway.clientrules import rules_script
 from gateway.config import Config
@@ -32,7 +32,6 @@ _PATH_SLOT_URL = urllib.parse.quote(_PATH_SLOT, safe="/")  # the same slot insid
 # Chinese and Japanese text takes full-width punctuation around and between its own words
 _FULL_WIDTH = {"colon": "：", "sep": "、", "open": "（", "close": "）"}
 _HALF_WIDTH = {"colon": ": ", "sep": ", ", "open": "(", "close": ")"}
-_LANG_ITEM = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*$")
 
 
 def asset_dir(name: str) -> Path:
@@ -151,28 +150,7 @@ class Banner:
         return chosen
 
     def _negotiate(self, header: str) -> str:
-        ranked = []
-        for i, item in enumerate(header.split(",")):
-            m = _LANG_ITEM.match(item)
-            if not m:
-                continue
-            try:
-                q = float(m.group(2)) if m.group(2) else 1.0
-            except ValueError:
-                continue
-            if q > 0:
-                ranked.append((-q, i, m.group(1).lower()))
-        for _, _, tag in sorted(ranked):
-            if tag == "*":
-                return self.default_locale
-            if tag in self._lower:
-                return self._lower[tag]
-            base = tag.split("-")[0]
-            # zh, zh-Hans, zh-SG → zh-CN when that is what we have
-            for known_lower, known in self._lower.items():
-                if known_lower.split("-")[0] == base:
-                    return known
-        return self.default_locale
+        return negotiate(header, self._lower, self.default_locale)
 
     def texts(self, locale: str) -> dict[str, Any]:
         return self.locales.get(locale) or self.locales["en"]
