@@ -134,7 +134,10 @@ class Metrics:
                 if kind == "set-cookie":  # request cookies are all kept, so in the inventory by `seen`
                     self._inventory(name, label, kind)
 
-    def rewritten(self, stats: RewriteStats, report: bool = False) -> None:
+    def rewritten(self, stats: RewriteStats, report: bool = False, banner: bool = False) -> None:
+        """A page's rewrite is done; `banner`: its body injection was the first-layer banner."""
+        if banner and stats.body_injected:
+            self.banners += 1
         for category, n in stats.neutralised.items():
             self.tallies["neutralised"][category] += n
         tally = self.tallies["would_block" if report else "held"]

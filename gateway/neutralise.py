@@ -55,6 +55,7 @@ class RewritePlan:
     # Click-to-load (placeholder.py): markup for the box that stands where an iframe is held,
     # from its URL, attributes and category; None (crawlers) leaves the iframe as it is.
     placeholder: Callable[[str, dict[bytes, bytes], str], bytes] | None = None
+    banner: bool = False  # body_html is the first-layer banner: counted once the rewriter places it
 
 
 def _kind(name: bytes) -> str:

@@ -19,7 +19,6 @@ from gateway.consent import ConsentState
 from gateway.context import RequestContext
 from gateway.csp import Nonces, nonces_for
 from gateway.decoding import normalise_charset
-from gateway.metrics import Metrics
 from gateway.navigation import Page, classify
 from gateway.neutralise import RewritePlan
 from gateway.trackers import TrackerRules
@@ -30,7 +29,6 @@ class BannerMarkup:
     """The injections of one page, in the visitor's language and for its consent state."""
 
     banner: Banner
-    metrics: Metrics
     locale: str
     state: ConsentState
     path: str
@@ -43,10 +41,7 @@ class BannerMarkup:
     def body_html(self, nonces: Nonces, charset: str) -> bytes:
         if self.framed:
             return b""
-        show = not self.state.decided
-        if show:
-            self.metrics.banner_shown()  # called once per page, when the rewriter places it
-        html = self.banner.body_html(self.locale, self.state, self.path, show=show, nonces=nonces)
+        html = self.banner.body_html(self.locale, self.state, self.path, show=not self.state.decided, nonces=nonces)
         return html.encode(charset, "xmlcharrefreplace")
 
 
@@ -57,10 +52,9 @@ def _nothing(_charset: str) -> bytes:
 class PagePlanner:
     """Built once per Runtime; `plan` runs per page."""
 
-    def __init__(self, config: Config, banner: Banner, metrics: Metrics) -> None:
+    def __init__(self, config: Config, banner: Banner) -> None:
         self.config = config
         self.banner = banner
-        self.metrics = metrics
         self.report = config.consent.mode == "report"
         # (pattern, category) for each category, and the catalog's URL patterns: what is held
         # for a set of granted categories is built once for that set (gateway/trackers.py)
@@ -87,8 +81,10 @@ class PagePlanner:
         if bot or page is Page.FRAGMENT:
             return RewritePlan(trackers.blocked, b"", _nothing, page_charset, trackers=trackers, report=self.report)
         locale = self.banner.choose_locale(ctx.first.get(b"accept-language"))
-        markup = BannerMarkup(self.banner, self.metrics, locale, ctx.state, path, page is Page.FRAME)
+        framed = page is Page.FRAME
+        markup = BannerMarkup(self.banner, locale, ctx.state, path, framed)
         head, body = markup.with_nonces(nonces_for(policies))
         placeholder = functools.partial(self.banner.placeholders.render, locale, path)
         return RewritePlan(trackers.blocked, head, body, page_charset, policies, markup.with_nonces,
-                           trackers=trackers, report=self.report, placeholder=placeholder)
+                           trackers=trackers, report=self.report, placeholder=placeholder,
+                           banner=not framed and not ctx.state.decided)

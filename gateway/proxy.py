@@ -90,7 +90,7 @@ class Proxy:
         self._categories_header: dict[frozenset[str], bytes] = {}
         self.report = config.consent.mode == "report"
         self.policy = ResponsePolicy(config, rules, self.scopes)
-        self.pages = PagePlanner(config, banner, metrics)
+        self.pages = PagePlanner(config, banner)
 
     # --- request side -------------------------------------------------------------------
 
@@ -322,7 +322,7 @@ class PageBody:
     def _finish(self) -> bytes:
         rewriter = self.rewriter
         out = b"".join(rewriter.feed(p) for p in self.decoder.flush()) + rewriter.finish()
-        self.metrics.rewritten(rewriter.stats, report=rewriter.plan.report)
+        self.metrics.rewritten(rewriter.stats, report=rewriter.plan.report, banner=rewriter.plan.banner)
         self.access.neutralised = sum(rewriter.stats.neutralised.values())
         return out
 

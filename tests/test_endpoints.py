@@ -217,6 +217,7 @@ def test_metrics_need_a_credential(make_gateway: Callable[..., RunningGateway]) 
         assert 'consent_set_cookies_dropped_total{category="personalization"}' in r.text
         # the decision's wait for the log is measured (issue 11: decision-log latency)
         assert "consent_log_write_seconds_count 1.0" in r.text
+        assert "consent_banners_shown_total 1.0" in r.text  # /page, before the decision; counted once placed
         assert c.get("/metrics").status_code == 401
         r = c.get("/metrics", headers={"Authorization": "Bearer admin-token-0123456789"})
         assert r.status_code == 200 and "consent_banners_shown_total" in r.text

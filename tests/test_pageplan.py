@@ -12,6 +12,7 @@ from gateway.cookies import CookieRules
 from gateway.csp import nonces_for
 from gateway.forwarded import ClientInfo
 from gateway.metrics import Metrics
+from gateway.neutralise import RewritePlan, RewriteStats
 from gateway.pageplan import PagePlanner
 from tests.conftest import config_text
 
@@ -24,8 +25,14 @@ def config() -> Config:
 
 def planner() -> tuple[PagePlanner, Metrics]:
     cfg = config()
-    metrics = Metrics()
-    return PagePlanner(cfg, Banner(cfg, rules=CookieRules(cfg)), metrics), metrics
+    return PagePlanner(cfg, Banner(cfg, rules=CookieRules(cfg))), Metrics()
+
+
+def placed(plan: RewritePlan, metrics: Metrics) -> None:
+    """What the proxy does once the rewriter is done: the banner counts if it was placed."""
+    stats = RewriteStats()
+    stats.body_injected = True
+    metrics.rewritten(stats, report=plan.report, banner=plan.banner)
 
 
 def ctx(decided: bool = False, **headers: str) -> RequestContext:
@@ -41,21 +48,26 @@ def test_a_page_gets_the_head_config_and_the_banner_counted_once_placed() -> Non
     assert plan.head_html and plan.placeholder is not None and plan.with_nonces is not None
     assert ("www.googletagmanager.com", "personalization") in plan.blocked_scripts
     assert plan.charset == "utf-8"
-    assert metrics.banners == 0  # rendering is left to the rewriter, when it places the banner
     body = plan.body_html("utf-8")
-    assert b"<" in body and metrics.banners == 1
+    assert b"<" in body and metrics.banners == 0  # rendering counts nothing: the page plan is pure
+    metrics.rewritten(RewriteStats(), banner=plan.banner)  # a page with no place for it: not shown
+    assert metrics.banners == 0
+    placed(plan, metrics)
+    assert plan.banner and metrics.banners == 1
 
 
 def test_a_decided_visitor_is_not_counted_as_shown_a_banner() -> None:
     p, metrics = planner()
     plan = p.plan(ctx(decided=True), NOTHING, False, "/", b"", ())
     plan.body_html("utf-8")
-    assert metrics.banners == 0
+    placed(plan, metrics)
+    assert not plan.banner and metrics.banners == 0
 
 
 def test_a_frame_gets_the_head_config_but_no_banner() -> None:
     p, metrics = planner()
     plan = p.plan(ctx(sec_fetch_dest="iframe"), NOTHING, False, "/", b"", ())
+    placed(plan, metrics)
     assert plan.head_html and plan.body_html("utf-8") == b"" and metrics.banners == 0
 
 
@@ -64,6 +76,7 @@ def test_a_fragment_and_a_crawler_get_neither_but_trackers_stay_held() -> None:
     for plan in (p.plan(ctx(hx_request="true"), NOTHING, False, "/", b"", ()),
                  p.plan(ctx(), NOTHING, True, "/", b"", ())):
         assert plan.head_html == b"" and plan.body_html("utf-8") == b"" and plan.placeholder is None
+        assert not plan.banner
         assert plan.trackers is not None and plan.trackers.blocked
 
 
