@@ -20,13 +20,14 @@ from gateway.adminsession import PATH as ADMIN_PATH
 from gateway.adminsession import AdminSessions
 from gateway.admintexts import AdminTexts
 from gateway.banner import Banner
-from gateway.config import Config, normalise_origin
+from gateway.config import Config
 from gateway.context import RequestContext
 from gateway.daterange import PRESETS, parse_query, parse_range
 from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics, merge_snapshots
+from gateway.origincheck import OriginCheck
 from gateway.responses import NO_STORE, send_bytes, send_html, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -60,6 +61,7 @@ class AdminPages:
         self.banner = banner
         self.ledger = ledger
         self.resolver = resolver
+        self.same_origin = OriginCheck(resolver)  # a sign-in or sign-out POST comes from this site
         self.metrics = metrics
         self.texts = texts or AdminTexts()
         self.sessions = AdminSessions(config.admin, config.consent.secret_keys, 60 * config.admin.session_minutes)
@@ -84,7 +86,7 @@ class AdminPages:
         if not self.config.admin.enabled:
             await send_text(send, 404, "not found\n")
             return
-        if not self._same_origin(ctx):
+        if not self.same_origin(ctx):
             raise BadRequest("cross-origin sign-in refused: the form must be posted from this site", 403)
         form = await read_form(receive, ctx)
         locale = self.texts.choose(form.get("lang"), ctx.first.get(b"accept-language"))
@@ -108,7 +110,7 @@ class AdminPages:
         await redirect(send, next_path, [(b"set-cookie", self.sessions.set_cookie(ctx.secure))])
 
     async def logout(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        if not self._same_origin(ctx):
+        if not self.same_origin(ctx):
             raise BadRequest("cross-origin sign-out refused", 403)
         form = await read_form(receive, ctx)
         lang = self.texts.choose(form.get("lang"), ctx.first.get(b"accept-language"))
@@ -130,20 +132,6 @@ class AdminPages:
         message = self.texts[locale]["login"]["locked"].format(seconds=wait)
         await self._login_page(send, 429, locale, next_path, error=message,
                                headers=[(b"retry-after", str(wait).encode())])
-
-    def _same_origin(self, ctx: RequestContext) -> bool:
-        """Origin (or, without it, Referer) names this site; "null" and a missing one never do."""
-        own = self.resolver.own_origin(ctx.client)
-        if own is None:
-            return False
-        origin = ctx.first.get(b"origin")
-        if origin is not None:
-            return normalise_origin(origin.decode("latin-1")) == own
-        referer = ctx.first.get(b"referer")
-        if referer is None:
-            return False
-        parts = urlsplit(referer.decode("latin-1"))
-        return normalise_origin(f"{parts.scheme}://{parts.netloc}") == own
 
     def _switch_links(self, current: str, keep: dict[str, str], path: str) -> list[dict[str, Any]]:
         return [{"tag": tag, "name": name, "current": tag == current,

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from gateway.adminpages import AdminPages
 from gateway.agents import summarize
 from gateway.banner import PREFIX, Banner, punctuation
-from gateway.config import Config, normalise_origin
+from gateway.config import Config
 from gateway.consent import ConsentCodec, ConsentState
 from gateway.context import RequestContext
 from gateway.cookiepage import CookiesPage
@@ -25,6 +25,7 @@ from gateway.errors import BadRequest
 from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Decision, Ledger
 from gateway.metrics import Metrics
+from gateway.origincheck import OriginCheck
 from gateway.proxyhints import forbidden_hint
 from gateway.ratelimit import AggregateReport, RateLimiter, address_key
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
@@ -35,7 +36,6 @@ log = logging.getLogger("consent_gateway.endpoints")
 MAX_POST = 16 * 1024  # a decision is a few hundred bytes
 MAX_FIELDS = 64
 ACTIONS = frozenset({"accept_all", "reject_all", "save", "withdraw"})
-ORIGINS_CACHED = 256  # Origin header values → normalised origin: a site has a handful; visitors can invent more
 
 
 def safe_next(value: str | None) -> str:
@@ -73,7 +73,7 @@ class Endpoints:
         self.scopes = scopes
         self.ready = ready
         self.category_ids = config.category_ids  # a property that builds a tuple: once, not thrice a decision
-        self._origins: dict[bytes, str | None] = {}
+        self.same_origin = OriginCheck(resolver)
         self.limiter = RateLimiter(config.consent.decisions_per_minute, config.consent.decision_burst)
         self.aggregates = AggregateReport()
         self.admin = AdminPages(config, banner, ledger, resolver, metrics)  # the dashboard and its sign-in
@@ -123,7 +123,7 @@ class Endpoints:
         await send_json(send, 200, ctx.state.as_json(self.category_ids))
 
     async def post_decision(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-        if not self._same_origin(ctx):
+        if not self.same_origin(ctx):
             hint = forbidden_hint(self.config.gateway, ctx)
             raise BadRequest("cross-origin request refused: Origin or Referer must be this site." + hint, 403)
         form = await self._read_form(receive, ctx)
@@ -222,26 +222,6 @@ class Endpoints:
             is_bot=agent.is_bot,
             gpc=gpc,  # the signal as sent, whether or not the config honours it
         )
-
-    def _same_origin(self, ctx: RequestContext) -> bool:
-        own = self.resolver.own_origin(ctx.client)
-        if own is None:
-            return False
-        origin = ctx.first.get(b"origin")
-        if origin is not None:
-            # "null" (sandboxed frames, some redirects) never matches
-            try:
-                return self._origins[origin] == own
-            except KeyError:
-                normal = normalise_origin(origin.decode("latin-1"))
-                if len(self._origins) < ORIGINS_CACHED:
-                    self._origins[origin] = normal
-                return normal == own
-        referer = ctx.first.get(b"referer")
-        if referer is None:
-            return False
-        parts = urlsplit(referer.decode("latin-1"))
-        return normalise_origin(f"{parts.scheme}://{parts.netloc}") == own
 
     async def _read_form(self, receive: Receive, ctx: RequestContext) -> dict[str, list[str]]:
         length = ctx.first.get(b"content-length")

@@ -63,7 +63,9 @@ TARGETS: dict[str, Target] = {
     "forwarded": Target("gateway/forwarded.py", ("tests/test_forwarded.py",)),
     # the origin check and the `next` check; the rest of endpoints.py is request plumbing
     "endpoints": Target("gateway/endpoints.py", ("tests/test_endpoints.py",),
-                        ("x_safe_next", "x_location_header", *_methods("Endpoints", "_same_origin"))),
+                        ("x_safe_next", "x_location_header")),
+    # the same-site check in front of every POST (decisions, admin sign-in and sign-out)
+    "origincheck": Target("gateway/origincheck.py", ("tests/test_origincheck.py", "tests/test_endpoints.py")),
     # normalise_charset and can_decode are tested where they are used: the rewriter, the response policy
     "decoding": Target("gateway/decoding.py",
                        ("tests/test_decoding.py", "tests/test_responsepolicy.py",

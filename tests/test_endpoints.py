@@ -88,9 +88,9 @@ def test_a_remembered_origin_decides_as_a_fresh_one(gateway: RunningGateway) -> 
 
 def test_the_origin_memo_is_bounded(gateway: RunningGateway) -> None:
     """Origin values are the visitor's to invent: the memo keeps at most ORIGINS_CACHED of them."""
-    from gateway.endpoints import ORIGINS_CACHED
+    from gateway.origincheck import ORIGINS_CACHED
 
-    memo = gateway.app.endpoints._origins
+    memo = gateway.app.endpoints.same_origin._origins
     memo.clear()
     with gateway.client() as c:
         for i in range(ORIGINS_CACHED + 3):
