@@ -40,6 +40,12 @@ _HEAD_ELEMENTS = frozenset({
 # gets it before, so that it is not placed inside one (inert there).
 _HEAD_TRIGGERS = frozenset({b"script", b"style", b"template", b"noscript"})
 _BODY_END_TAGS = frozenset({b"body", b"html", b"br"})
+# `Placement.start_tag` for the head elements that open nothing (template and noscript do), in
+# the head or after it: one lookup for the common case (meta, link, title, script, ...).
+_HEAD_START = {
+    name: Act.HEAD_BEFORE if name in _HEAD_TRIGGERS else Act.NOTHING
+    for name in _HEAD_ELEMENTS - {b"template", b"noscript"}
+}
 _BOM = b"\xef\xbb\xbf"
 # A run of whole tokens that change nothing before the body: spaces, head tags that hold no text,
 # end tags other than the ones `Placement` reads, doctypes and bogus comments. A run is passed on in
@@ -77,6 +83,9 @@ class Placement:
             return Act.NOTHING
         if self.noscript:
             return Act.NOTHING
+        act = _HEAD_START.get(name)
+        if act is not None:
+            return act
         if name in _HEAD_ELEMENTS and not (name == b"noscript" and self._after_head):
             if name == b"template":
                 self.templates = 1
@@ -134,7 +143,7 @@ class BeforeBody(ABC):
         ...
 
     @abstractmethod
-    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes], at: int) -> None:
         ...
 
     @abstractmethod
@@ -150,8 +159,8 @@ class BeforeBody(ABC):
         ...
 
     @abstractmethod
-    def _inert(self, run: bytes) -> bool:
-        """No tag in this run of head tags needs looking at."""
+    def _inert(self, buf: bytes, start: int, end: int) -> bool:
+        """No tag in this run of head tags, buf[start:end], needs looking at."""
 
     def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """Until the body starts, token by token (a head is short), so that `Placement` sees every
@@ -170,7 +179,7 @@ class BeforeBody(ABC):
             if pos >= step_to:
                 run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
                 if run > pos:
-                    if self._inert(buf[pos:run]):
+                    if self._inert(buf, pos, run):
                         out.append(buf[pos:run])
                         self._raw_ended = False
                         pos = run
@@ -192,7 +201,7 @@ class BeforeBody(ABC):
             m = TAG_AT.match(buf, pos)
             if m is not None:
                 self._raw_ended = False
-                self._pre_body_tag(m.group(0), out)
+                self._pre_body_tag(m.group(0), out, pos)
                 pos = m.end()
                 if self._raw_end is not None or self._plaintext:
                     return pos, False
@@ -202,7 +211,7 @@ class BeforeBody(ABC):
                 return pos, True
         return pos, False
 
-    def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
+    def _pre_body_tag(self, tag: bytes, out: list[bytes], at: int) -> None:
         end = tag[1] == 0x2F  # '/'
         name = TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
         act = self._place.end_tag(name) if end else self._place.start_tag(name)
@@ -211,7 +220,7 @@ class BeforeBody(ABC):
         if end:
             self._end_tag(name, tag, out)
             return
-        self._any_start_tag(name, tag, out)
+        self._any_start_tag(name, tag, out, at)
         if act is Act.BODY_AFTER:
             out.append(self._inject_body())
 
