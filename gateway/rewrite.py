@@ -236,8 +236,10 @@ class HtmlRewriter(BeforeBody):
         this buffer's catalog pass when that gives the same answer (`TrackerRules.token_local`)."""
         if not self._trackers.token_local:
             return self._holds.holds_url(low)
-        return any(p in low for p in self._patterns) or (
-            bool(self._catalog_starts) and first_at_or_after(self._catalog_starts, start, end) >= 0)
+        for p in self._patterns:  # a loop, not any() over a generator: this runs per head tag
+            if p in low:
+                return True
+        return bool(self._catalog_starts) and first_at_or_after(self._catalog_starts, start, end) >= 0
 
     def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes], at: int) -> None:
         """A start tag of any name (before the body, where every tag is looked at), at buf[at:]."""
