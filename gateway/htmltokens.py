@@ -16,6 +16,5 @@ TAG_REST = (
 )
 # A complete ordinary tag from its '<', quote-aware: where it really ends.
 TAG_AT = re.compile(rb"</?[A-Za-z][^\t\n\f\r />]*+" + TAG_REST)
-TAG_NAME = re.compile(rb"[^\t\n\f\r />]+")
 NON_SPACE = re.compile(rb"[^\t\n\f\r ]")  # not HTML whitespace
 MAX_CARRY = 256 * 1024  # longest tag or comment head we hold back while waiting for its end

@@ -21,7 +21,7 @@ import re
 from abc import ABC, abstractmethod
 from enum import Enum
 
-from gateway.htmltokens import DELIM, MAX_CARRY, NON_SPACE, TAG_AT, TAG_NAME, TAG_REST
+from gateway.htmltokens import DELIM, MAX_CARRY, NON_SPACE, TAG_AT, TAG_REST
 
 
 class Act(Enum):
@@ -30,6 +30,11 @@ class Act(Enum):
     BODY_BEFORE = 2  # the body starts with this token: head config and banner before it
     BODY_AFTER = 3  # an explicit <body>: head config before it, banner right after it
 
+
+
+# The members as plain module names: `Act.NOTHING` is an enum class attribute lookup, several per
+# token in the walk below and nine times the cost of a global.
+_NOTHING, _HEAD_BEFORE, _BODY_BEFORE, _BODY_AFTER = Act.NOTHING, Act.HEAD_BEFORE, Act.BODY_BEFORE, Act.BODY_AFTER
 
 # Start tags the modes before the body keep in (or route to) <head>. `noscript` only until </head>.
 _HEAD_ELEMENTS = frozenset({
@@ -40,6 +45,12 @@ _HEAD_ELEMENTS = frozenset({
 # gets it before, so that it is not placed inside one (inert there).
 _HEAD_TRIGGERS = frozenset({b"script", b"style", b"template", b"noscript"})
 _BODY_END_TAGS = frozenset({b"body", b"html", b"br"})
+# `Placement.start_tag` for the head elements that open nothing (template and noscript do), in
+# the head or after it: one lookup for the common case (meta, link, title, script, ...).
+_HEAD_START = {
+    name: _HEAD_BEFORE if name in _HEAD_TRIGGERS else _NOTHING
+    for name in _HEAD_ELEMENTS - {b"template", b"noscript"}
+}
 _BOM = b"\xef\xbb\xbf"
 # A run of whole tokens that change nothing before the body: spaces, head tags that hold no text,
 # end tags other than the ones `Placement` reads, doctypes and bogus comments. A run is passed on in
@@ -51,6 +62,9 @@ _INERT_RUN = re.compile(
     rb"|<(?:!(?!--)|\?|/(?![A-Za-z>]))[^>]*+>"
     rb")*+"
 )
+# TAG_AT with its end-tag slash and its name as groups: one match per tag, no second for the name
+_TAG_NAMED = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)" + TAG_REST)
+assert _TAG_NAMED.pattern.replace(b"(/?)(", b"/?").replace(b"*+)", b"*+", 1) == TAG_AT.pattern
 
 
 class Placement:
@@ -67,42 +81,45 @@ class Placement:
     def text(self) -> Act:
         """Non-space text (spaces never start the body)."""
         if self.templates or self.noscript:
-            return Act.NOTHING
+            return _NOTHING
         self.pending = False
-        return Act.BODY_BEFORE
+        return _BODY_BEFORE
 
     def start_tag(self, name: bytes) -> Act:
         if self.templates:
             self.templates += name == b"template"
-            return Act.NOTHING
+            return _NOTHING
         if self.noscript:
-            return Act.NOTHING
+            return _NOTHING
+        act = _HEAD_START.get(name)
+        if act is not None:
+            return act
         if name in _HEAD_ELEMENTS and not (name == b"noscript" and self._after_head):
             if name == b"template":
                 self.templates = 1
             elif name == b"noscript":
                 self.noscript = True
-            return Act.HEAD_BEFORE if name in _HEAD_TRIGGERS else Act.NOTHING
+            return _HEAD_BEFORE if name in _HEAD_TRIGGERS else _NOTHING
         self.pending = False
         if name == b"frameset":
             self.frameset = True  # no body will ever come: the guard only
-            return Act.HEAD_BEFORE
-        return Act.BODY_AFTER if name == b"body" else Act.BODY_BEFORE
+            return _HEAD_BEFORE
+        return _BODY_AFTER if name == b"body" else _BODY_BEFORE
 
     def end_tag(self, name: bytes) -> Act:
         if self.templates:
             self.templates -= name == b"template"
-            return Act.NOTHING
+            return _NOTHING
         if self.noscript:
             self.noscript = name != b"noscript"
-            return Act.NOTHING
+            return _NOTHING
         if name == b"head":
             self._after_head = True
-            return Act.HEAD_BEFORE
+            return _HEAD_BEFORE
         if name in _BODY_END_TAGS:
             self.pending = False
-            return Act.BODY_BEFORE
-        return Act.NOTHING
+            return _BODY_BEFORE
+        return _NOTHING
 
 
 def comment_closer(tail: bytes) -> bytes:
@@ -134,7 +151,7 @@ class BeforeBody(ABC):
         ...
 
     @abstractmethod
-    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes], at: int) -> None:
         ...
 
     @abstractmethod
@@ -150,8 +167,8 @@ class BeforeBody(ABC):
         ...
 
     @abstractmethod
-    def _inert(self, run: bytes) -> bool:
-        """No tag in this run of head tags needs looking at."""
+    def _inert(self, buf: bytes, start: int, end: int) -> bool:
+        """No tag in this run of head tags, buf[start:end], needs looking at."""
 
     def _pre_body(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
         """Until the body starts, token by token (a head is short), so that `Placement` sees every
@@ -170,7 +187,7 @@ class BeforeBody(ABC):
             if pos >= step_to:
                 run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
                 if run > pos:
-                    if self._inert(buf[pos:run]):
+                    if self._inert(buf, pos, run):
                         out.append(buf[pos:run])
                         self._raw_ended = False
                         pos = run
@@ -180,19 +197,19 @@ class BeforeBody(ABC):
             if lt != pos:  # text: the first non-space character starts the body
                 stop = n if lt < 0 else lt
                 m = NON_SPACE.search(buf, pos, stop)
-                if m is not None and place.text() is Act.BODY_BEFORE:
+                if m is not None and place.text() is _BODY_BEFORE:
                     out.append(buf[pos:m.start()])
-                    self._place_before(Act.BODY_BEFORE, out)
+                    self._place_before(_BODY_BEFORE, out)
                     return m.start(), False
                 out.append(buf[pos:stop])
                 pos = stop
                 continue
             if buf.startswith(b"<!--", pos):
                 return self._comment_start(buf, pos, out, final)
-            m = TAG_AT.match(buf, pos)
+            m = _TAG_NAMED.match(buf, pos)
             if m is not None:
                 self._raw_ended = False
-                self._pre_body_tag(m.group(0), out)
+                self._pre_body_tag(m.group(0), m.group(2).lower(), bool(m.group(1)), out, pos)
                 pos = m.end()
                 if self._raw_end is not None or self._plaintext:
                     return pos, False
@@ -202,17 +219,15 @@ class BeforeBody(ABC):
                 return pos, True
         return pos, False
 
-    def _pre_body_tag(self, tag: bytes, out: list[bytes]) -> None:
-        end = tag[1] == 0x2F  # '/'
-        name = TAG_NAME.match(tag, 2 if end else 1).group(0).lower()  # type: ignore[union-attr]
+    def _pre_body_tag(self, tag: bytes, name: bytes, end: bool, out: list[bytes], at: int) -> None:
         act = self._place.end_tag(name) if end else self._place.start_tag(name)
-        if act is not Act.NOTHING:  # the common case (meta, link, title, ...) stays cheap
+        if act is not _NOTHING:  # the common case (meta, link, title, ...) stays cheap
             self._place_before(act, out)
         if end:
             self._end_tag(name, tag, out)
             return
-        self._any_start_tag(name, tag, out)
-        if act is Act.BODY_AFTER:
+        self._any_start_tag(name, tag, out, at)
+        if act is _BODY_AFTER:
             out.append(self._inject_body())
 
     def _pre_body_other(self, buf: bytes, pos: int, out: list[bytes], final: bool) -> tuple[int, bool]:
@@ -244,22 +259,22 @@ class BeforeBody(ABC):
                     out.append(b"</template>" * self._place.templates)
                     self._place.templates = 0
                     self._place.pending = False
-                    self._place_before(Act.BODY_BEFORE, out)
+                    self._place_before(_BODY_BEFORE, out)
                     out.append(rest)
                 return n, False
         elif nxt == b"/" and after == b">":  # "</>" is no token at all
             out.append(b"</>")
             return pos + 3, False
         # a '<' that is text (or a hostile tag longer than we hold): text starts the body
-        if self._place.text() is Act.BODY_BEFORE:
-            self._place_before(Act.BODY_BEFORE, out)
+        if self._place.text() is _BODY_BEFORE:
+            self._place_before(_BODY_BEFORE, out)
         out.append(b"<")
         return pos + 1, False
 
     def _place_before(self, act: Act, out: list[bytes]) -> None:
-        if act is not Act.NOTHING:
+        if act is not _NOTHING:
             out.append(self._inject_head())
-        if act is Act.BODY_BEFORE:
+        if act is _BODY_BEFORE:
             out.append(self._inject_body())
 
 

@@ -225,18 +225,29 @@ class HtmlRewriter(BeforeBody):
         self._comment_tail = b""
         return pos, False
 
-    def _inert(self, run: bytes) -> bool:
-        low = run.lower()
+    def _inert(self, buf: bytes, start: int, end: int) -> bool:
+        low = buf[start:end].lower()
         return not ((self._charset is None and b"charset" in low)
                     or (self.plan.with_nonces is not None and b"nonce-" in low)
-                    or self._holds.holds_url(low))
+                    or self._holds_url(low, start, end))
 
-    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes]) -> None:
-        """A start tag of any name (before the body, where every tag is looked at)."""
+    def _holds_url(self, low: bytes, start: int, end: int) -> bool:
+        """`Neutraliser.holds_url` for whole tokens at buf[start:end] (`low` lower-cased), from
+        this buffer's catalog pass when that gives the same answer (`TrackerRules.token_local`)."""
+        if not self._trackers.token_local:
+            return self._holds.holds_url(low)
+        for p in self._patterns:  # a loop, not any() over a generator: this runs per head tag
+            if p in low:
+                return True
+        return bool(self._catalog_starts) and first_at_or_after(self._catalog_starts, start, end) >= 0
+
+    def _any_start_tag(self, name: bytes, tag: bytes, out: list[bytes], at: int) -> None:
+        """A start tag of any name (before the body, where every tag is looked at), at buf[at:]."""
         if name in RESOURCE_ATTRS:
             # as on the fast path: only a tag holding a blocked URL is parsed
             low = tag.lower()
-            out.append(self._holds.resource_tag(name, tag) if self._holds.holds_url(low) else tag)
+            held = self._holds_url(low, at, at + len(tag))
+            out.append(self._holds.resource_tag(name, tag) if held else tag)
         else:
             self._start_tag(name, tag, out)
 

@@ -39,6 +39,10 @@ class TrackerRules:
         # catalog pattern -> category, only the withheld ones: the others never hold anything
         self.catalog = {p: c for p, c in (catalog or {}).items() if c in withheld}
         self.matcher = matcher if self.catalog else None
+        # No withheld pattern holds '<', '>' or an HTML space, so none starts or ends at a tag's
+        # edge: the hits of one pass over a buffer that fall in a whole token are exactly the hits
+        # of a pass over that token alone (the rewriter then needs no second pass per tag).
+        self.token_local = not any(c in p for p in self.catalog for c in "<>\t\n\f\r ")
 
     def __bool__(self) -> bool:
         return bool(self.blocked) or self.matcher is not None
@@ -65,7 +69,7 @@ class TrackerRules:
 
     def catalog_starts(self, low: bytes) -> list[int]:
         """Sorted start offsets of withheld catalog patterns in a lower-cased buffer (one pass)."""
-        if self.matcher is None:
+        if self.matcher is None or not low:
             return []
         return sorted({start for start, pattern in self.matcher.hits(low, lowered=True) if pattern in self.catalog})
 

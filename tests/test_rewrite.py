@@ -554,6 +554,52 @@ class TestCatalog:
         # the page once, and a few short pieces (the head's runs, the empty tail), never once per tag
         assert len(calls) <= 4 and max(calls) >= len(page) - 100 and sum(calls) - max(calls) < 1000, calls
 
+    def test_head_tags_are_judged_from_the_buffers_catalog_pass(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # before the body every tag is looked at; a second catalog pass per run or tag was 3 of the
+        # 5 passes on a small page (the shipped catalog has no '<', '>' or space: token_local)
+        assert CATALOG.token_local  # type: ignore[attr-defined]
+        calls = self._count_passes(monkeypatch)
+        page = (b"<html><head><meta charset=utf-8><link rel=stylesheet href=/s.css>\n"
+                b"<link rel=preload as=script href='https://www.clarity.ms/tag/abc'><title>t</title>"
+                b"<link rel=preload href='https://cdn.nothotjar.com/a.js'></head><body><p>x</p></body></html>")
+        r = HtmlRewriter(catalog_plan())
+        out = r.feed(page) + r.finish()
+        assert b"data-href='https://www.clarity.ms/tag/abc'" in out
+        assert b"<link rel=preload href='https://cdn.nothotjar.com/a.js'>" in out
+        assert r.stats.held == {("personalization", "Microsoft Clarity", "pixel"): 1}
+        assert calls == [len(page), len(b"https://www.clarity.ms/tag/abc")]  # the page, and naming the held URL
+
+    def test_a_pattern_with_a_tag_edge_in_it_gets_its_own_pass_per_head_tag(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from gateway.catalog.loader import Entry
+        from gateway.catalog.matcher import UrlMatcher
+        from gateway.trackers import TrackerRules
+
+        pattern = "odd.example/a>b"
+        t = TrackerRules((), frozenset({"x"}), UrlMatcher({pattern: Entry("pixel", pattern, "Odd", "marketing")}),
+                         {pattern: "x"})
+        assert not t.token_local
+        calls = self._count_passes(monkeypatch)
+        page = b"<html><head><meta charset=utf-8><link href=//odd.example/a>b</head><body></body></html>"
+        r = HtmlRewriter(RewritePlan((), b"<!--H-->", lambda cs: b"<!--B-->", None, trackers=t))
+        out = r.feed(page) + r.finish()
+        assert calls == [len(page), len(b"<link href=//odd.example/a>")]  # the page, then the tag alone
+        assert out == page.replace(b"b</head>", b"<!--H--><!--B-->b</head>")
+
+    @staticmethod
+    def _count_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        from gateway.catalog.matcher import UrlMatcher
+
+        calls: list[int] = []
+        original = UrlMatcher.hits
+
+        def counting(self: UrlMatcher[object], data: bytes | str, *, lowered: bool = False) -> list[tuple[int, str]]:
+            calls.append(len(data))
+            return original(self, data, lowered=lowered)
+
+        monkeypatch.setattr(UrlMatcher, "hits", counting)
+        return calls
+
     @settings(max_examples=200, deadline=None)
     @given(st.lists(FRAGMENTS | st.sampled_from([
         b"<img src=https://www.facebook.com/tr?id=1>", b"<p>hotjar.com</p>", b"<script>'https://static.hotjar.com/c/hotjar-'",
