@@ -28,6 +28,7 @@ from gateway.forwarded import ForwardedResolver, truncate_ip
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics, merge_snapshots
 from gateway.origincheck import OriginCheck
+from gateway.requestbody import read_bounded_body
 from gateway.responses import NO_STORE, send_bytes, send_html, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -201,20 +202,9 @@ async def read_form(receive: Receive, ctx: RequestContext) -> dict[str, str]:
     ctype = ctx.first.get(b"content-type", b"").split(b";")[0].strip().lower()
     if ctype not in (b"application/x-www-form-urlencoded", b""):
         raise BadRequest("send the form as application/x-www-form-urlencoded", 415)
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest("client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_FORM:
-            raise BadRequest(f"form too large (limit {MAX_FORM} bytes)", 413)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    body = await read_bounded_body(receive, MAX_FORM, ctx.first.get(b"content-length"), "form")
     try:
-        pairs = parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True, max_num_fields=16)
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
     except UnicodeDecodeError:
         raise BadRequest("form must be UTF-8") from None
     except ValueError:

@@ -28,6 +28,7 @@ from gateway.metrics import Metrics
 from gateway.origincheck import OriginCheck
 from gateway.proxyhints import forbidden_hint
 from gateway.ratelimit import AggregateReport, RateLimiter, address_key
+from gateway.requestbody import read_bounded_body
 from gateway.responses import NO_STORE, send_bytes, send_html, send_json, send_text
 from gateway.types import Headers, Receive, Scope, Send
 
@@ -224,27 +225,7 @@ class Endpoints:
         )
 
     async def _read_form(self, receive: Receive, ctx: RequestContext) -> dict[str, list[str]]:
-        length = ctx.first.get(b"content-length")
-        if length is not None:
-            try:
-                if int(length) > MAX_POST:
-                    raise BadRequest(f"request body too large (limit {MAX_POST} bytes)", 413)
-            except ValueError:
-                raise BadRequest("bad Content-Length") from None
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise BadRequest("client went away", 400)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_POST:
-                raise BadRequest(f"request body too large (limit {MAX_POST} bytes)", 413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_bounded_body(receive, MAX_POST, ctx.first.get(b"content-length"))
         ctype = ctx.first.get(b"content-type", b"").split(b";")[0].strip().lower()
         if ctype == b"application/json":
             return _json_form(body)
