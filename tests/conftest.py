@@ -92,6 +92,11 @@ class RunningGateway:
         return r
 
 
+def pytest_report_header() -> str:
+    """Which HTML scanner this run exercises (`./dev test` runs the suite on each)."""
+    return f"HTML scanner: {scanner.IMPLEMENTATION} (available: {', '.join(sorted(scanner.available()))})"
+
+
 @pytest.fixture(autouse=True)
 def _cold_cookie_caches() -> None:
     """Every test starts with gateway/cookies.py's module caches empty (every private upper-case
