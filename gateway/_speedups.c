@@ -401,15 +401,15 @@ static PyObject *py_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_TypeError, "walk() needs bytes");
         return NULL;
     }
-    Py_ssize_t v[5];
+    Py_ssize_t values[5];
     for (int i = 0; i < 5; i++) {
-        v[i] = PyLong_AsSsize_t(args[2 + i]);
-        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+        values[i] = PyLong_AsSsize_t(args[2 + i]);
+        if (values[i] == -1 && PyErr_Occurred()) return NULL;
     }
     int final = PyObject_IsTrue(args[7]);
     if (final < 0) return NULL;
     Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t pos = v[0], checked = v[1], known = v[2], cand = v[3], hit = v[4];
+    Py_ssize_t pos = values[0], checked = values[1], known = values[2], cand = values[3], hit = values[4];
     if (PyBytes_GET_SIZE(args[1]) != n || pos < 0 || pos > n || checked < 0 || known < 0 || known > n ||
         cand < -2 || cand >= n || hit < -1 || hit > n) {
         PyErr_SetString(PyExc_ValueError, "walk(): state out of range");
@@ -418,12 +418,19 @@ static PyObject *py_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     scan_step r = scan_walk((const unsigned char *)PyBytes_AS_STRING(args[0]),
                             (const unsigned char *)PyBytes_AS_STRING(args[1]), n, pos, checked, known, cand,
                             hit, final);
+    /* A step's positions mostly repeat the state passed in (known, often checked) or each other
+     * (a token at the candidate: a == cand); those objects are reused, as an int allocation per
+     * field was a good part of a short walk's cost (the 300 KB page makes one call per ~400 bytes). */
     Py_ssize_t fields[6] = {r.kind, r.a, r.b, r.checked, r.known, r.cand};
     PyObject *step = PyTuple_New(6);
     if (step == NULL) return NULL;
     for (int i = 0; i < 6; i++) {
-        PyObject *v = PyLong_FromSsize_t(fields[i]);
-        if (v == NULL) {
+        PyObject *v = NULL;
+        for (int k = 0; k < 5 && v == NULL; k++)
+            if (fields[i] == values[k]) v = Py_NewRef(args[2 + k]);
+        for (int k = 1; k < i && v == NULL; k++)
+            if (fields[i] == fields[k]) v = Py_NewRef(PyTuple_GET_ITEM(step, k));
+        if (v == NULL && (v = PyLong_FromSsize_t(fields[i])) == NULL) {
             Py_DECREF(step);
             return NULL;
         }
