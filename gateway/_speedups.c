@@ -161,10 +161,10 @@ static const unsigned short cand_pairs[16] = {
 /* _CANDIDATE.match(low, i), low[i] being '<' */
 static inline int candidate_at(const unsigned char *low, Py_ssize_t i, Py_ssize_t n)
 {
-    if (n - i < 3) return 0; /* fewer than two bytes after the '<': no candidate fits */
+    if (n - i < 4) return 0; /* "<!--" is the shortest candidate */
     unsigned k = PAIR(low[i + 1], low[i + 2]);
     if (cand_pairs[PAIR_SLOT(k)] != k) return 0;
-    if (low[i + 1] == '!') return n - i >= 4 && low[i + 3] == '-'; /* "<!-" is in the pair */
+    if (low[i + 1] == '!') return low[i + 3] == '-'; /* "<!-" is in the pair */
     if (low[i + 1] == '/') return end_special_at(low, i + 2, n);
     return special_at(low, i + 1, n);
 }
@@ -194,16 +194,17 @@ static inline Py_ssize_t eq_match(const unsigned char *s, Py_ssize_t i, Py_ssize
 
 /* One pass for both searches of the walk: the first candidate ('<' in low) at or after `known`
  * (returned, or -1), and the first '=' in buf within [checked, eq_end) that starts a _HIDDEN_LT
- * match searched up to `bound` (its match's '<' in *hidden, or -1), ignoring any '=' after the
- * candidate. Every '=' may start a match, those inside quoted values too, so each is tried, in
- * order; the first match ends at the smallest '<' (a later '=' before that '<' reaches it too),
- * so the '=' stop there. Per 64-byte block the '=' go first, then the '<', each a loop of its
- * own (alternating between them in one loop mispredicted); a match from an '=' after the
- * block's candidate is dropped. With known >= n it is _HIDDEN_LT.search(buf, checked, bound). */
+ * match searched up to `bound` (its match's '<' in *hidden, or -1). Every '=' may start a match,
+ * those inside quoted values too, so each is tried, in order; the first match ends at the
+ * smallest '<' (a later '=' before that '<' reaches it too), so the '=' stop there. Per 64-byte
+ * block the '=' go first, then the '<', each a loop of its own (alternating between them in one
+ * loop mispredicted), so a match may come from an '=' after the candidate in its block: it ends
+ * after the candidate, where the walk's window has already ended. With known >= n it is
+ * _HIDDEN_LT.search(buf, checked, bound) for an '=' below eq_end. */
 static Py_ssize_t find_both(const unsigned char *buf, const unsigned char *low, Py_ssize_t n, Py_ssize_t known,
                             Py_ssize_t checked, Py_ssize_t eq_end, Py_ssize_t bound, Py_ssize_t *hidden)
 {
-    Py_ssize_t unq_end = -1, eq_at = -1;
+    Py_ssize_t unq_end = -1;
     *hidden = -1;
     if (eq_end > n) eq_end = n;
     for (Py_ssize_t p = known < checked ? known : checked; p < n; p += 64) {
@@ -220,7 +221,6 @@ static Py_ssize_t find_both(const unsigned char *buf, const unsigned char *low, 
                 Py_ssize_t k = eq_match(buf, i, bound, &unq_end);
                 if (k >= 0) {
                     *hidden = k;
-                    eq_at = i;
                     break;
                 }
             }
@@ -229,10 +229,7 @@ static Py_ssize_t find_both(const unsigned char *buf, const unsigned char *low, 
         unsigned long long m = mask64(low, p, len, '<') & span_bits(p, known, n);
         for (; m; m &= m - 1) {
             Py_ssize_t i = p + __builtin_ctzll(m);
-            if (candidate_at(low, i, n)) {
-                if (eq_at > i) *hidden = -1; /* that '=' lies after the candidate */
-                return i;
-            }
+            if (candidate_at(low, i, n)) return i;
         }
     }
     return -1;
