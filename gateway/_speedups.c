@@ -56,7 +56,7 @@ static Py_ssize_t find_byte(const unsigned char *s, Py_ssize_t from, Py_ssize_t 
  * the bytes go 64 at a time into bit masks (SSE2, in every x86-64; a plain loop elsewhere and for
  * the last < 64 bytes, so no load reaches past the buffer), and the occurrences are popped from
  * the masks in order. */
-#if defined(__SSE2__) && defined(__GNUC__)
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(SCAN_NO_SIMD) /* SCAN_NO_SIMD: test the plain path */
 #include <emmintrin.h>
 #define SCAN_SSE2 1
 #endif
