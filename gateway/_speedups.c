@@ -423,8 +423,8 @@ static PyObject *py_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (step == NULL) return NULL;
     for (int i = 0; i < 6; i++) {
         PyObject *v = NULL;
-        for (int k = 0; k < 5 && v == NULL; k++)
-            if (fields[i] == values[k]) v = Py_NewRef(args[2 + k]);
+        for (int k = 0; k < 5 && v == NULL && i > 0; k++) /* an int subclass passed in stays there */
+            if (fields[i] == values[k] && PyLong_CheckExact(args[2 + k])) v = Py_NewRef(args[2 + k]);
         for (int k = 1; k < i && v == NULL; k++)
             if (fields[i] == fields[k]) v = Py_NewRef(PyTuple_GET_ITEM(step, k));
         if (v == NULL && (v = PyLong_FromSsize_t(fields[i])) == NULL) {
