@@ -5,6 +5,8 @@
  *         tools/fuzz_scan.c -o /tmp/fuzz_scan
  *   /tmp/fuzz_scan -max_total_time=900 -max_len=4096 /tmp/fuzz_corpus
  *
+ * Add -DSCAN_NO_SIMD to the clang line to fuzz the plain (no SSE2) path of the block search.
+ *
  * The input's first 6 bytes pick a state (pos, known, checked, cand, hit, final); the rest is the
  * page. Besides the sanitizers, it checks what the caller relies on: every position returned lies
  * inside the buffer, and the rewriter's driver loop (gateway/rewrite.py _skip_data, with a blocked
