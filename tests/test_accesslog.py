@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.cli import JsonFormatter
 from gateway.testing.servers import free_port
@@ -90,3 +92,16 @@ def test_requests_are_counted_by_code_and_kind(make_gateway: Make) -> None:
     assert 'consent_requests_total{code="200",kind="html"} 1.0' in text
     assert 'consent_requests_total{code="200",kind="consent"} 1.0' in text
     assert 'consent_gateway_build_info{python="' in text
+
+
+@settings(max_examples=2000)
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(0, 4 * 10**9).map(lambda s: s + 0.9999995))
+def test_the_timestamp_is_datetimes_own(now: float) -> None:
+    """The per-second prefix spells exactly what datetime does, millisecond rounding included."""
+    from datetime import UTC, datetime
+
+    from gateway.accesslog import AccessLog
+
+    log = AccessLog("on")
+    for t in (now, now + 0.0004, now + 1):  # the same second again, and the next one
+        assert log.timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
