@@ -41,6 +41,7 @@ class Response(Protocol):
 
     @property
     def drained(self) -> bool: ...
+    def take_whole(self) -> bytes | None: ...
     def iter_body(self) -> AsyncGenerator[bytes, None]: ...
     def discard(self) -> None: ...
 
@@ -73,6 +74,10 @@ class AppResponse:
     @property
     def drained(self) -> bool:
         return self._done or (self._chunks.qsize() == 1 and self._chunks._queue[0] is _END)  # type: ignore[attr-defined]
+
+    def take_whole(self) -> bytes | None:
+        """None: the app's body streams through the queue (the proxy then reads it chunk by chunk)."""
+        return None
 
     async def iter_body(self) -> AsyncGenerator[bytes, None]:
         while True:
