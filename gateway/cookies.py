@@ -56,7 +56,23 @@ def parse_cookie_header(value: bytes) -> list[RequestCookie]:
 
 
 def parse_set_cookie(value: bytes) -> SetCookie:
-    """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises."""
+    """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises.
+    Cached by the exact value (a site sends the same Set-Cookie to every visitor of a page);
+    the table is emptied when full, as values with per-visitor ids never repeat."""
+    found = _SET_COOKIES.get(value)
+    if found is None:
+        found = _parse_set_cookie(value)
+        if len(value) <= MAX_CACHED_HEADER:
+            if len(_SET_COOKIES) >= CACHED_HEADERS:
+                _SET_COOKIES.clear()
+            _SET_COOKIES[value] = found
+    return found
+
+
+_SET_COOKIES: dict[bytes, SetCookie] = {}
+
+
+def _parse_set_cookie(value: bytes) -> SetCookie:
     first, _, attrs = value.partition(b";")
     name, eq, _ = first.partition(b"=")
     name = name.strip(b" \t") if eq else b""

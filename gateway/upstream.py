@@ -74,10 +74,13 @@ class _Connection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        # One parser for the connection's life: llhttp starts the next message by itself after a
+        # complete one, and a connection is only used again after a clean, complete response
+        # (`can_reuse`); any other ending closes it, parser and all.
+        self.parser = httptools.HttpResponseParser(self)
         self._reset(head_only=False)
 
     def _reset(self, *, head_only: bool) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.head_only = head_only
         self.status = 0
         self.headers: Headers = []
