@@ -345,12 +345,16 @@ class ResponseFilterResult:
 
 
 def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozenset[str],
-                          scopes: CookieScopes, *, everything: bool = False) -> ResponseFilterResult:
+                          scopes: CookieScopes, *, everything: bool = False,
+                          omit: frozenset[bytes] = frozenset()) -> ResponseFilterResult:
     """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type.
-    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie."""
+    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie.
+    `omit`: header names left out as well (the response policy's hop-by-hop table), in the same pass."""
     out: Headers = []
     dropped: list[str] = []
     for name, value in headers:
+        if name in omit:
+            continue
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)

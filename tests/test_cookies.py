@@ -331,6 +331,13 @@ class TestFilters:
                                   (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]
         assert result.dropped == ["_ga"]
 
+    def test_omitted_names_go_in_the_same_pass(self) -> None:
+        headers = [(b"connection", b"keep-alive"), (b"set-cookie", b"_ga=1"), (b"x-a", b"b"), (b"date", b"d"),
+                   (b"set-cookie", b"sid=3")]
+        result = drop_response_cookies(headers, RULES, frozenset({"identity"}), CookieScopes(),
+                                       omit=frozenset({b"connection", b"date"}))
+        assert result.headers == [(b"x-a", b"b"), (b"set-cookie", b"sid=3")] and result.dropped == ["_ga"]
+
 
 class TestHeaderCache:
     """The parse and the filter are cached by the exact Cookie header(s): a cached answer must be the
