@@ -188,3 +188,40 @@ def test_gateway_cycle_logs_uvicorns_access_line_when_asked(caplog: pytest.LogCa
         asyncio.run(cycle.send({"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]}))
     first, second = (r.getMessage() for r in caplog.records)
     assert first == second == '192.0.2.1:5000 - "GET /p?q=1 HTTP/1.1" 200'
+
+
+def _exchange(cls: type, messages: list[dict[str, Any]], keep_alive: bool, method: str) -> list[object]:
+    from uvicorn.protocols.http.flow_control import FlowControl
+
+    transport = RecordingTransport()
+    done: list[int] = []
+    cycle = cls({"method": method, "http_version": "1.1"}, transport, FlowControl(transport),  # type: ignore[arg-type]
+                None, None, False, [], asyncio.Event(), False, keep_alive, lambda: done.append(1))
+    seen: list[object] = []
+    for message in messages:
+        try:
+            asyncio.run(cycle.send(message))
+            error = None
+        except Exception as e:  # noqa: BLE001 - compared: the same error, or none, from both
+            error = (type(e), str(e))
+        seen.append((error, list(transport.writes), transport.closed, len(done), cycle.response_complete,
+                     cycle.expected_content_length, cycle.message_event.is_set()))
+    return seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([[(b"content-length", b"6")], [(b"content-length", b"0")], [], [(b"x-a", b"b")],
+                        [(b"transfer-encoding", b"chunked")]]),
+       st.lists(st.tuples(st.sampled_from([b"", b"ab", b"abcd", b"abcdef", b"abcdefgh"]), st.booleans()), max_size=4),
+       st.booleans(), st.sampled_from(["GET", "HEAD"]), st.sampled_from([200, 204]))
+def test_gateway_cycle_sends_bodies_as_uvicorn_does(headers: list[tuple[bytes, bytes]],
+                                                    bodies: list[tuple[bytes, bool]], keep_alive: bool,
+                                                    method: str, status: int) -> None:
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    from gateway.serving import GatewayCycle
+
+    messages: list[dict[str, Any]] = [{"type": "http.response.start", "status": status, "headers": headers}]
+    messages += [{"type": "http.response.body", "body": b, "more_body": more} for b, more in bodies]
+    assert _exchange(GatewayCycle, messages, keep_alive, method) == _exchange(RequestResponseCycle, messages,
+                                                                              keep_alive, method)
