@@ -209,17 +209,50 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.body_timer: asyncio.TimerHandle | None = None
         self.last_read = 0.0  # loop time of the last bytes from the client
         self.lingering = False  # refused: reading only to drop what still comes
+        self.idle_since: float | None = None  # loop time the connection went idle between requests
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self.head_timer, self.send_timer, self.body_timer):
+        for timer in (self.head_timer, self.send_timer, self.body_timer, self.timeout_keep_alive_task):
             if timer is not None:
                 timer.cancel()
-        self.head_timer = self.send_timer = self.body_timer = None
+        self.head_timer = self.send_timer = self.body_timer = self.timeout_keep_alive_task = None
         super().connection_lost(exc)
+
+    # --- keep-alive: one timer per idle stretch, pushed back, not one made per response ---------
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, except that the keep-alive timer is not made anew for every response (and
+        cancelled by the next request's bytes): the connection notes when it went idle, and a
+        timer already running finds out when it fires (`_keep_alive_due`)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self.idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+
+    def _unset_keepalive_if_required(self) -> None:
+        self.idle_since = None  # bytes came: not idle; a running timer will find that and stop
+
+    def _keep_alive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self.idle_since is None:
+            return  # busy; the timer starts again when this request is answered
+        idle = self.loop.time() - self.idle_since
+        if idle >= self.timeout_keep_alive:
+            self.timeout_keep_alive_handler()
+        else:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive - idle, self._keep_alive_due)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:

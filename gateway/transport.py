@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gateway.errors import UpstreamBodyError, UpstreamUnavailable
 from gateway.types import ASGIApp, Headers, Message, Scope
 from gateway.upstream import UpstreamPool
 
 
-@dataclass(frozen=True)
-class RequestHead:
+class RequestHead(NamedTuple):
+    """Immutable; a named tuple, as it is built for every request (a frozen dataclass costs 4x)."""
+
     method: bytes
     target: bytes  # path and query, as the browser sent them
     headers: Headers  # what the site may see; Host first

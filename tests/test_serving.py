@@ -4,6 +4,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -225,3 +226,36 @@ def test_gateway_cycle_sends_bodies_as_uvicorn_does(headers: list[tuple[bytes, b
     messages += [{"type": "http.response.body", "body": b, "more_body": more} for b, more in bodies]
     assert _exchange(GatewayCycle, messages, keep_alive, method) == _exchange(RequestResponseCycle, messages,
                                                                               keep_alive, method)
+
+
+# --- keep-alive: one timer per idle stretch -----------------------------------------------------
+
+def _ask(s: socket.socket) -> bytes:
+    s.sendall(b"GET /_consent HTTP/1.1\r\nhost: x\r\n\r\n")
+    data = b""
+    while not (b"\r\n\r\n" in data and data.endswith(b"}")):
+        chunk = s.recv(65536)
+        assert chunk, "closed"
+        data += chunk
+    return data
+
+
+def test_the_keep_alive_timer_is_pushed_back_not_made_per_response(
+        make_gateway: Callable[..., RunningGateway]) -> None:
+    gw = make_gateway(gateway="keepalive_timeout = 1")
+    with socket.create_connection(("127.0.0.1", gw.server.port), timeout=5) as s:
+        _ask(s)
+        time.sleep(0.05)  # the server notes the answer just after writing it
+        [protocol] = gw.server.server.server_state.connections
+        timer = protocol.timeout_keep_alive_task
+        assert timer is not None
+        _ask(s)
+        time.sleep(0.05)
+        assert protocol.timeout_keep_alive_task is timer  # the same timer: none made for this answer
+        for _ in range(5):  # 1.5 s of requests 0.3 s apart: longer than the timeout, never idle that long
+            time.sleep(0.3)
+            assert _ask(s).startswith(b"HTTP/1.1 200")
+        s.settimeout(4)
+        started = time.monotonic()
+        assert s.recv(1) == b""  # idle now: closed a timeout after the last answer
+        assert 0.7 < time.monotonic() - started < 2.5
