@@ -171,17 +171,17 @@ class ConsentGateway:
             if rt.hints.pending:  # until a misconfigured proxy has been reported once
                 rt.hints.check(ctx)
             record = ctx.access
-            out = CountingSend(send, record)
             path: str = scope["path"]
             try:
+                # The proxy notes the status and the bytes it sends itself; the endpoints' sends are counted.
                 if path.startswith(PREFIX) and (len(path) == len(PREFIX) or path[len(PREFIX)] == "/"):
                     record.kind = KIND_CONSENT
-                    await rt.endpoints(scope, receive, out, ctx)
+                    await rt.endpoints(scope, receive, CountingSend(send, record), ctx)
                 elif path == "/metrics" and rt.metrics_alias:
                     record.kind = KIND_CONSENT
-                    await rt.endpoints.metrics_page(scope, receive, out, ctx)
+                    await rt.endpoints.metrics_page(scope, receive, CountingSend(send, record), ctx)
                 else:
-                    await rt.proxy(scope, receive, out, ctx)
+                    await rt.proxy(scope, receive, send, ctx)
             except Exception:
                 if not record.status:
                     record.status = 500  # what the server answers for an exception before a response

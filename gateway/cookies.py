@@ -56,7 +56,23 @@ def parse_cookie_header(value: bytes) -> list[RequestCookie]:
 
 
 def parse_set_cookie(value: bytes) -> SetCookie:
-    """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises."""
+    """Read the name and the scope (Path, Domain) of one `Set-Cookie` value. Never raises.
+    Cached by the exact value (a site sends the same Set-Cookie to every visitor of a page);
+    the table is emptied when full, as values with per-visitor ids never repeat."""
+    found = _SET_COOKIES.get(value)
+    if found is None:
+        found = _parse_set_cookie(value)
+        if len(value) <= MAX_CACHED_HEADER:
+            if len(_SET_COOKIES) >= CACHED_HEADERS:
+                _SET_COOKIES.clear()
+            _SET_COOKIES[value] = found
+    return found
+
+
+_SET_COOKIES: dict[bytes, SetCookie] = {}
+
+
+def _parse_set_cookie(value: bytes) -> SetCookie:
     first, _, attrs = value.partition(b";")
     name, eq, _ = first.partition(b"=")
     name = name.strip(b" \t") if eq else b""
@@ -329,12 +345,16 @@ class ResponseFilterResult:
 
 
 def drop_response_cookies(headers: Headers, rules: CookieRules, granted: frozenset[str],
-                          scopes: CookieScopes, *, everything: bool = False) -> ResponseFilterResult:
+                          scopes: CookieScopes, *, everything: bool = False,
+                          omit: frozenset[bytes] = frozenset()) -> ResponseFilterResult:
     """Remove every upstream `Set-Cookie` the visitor did not allow, whatever the content type.
-    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie."""
+    `everything` (report mode): remove only a Set-Cookie of the gateway's own cookie.
+    `omit`: header names left out as well (the response policy's hop-by-hop table), in the same pass."""
     out: Headers = []
     dropped: list[str] = []
     for name, value in headers:
+        if name in omit:
+            continue
         if name == b"set-cookie":
             cookie = parse_set_cookie(value)
             scopes.learn(cookie)

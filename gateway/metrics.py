@@ -92,21 +92,28 @@ class Metrics:
     # --- counting (hot path) ------------------------------------------------------------
 
     def cookies(self, stripped: Iterable[RequestCookie], dropped: Iterable[str], rules: CookieRules) -> None:
+        tally, inventory = self.tallies["stripped"], self._inventory
         for c in stripped:
             label = rules.label_of(c.name)
-            self.tallies["stripped"][label] += 1
-            self._inventory(c.name, label, "request")
+            tally[label] += 1
+            inventory(c.name, label, "request")
+        tally = self.tallies["dropped"]
         for name in dropped:
             label = rules.label_of(name)
-            self.tallies["dropped"][label] += 1
-            self._inventory(name, label, "set-cookie")
+            tally[label] += 1
+            inventory(name, label, "set-cookie")
 
     def seen(self, names: Iterable[str], rules: CookieRules, where: str) -> None:
+        inventory, label_of = self._inventory, rules.label_of
         for name in names:
-            self._inventory(name, rules.label_of(name), where)
+            inventory(name, label_of(name), where)
 
     def _inventory(self, name: str, label: str, where: str) -> None:
         key = (name[:128], label, where)
+        count = self.inventory.get(key)
+        if count is not None:  # a row this drain already holds: the common case
+            self.inventory[key] = count + 1
+            return
         if key not in self.inventory:
             names = self._names.setdefault(label, set())
             if key[0] not in names:

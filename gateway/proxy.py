@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol
 from urllib.parse import quote
 
-from gateway.accesslog import KIND_HTML, AccessRecord
+from gateway.accesslog import KIND_HTML, AccessRecord, CountingSend
 from gateway.agents import is_bot
 from gateway.banner import Banner
 from gateway.config import Config
@@ -204,40 +204,65 @@ class Proxy:
         """The one path to the error page: counted, logged in the access line, in the visitor's language."""
         self.metrics.upstream_error(type(e).__name__)
         ctx.access.error = f"{type(e).__name__}: {e}"
-        await error_page(send, e, self.banner, self.banner.choose_locale(ctx.first.get(b"accept-language")))
+        await error_page(CountingSend(send, ctx.access), e, self.banner,
+                         self.banner.choose_locale(ctx.first.get(b"accept-language")))
 
     async def _relay(self, send: Send, receive: Receive, ctx: RequestContext, status: int, out: Outgoing) -> None:
-        """Stream a body to the client; send the head with the first bytes (see module doc).
+        """Send the body to the client, the head with the first bytes (see module doc); the status and
+        the bytes go into the access record here (the proxy's `send` is the server's own, unwrapped).
 
-        Each chunk comes with whether it is the last. A body that arrives whole then goes out as
-        one message: with a Content-Length when `out.sized` (a rewritten body has none of its own),
-        so the server writes it without chunked framing and without an extra write for the
-        terminating chunk.
+        A body that is already here whole (most are: head and body came in one read) goes out at
+        once, as one message: with a Content-Length when `out.sized` (a rewritten body has none of
+        its own), so the server writes it without chunked framing and without an extra write for
+        the terminating chunk. Any other body streams (`_stream`).
         """
+        record = ctx.access
+        try:
+            body = out.whole()
+        except UpstreamBodyError as e:
+            await self._broken(send, e, ctx, False)
+            return
+        if body is None:
+            await self._stream(send, receive, ctx, status, out)
+            return
+        record.status = status
+        record.bytes += len(body)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": out.head(len(body) if out.sized else None)})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _stream(self, send: Send, receive: Receive, ctx: RequestContext, status: int, out: Outgoing) -> None:
+        """A body still on its way, chunk by chunk, each with whether it is the last."""
+        record = ctx.access
         started = False
         watcher: asyncio.Task[None] | None = None
-        disconnected = asyncio.Event()
+        disconnected: asyncio.Event | None = None
         chunks = out.chunks()
         try:
             async for chunk, last in chunks:
                 if not started:
                     started = True
+                    record.status = status
                     if last:
                         head = out.head(len(chunk) if out.sized else None)
                         await send({"type": "http.response.start", "status": status, "headers": head})
+                        record.bytes += len(chunk)
                         await send({"type": "http.response.body", "body": chunk, "more_body": False})
                         return
                     await send({"type": "http.response.start", "status": status, "headers": out.head(None)})
-                elif watcher is None:
+                elif disconnected is None:
                     # A long body: notice a client that went away, so we stop reading the site.
                     # Not for the first chunk: most pages are one chunk and the task would cost.
+                    disconnected = asyncio.Event()
                     watcher = asyncio.ensure_future(_watch_disconnect(receive, disconnected))
                 elif disconnected.is_set():
                     return
+                record.bytes += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": not last})
                 if last:
                     return
             if not started:
+                record.status = status
                 await send({"type": "http.response.start", "status": status, "headers": out.head(None)})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except UpstreamBodyError as e:
@@ -263,6 +288,7 @@ class Outgoing(Protocol):
     sized: bool  # a body that came whole gets a Content-Length of ours
 
     def head(self, length: int | None) -> Headers: ...
+    def whole(self) -> bytes | None: ...
     def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]: ...
 
 
@@ -277,6 +303,10 @@ class AsIs:
 
     def head(self, length: int | None) -> Headers:
         return self.plan.head()
+
+    def whole(self) -> bytes | None:
+        """The whole body when all of it is here already, else None (and nothing is consumed)."""
+        return self.response.take_whole()
 
     async def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]:
         response = self.response
@@ -325,6 +355,13 @@ class PageBody:
         self.metrics.rewritten(rewriter.stats, report=rewriter.plan.report, banner=rewriter.plan.banner)
         self.access.neutralised = sum(rewriter.stats.neutralised.values())
         return out
+
+    def whole(self) -> bytes | None:
+        """The whole page rewritten, when all of it is here already; else None (nothing consumed)."""
+        body = self.response.take_whole()
+        if body is None:
+            return None
+        return (self._rewrite(body) if body else b"") + self._finish()
 
     async def chunks(self) -> AsyncGenerator[tuple[bytes, bool], None]:
         response = self.response

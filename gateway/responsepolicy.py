@@ -119,12 +119,12 @@ class ResponsePolicy:
     def _set_cookies(self, headers: Headers, granted: frozenset[str]) -> tuple[Headers, list[str], list[str]]:
         """The head without hop-by-hop fields and without the Set-Cookie not allowed; report mode
         removes only our own cookie and says what enforce mode would have removed."""
-        result = drop_response_cookies(headers, self.rules, granted, self.scopes)
+        result = drop_response_cookies(headers, self.rules, granted, self.scopes, omit=HOP_BY_HOP)
         would_drop: list[str] = []
         if self.report:
             would_drop = [n for n in result.dropped if n not in self.rules.own]
-            result = drop_response_cookies(headers, self.rules, granted, self.scopes, everything=True)
-        return [(n, v) for n, v in result.headers if n not in HOP_BY_HOP], result.dropped, would_drop
+            result = drop_response_cookies(headers, self.rules, granted, self.scopes, everything=True, omit=HOP_BY_HOP)
+        return result.headers, result.dropped, would_drop
 
     def _rewritten_head(self, headers: Headers, granted: frozenset[str]) -> Headers:
         """The page we send is another body: other length, no coding or validators, per visitor."""

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gateway.errors import UpstreamBodyError, UpstreamUnavailable
 from gateway.types import ASGIApp, Headers, Message, Scope
 from gateway.upstream import UpstreamPool
 
 
-@dataclass(frozen=True)
-class RequestHead:
+class RequestHead(NamedTuple):
+    """Immutable; a named tuple, as it is built for every request (a frozen dataclass costs 4x)."""
+
     method: bytes
     target: bytes  # path and query, as the browser sent them
     headers: Headers  # what the site may see; Host first
@@ -41,6 +41,7 @@ class Response(Protocol):
 
     @property
     def drained(self) -> bool: ...
+    def take_whole(self) -> bytes | None: ...
     def iter_body(self) -> AsyncGenerator[bytes, None]: ...
     def discard(self) -> None: ...
 
@@ -73,6 +74,10 @@ class AppResponse:
     @property
     def drained(self) -> bool:
         return self._done or (self._chunks.qsize() == 1 and self._chunks._queue[0] is _END)  # type: ignore[attr-defined]
+
+    def take_whole(self) -> bytes | None:
+        """None: the app's body streams through the queue (the proxy then reads it chunk by chunk)."""
+        return None
 
     async def iter_body(self) -> AsyncGenerator[bytes, None]:
         while True:

@@ -74,10 +74,13 @@ class _Connection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        # One parser for the connection's life: llhttp starts the next message by itself after a
+        # complete one, and a connection is only used again after a clean, complete response
+        # (`can_reuse`); any other ending closes it, parser and all.
+        self.parser = httptools.HttpResponseParser(self)
         self._reset(head_only=False)
 
     def _reset(self, *, head_only: bool) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.head_only = head_only
         self.status = 0
         self.headers: Headers = []
@@ -296,6 +299,22 @@ class UpstreamResponse:
     def drained(self) -> bool:
         """The whole body has been handed out: no more chunks will come."""
         return self._conn.complete and not self._conn.body
+
+    def take_whole(self) -> bytes | None:
+        """The whole body, when the site has sent all of it already (a small response: head and body
+        in one read), with the connection given back at once; else None, and nothing is taken."""
+        conn = self._conn
+        if not conn.complete or self._released:
+            return None
+        body = conn.body
+        whole = body.popleft() if len(body) == 1 else b"".join(body)
+        body.clear()
+        conn.buffered = 0
+        if conn.read_paused and conn.transport is not None:  # as next_chunk does once the buffer drains
+            conn.read_paused = False
+            conn.transport.resume_reading()
+        self.release()
+        return whole
 
     async def iter_body(self) -> AsyncGenerator[bytes, None]:
         conn = self._conn

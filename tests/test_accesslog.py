@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.cli import JsonFormatter
 from gateway.testing.servers import free_port
 from tests.conftest import RunningGateway
+from tests.support.servers import RawFactory
 
 Make = Callable[..., RunningGateway]
 
@@ -90,3 +94,38 @@ def test_requests_are_counted_by_code_and_kind(make_gateway: Make) -> None:
     assert 'consent_requests_total{code="200",kind="html"} 1.0' in text
     assert 'consent_requests_total{code="200",kind="consent"} 1.0' in text
     assert 'consent_gateway_build_info{python="' in text
+
+
+@settings(max_examples=2000)
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False) | st.integers(0, 4 * 10**9).map(lambda s: s + 0.9999995))
+def test_the_timestamp_is_datetimes_own(now: float) -> None:
+    """The per-second prefix spells exactly what datetime does, millisecond rounding included."""
+    from datetime import UTC, datetime
+
+    from gateway.accesslog import AccessLog
+
+    log = AccessLog("on")
+    for t in (now, now + 0.0004, now + 1):  # the same second again, and the next one
+        assert log.timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def test_a_streamed_body_is_counted_chunk_by_chunk(make_gateway: Make, raw_server: RawFactory,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """The proxy counts what it sends itself (no wrapper around its `send`): a body that streams
+    in pieces, a page and a file, is counted whole, with its status."""
+    def handler(conn: socket.socket, request: bytes) -> None:
+        kind = b"text/html" if b"/page" in request else b"application/octet-stream"
+        conn.sendall(b"HTTP/1.1 203 OK\r\nContent-Type: " + kind + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in (b"<html><body>", b"x" * 5000, b"</body></html>"):
+            time.sleep(0.05)
+            conn.sendall(b"%x\r\n%b\r\n" % (len(piece), piece))
+        conn.sendall(b"0\r\n\r\n")
+
+    raw = raw_server(handler)
+    gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+    with gw.client() as c:
+        page, file = c.get("/page"), c.get("/file")
+    lines = access_lines(caplog, 2)
+    assert [(line["status"], line["bytes"], line["kind"]) for line in lines] == [
+        (203, len(page.content), "html"), (203, len(file.content), "other")]
+    assert len(file.content) == 5000 + 26

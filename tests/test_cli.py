@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.testing.servers import UvicornThread
 from tests.conftest import RunningGateway, config_text
 
 
@@ -202,3 +211,135 @@ def test_progress_bar_on_a_terminal_and_nothing_extra_off_one(tmp_path: Path) ->
     assert plain.returncode == 0 and plain.stderr == "" and plain.stdout == data
     plain = cli("log", "verify", "--config", str(cfg))
     assert plain.returncode == 0 and plain.stderr == "" and plain.stdout == "log intact: 5000 records in 3 chain(s)\n"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.text(max_size=12), json_values, max_size=8))
+def test_dumps_ascii_writes_what_json_dumps_writes(data: dict[str, object]) -> None:
+    from gateway.cli import dumps_ascii
+
+    assert dumps_ascii(data) == json.dumps(data, ensure_ascii=True)
+
+
+def test_dumps_ascii_raises_what_json_dumps_raises() -> None:
+    from gateway.cli import dumps_ascii
+
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    for bad, error in (({"x": object()}, TypeError), (loop, ValueError)):
+        with pytest.raises(error):
+            dumps_ascii(bad)
+    assert dumps_ascii({"after": 1}) == '{"after": 1}'  # nothing left over from the failures
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def buffered_logger(name: str) -> tuple[logging.Logger, CountingStream]:
+    from gateway.cli import JsonFormatter, TurnBufferedHandler
+
+    stream = CountingStream()
+    handler = TurnBufferedHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"test_cli.{name}")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger, stream
+
+
+def test_the_lines_of_one_loop_turn_are_one_write() -> None:
+    logger, stream = buffered_logger("turn")
+
+    async def main() -> None:
+        for i in range(3):
+            logger.info("line %d", i)
+        assert stream.writes == 0  # held until the end of this turn
+        await asyncio.sleep(0)
+        assert stream.writes == 1 and len(stream.getvalue().splitlines()) == 3
+        logger.info("held")
+        logger.warning("at once")  # with everything before it, in order
+        assert stream.writes == 2
+        logger.info("next turn")
+        await asyncio.sleep(0)
+        assert stream.writes == 3
+
+    asyncio.run(main())
+    assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == [
+        "line 0", "line 1", "line 2", "held", "at once", "next turn"]
+    logger.info("no loop")  # start-up lines and other threads: written at once
+    assert stream.writes == 4
+
+
+def test_a_full_buffer_is_written_and_a_stopped_loop_does_not_hold_lines() -> None:
+    from gateway.cli import TurnBufferedHandler
+
+    logger, stream = buffered_logger("bound")
+    line = "x" * 1000
+
+    async def fill() -> None:
+        for _ in range(TurnBufferedHandler.MAX_BUFFERED // 1000 + 1):
+            logger.info(line)
+        assert stream.writes == 1  # the bound, not the end of the turn
+
+    asyncio.run(fill())
+    lines_before = len(stream.getvalue().splitlines())
+
+    def log_and_stop() -> None:
+        logger.info("left when the loop stops")
+        loop.stop()  # before the flush it scheduled runs
+
+    loop = asyncio.new_event_loop()
+    loop.call_soon(log_and_stop)
+    loop.run_forever()
+    loop.close()
+    assert len(stream.getvalue().splitlines()) == lines_before
+
+    async def later() -> None:
+        logger.info("on another loop")
+        await asyncio.sleep(0)
+
+    asyncio.run(later())
+    assert len(stream.getvalue().splitlines()) == lines_before + 2
+    assert stream.getvalue().splitlines()[-1].endswith('"msg": "on another loop"}')
+
+
+def test_serve_writes_the_access_line_while_running(tmp_path: Path, site: UvicornThread) -> None:
+    """The real server, its real logging config: the line reaches stderr without a shutdown, with its
+    keys in the order operators parse."""
+    from gateway.testing.servers import free_port, wait_http
+
+    port = free_port()
+    cfg = tmp_path / "g.toml"
+    cfg.write_text(config_text(site.url, tmp_path / "log.db"))
+    err_path = tmp_path / "err.log"
+    exe = Path(sys.executable).with_name("consent-gateway")
+    with err_path.open("wb") as err:
+        proc = subprocess.Popen([str(exe), "serve", "--config", str(cfg), "--port", str(port)], stderr=err)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/_consent/health")
+            deadline = time.monotonic() + 10
+            access: list[dict[str, object]] = []
+            while not access and time.monotonic() < deadline:
+                time.sleep(0.05)
+                access = [json.loads(line) for line in err_path.read_text().splitlines()
+                          if '"consent_gateway.access"' in line]
+            assert proc.poll() is None  # still serving
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert access, err_path.read_text()
+    assert list(access[0])[:8] == ["ts", "level", "logger", "msg", "method", "path", "status", "bytes"]
+    assert access[0]["path"] == "/_consent/health" and access[0]["level"] == "info"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.config import default_config_path, load_config, parse_config
 from gateway.cookies import (
+    CACHED_HEADERS,
     MAX_CACHED_HEADER,
     NECESSARY,
     CookieList,
@@ -129,6 +130,19 @@ class TestParseSetCookie:
     def test_never_raises(self, raw: bytes) -> None:
         c = parse_set_cookie(raw)
         assert c.path is None or c.path.startswith("/")
+
+    def test_values_are_cached_whole_and_the_table_is_bounded(self) -> None:
+        from gateway import cookies
+
+        value = b"sid=abc; Path=/shop; HttpOnly"
+        assert parse_set_cookie(value) is parse_set_cookie(value)  # parsed once
+        for i in range(CACHED_HEADERS + 10):  # per-visitor ids: never seen again
+            parse_set_cookie(b"sid=%d; Path=/shop" % i)
+        assert 0 < len(cookies._SET_COOKIES) <= CACHED_HEADERS
+        assert parse_set_cookie(b"sid=%d; Path=/shop" % 1).path == "/shop"
+        assert b"x" * 5000 not in cookies._SET_COOKIES
+        assert parse_set_cookie(b"x" * 5000 + b"=1").name == "x" * 5000  # too long to keep, still read
+        assert b"x" * 5000 + b"=1" not in cookies._SET_COOKIES
 
 
 class TestRules:
@@ -316,6 +330,13 @@ class TestFilters:
         assert result.headers == [(b"content-type", b"text/html"), (b"set-cookie", b"csrftoken=2"),
                                   (b"x-a", b"b"), (b"set-cookie", b"sid=3; HttpOnly")]
         assert result.dropped == ["_ga"]
+
+    def test_omitted_names_go_in_the_same_pass(self) -> None:
+        headers = [(b"connection", b"keep-alive"), (b"set-cookie", b"_ga=1"), (b"x-a", b"b"), (b"date", b"d"),
+                   (b"set-cookie", b"sid=3")]
+        result = drop_response_cookies(headers, RULES, frozenset({"identity"}), CookieScopes(),
+                                       omit=frozenset({b"connection", b"date"}))
+        assert result.headers == [(b"x-a", b"b"), (b"set-cookie", b"sid=3")] and result.dropped == ["_ga"]
 
 
 class TestHeaderCache:

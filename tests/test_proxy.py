@@ -526,6 +526,25 @@ class TestStreaming:
             r = c.post("/upload", content=b"q" * 100000)
             assert r.json() == {"received": 100000}
 
+    def test_a_page_that_came_whole_goes_out_whole_with_its_length(
+            self, make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+        """The site's page came in three chunks, all in one read: the visitor gets it in one piece,
+        with a Content-Length, not chunk by chunk (only the first chunk used to count as "here")."""
+        page = b"<html><head><title>t</title></head><body>" + b"<p>text</p>" * 50 + b"</body></html>"
+        thirds = [page[:40], page[40:300], page[300:]]
+
+        def handler(conn: socket.socket, request: bytes) -> None:
+            body = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in thirds) + b"0\r\n\r\n"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+            time.sleep(0.5)
+
+        raw = raw_server(handler)
+        gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+        status, headers, body = raw_request(gw.server.port, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200 and b'id="consent-banner"' in body and b"<p>text</p>" * 50 in body
+        assert ("content-length", str(len(body))) in headers
+        assert not any(k == "transfer-encoding" for k, _ in headers)
+
 
 def test_cookie_scopes_learned_by_one_instance_serve_another(tmp_path: Path, site: UvicornThread) -> None:
     """Instance A sees the site set _gid with Path=/shop; instance B, sharing the log, expires it there."""
