@@ -79,12 +79,15 @@ def _parse_set_cookie(value: bytes) -> SetCookie:
     scope = _SCOPE_CACHE.get(attrs)
     if scope is None:
         scope = _parse_scope(attrs)
-        if len(_SCOPE_CACHE) < 1024:  # sites repeat a few attribute strings; values change, these don't
+        # sites repeat a few short attribute strings; values change, these don't. A long one is the
+        # site's to make up (up to the 64 KiB head limit): not kept, or 1024 of them hold 64 MB.
+        if len(attrs) <= MAX_CACHED_SCOPE and len(_SCOPE_CACHE) < 1024:
             _SCOPE_CACHE[attrs] = scope
     return SetCookie(name.decode("latin-1"), *scope)
 
 
 _SCOPE_CACHE: dict[bytes, tuple[str | None, str | None]] = {}
+MAX_CACHED_SCOPE = 512
 
 
 def _parse_scope(attrs: bytes) -> tuple[str | None, str | None]:

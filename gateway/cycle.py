@@ -26,7 +26,7 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 # expiry Set-Cookie...); emptied when full, as Date, ETag and per-visitor values never repeat.
 _LINES: dict[tuple[bytes, bytes], bytes] = {}
 MAX_LINES = 2048
-MAX_CACHED_VALUE = 512  # so the table stays under about 1 MB
+MAX_CACHED_VALUE = 512  # name and value together, so the table stays under about 1 MB
 
 
 class GatewayCycle(RequestResponseCycle):
@@ -100,7 +100,9 @@ class GatewayCycle(RequestResponseCycle):
                         return None
                     line = b"%b: %b\r\n" % (name, value)
                     if name not in _FRAMING:
-                        if len(value) <= MAX_CACHED_VALUE:  # a long value (a CSP, a big cookie) is not kept
+                        # a long line (a CSP, a big cookie, a name the site made up) is not kept:
+                        # the name counts too, it is the site's and may be 60 KiB
+                        if len(name) + len(value) <= MAX_CACHED_VALUE:
                             if len(lines) >= MAX_LINES:
                                 lines.clear()
                             lines[name, value] = line
