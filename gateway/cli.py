@@ -61,15 +61,19 @@ class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A StreamHandler that writes the lines of one event-loop turn together, in one write.
 
     Under load every request ends with an access line; one write (and flush) each was a system call
-    per request. Here a line waits in memory until the end of the loop's current turn (`call_soon`),
-    or until MAX_BUFFERED characters are waiting. A line at WARNING or above, or one logged outside
-    a running loop (start-up, another thread), is written at once with everything before it, so the
-    order of the lines never changes. What a crash can lose: the lines of the turn it happened in
-    (at most MAX_BUFFERED characters), and only a crash that skips Python's exit (SIGKILL, a segfault,
-    os._exit); a normal exit flushes the handler (logging.shutdown).
+    per request. Here an access line waits in memory until the end of the loop's current turn
+    (`call_soon`), or until MAX_BUFFERED characters are waiting. Any other line (start-up, shutdown,
+    warnings: rare), or one logged outside a running loop (another thread), is written at once with
+    everything before it, so the order of the lines never changes. That matters at SIGTERM: uvicorn
+    re-raises the signal with the default handler inside the loop's last turn, so the process ends
+    without Python's exit and a line still waiting would be lost; its last line ("Finished server
+    process") is not an access line, so it writes everything. What a crash can lose: the access lines
+    of the turn it happened in (at most MAX_BUFFERED characters), and only a crash that skips
+    Python's exit (SIGKILL, a segfault, os._exit); a normal exit flushes the handler (logging.shutdown).
     """
 
     MAX_BUFFERED = 64 * 1024
+    buffered = frozenset({"consent_gateway.access"})  # the line per request; the others are written at once
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
@@ -85,7 +89,8 @@ class TurnBufferedHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         self._lines.append(line)
         self._size += len(line)
-        if record.levelno >= logging.WARNING or self._size >= self.MAX_BUFFERED:
+        if (record.name not in self.buffered or record.levelno >= logging.WARNING
+                or self._size >= self.MAX_BUFFERED):
             self.flush()
             return
         # asyncio is not imported here: the CLI's other commands start without it, and no loop runs then

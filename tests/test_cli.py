@@ -254,6 +254,7 @@ def buffered_logger(name: str) -> tuple[logging.Logger, CountingStream]:
     handler = TurnBufferedHandler(stream)
     handler.setFormatter(JsonFormatter())
     logger = logging.getLogger(f"test_cli.{name}")
+    handler.buffered = frozenset({logger.name})  # held as the access lines are
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -281,6 +282,35 @@ def test_the_lines_of_one_loop_turn_are_one_write() -> None:
         "line 0", "line 1", "line 2", "held", "at once", "next turn"]
     logger.info("no loop")  # start-up lines and other threads: written at once
     assert stream.writes == 4
+
+
+def test_only_access_lines_wait_for_the_end_of_the_turn() -> None:
+    """uvicorn's shutdown lines are written at once, with the access lines before them: at SIGTERM
+    its last turn ends the process (tests/hostile/test_retest_hotpath.py runs the real one)."""
+    from gateway.cli import JsonFormatter, TurnBufferedHandler
+
+    stream = CountingStream()
+    handler = TurnBufferedHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access, other = logging.getLogger("consent_gateway.access"), logging.getLogger("test_cli.lifecycle")
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in (access, other)]
+    for lg in (access, other):
+        lg.handlers[:] = [handler]
+        lg.setLevel(logging.INFO)
+        lg.propagate = False
+
+    async def main() -> None:
+        access.info("access")
+        assert stream.writes == 0
+        other.info("Finished server process")
+        assert stream.writes == 1
+
+    try:
+        asyncio.run(main())
+    finally:
+        for lg, handlers, level, propagate in saved:
+            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+    assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["access", "Finished server process"]
 
 
 def test_a_full_buffer_is_written_and_a_stopped_loop_does_not_hold_lines() -> None:
