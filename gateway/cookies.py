@@ -424,7 +424,9 @@ def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure
         lines = _EXPIRY_CACHE.get(key)
         if lines is None:
             lines = _expiry_lines(name, scope, secure, cookie_domains(host))
-            if len(_EXPIRY_CACHE) < 4096:  # names and hosts come from visitors: bounded
+            # names and hosts come from visitors: bounded in count, and long ones (a 60 KB name
+            # makes 300 KB of lines) are not kept, or 4096 entries could hold over a gigabyte
+            if len(_EXPIRY_CACHE) < 4096 and len(name) + len(host) <= MAX_CACHED_EXPIRY:
                 _EXPIRY_CACHE[key] = lines
         if limit and len(out) + len(lines) > limit:
             skipped += 1
@@ -434,6 +436,7 @@ def bounded_expiry_headers(names: Iterable[str], scopes: CookieScopes, *, secure
 
 
 _EXPIRY_CACHE: dict[tuple[str, tuple[str | None, str | None], bool, str], Headers] = {}
+MAX_CACHED_EXPIRY = 512  # name and host together: a longer one is the visitor's to make up (up to 64 KiB)
 
 
 def _expiry_lines(name: str, scope: tuple[str | None, str | None], secure: bool,

@@ -243,3 +243,19 @@ def test_connection_close_through_gateway_cycle(request_line: bytes,
     length = int(next(v for n, _, v in (line.partition(b": ") for line in head.split(b"\r\n"))
                       if n.lower() == b"content-length"))
     assert len(body) == length  # nothing after the one answer
+
+
+def test_huge_cookie_names_from_visitors_are_not_kept_in_the_expiry_table(
+        make_gateway: Callable[..., RunningGateway], raw_server: RawFactory) -> None:
+    """A visitor who sends a new 30 KB cookie name with each request: the gateway expires it (it is
+    no category's), and may cache the expiry lines only for short names, or the table's 4096
+    entries hold a name and its lines each: over a gigabyte."""
+    raw = raw_server(keepalive(lambda head: Reply(ok())))
+    gw = make_gateway(upstream=f"http://127.0.0.1:{raw.port}")
+    with gw.client() as c:
+        for i in range(5):
+            name = "n" * LONG + str(i)
+            r = c.get("/", headers={"cookie": f"{name}=1"})
+            assert r.status_code == 200
+            assert any(v.startswith(name + "=") for v in r.headers.get_list("set-cookie"))  # expired, still
+    assert all(len(name) + len(host) <= cookies.MAX_CACHED_EXPIRY for name, _, _, host in cookies._EXPIRY_CACHE)
