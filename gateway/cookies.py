@@ -26,6 +26,7 @@ _EXPIRE_TAIL = b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 # visitor inventing headers costs a bounded amount of memory (at most ~2048 x 4 KiB of keys each).
 CACHED_HEADERS = 2048
 MAX_CACHED_HEADER = 4096
+MAX_CACHED_NAME = 256  # a cookie name looked up (category, label): real ones are short, a visitor's need not be
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ class CookieRules:
         found = self._decided(name)
         if found is None:
             found = self.unknown
-        if len(self._cache) < 4096:  # hostile requests can invent names without end
+        # hostile requests can invent names without end, and long ones (up to the 64 KiB head)
+        if len(self._cache) < 4096 and len(name) <= MAX_CACHED_NAME:
             self._cache[name] = found
         return found
 
@@ -192,7 +194,7 @@ class CookieRules:
         label = self._labels.get(name)
         if label is None:
             label = self._decided(name) or "unknown"
-            if len(self._labels) < 4096:
+            if len(self._labels) < 4096 and len(name) <= MAX_CACHED_NAME:
                 self._labels[name] = label
         return label
 

@@ -259,3 +259,5 @@ def test_huge_cookie_names_from_visitors_are_not_kept_in_the_expiry_table(
             assert r.status_code == 200
             assert any(v.startswith(name + "=") for v in r.headers.get_list("set-cookie"))  # expired, still
     assert all(len(name) + len(host) <= cookies.MAX_CACHED_EXPIRY for name, _, _, host in cookies._EXPIRY_CACHE)
+    rules = gw.app.runtime.rules  # the category and metrics-label lookups of the names: the same bound
+    assert all(len(name) <= cookies.MAX_CACHED_NAME for name in [*rules._cache, *rules._labels])
