@@ -73,6 +73,7 @@ def _boring(stop: bytes) -> re.Pattern[bytes]:
     )
 
 
+_STATEFUL = frozenset({*RAW_END, b"plaintext"})  # start tags after which the state changes (_enter)
 _BORING = _boring(_SPECIAL)
 _RESOURCE_TAG = re.compile(rb"<((?i:" + _RESOURCE + rb"))(?=" + DELIM + rb")" + TAG_REST)
 # the exact slow path, stopping at resource tags too when there is something to look for in them
@@ -171,7 +172,8 @@ class Tokenizer:
                     tok = self._data_step(buf, pos, final)
                 kind = tok[0]
                 if kind == START:
-                    self._enter(tok[3])
+                    if tok[3] in _STATEFUL:
+                        self._enter(tok[3])
                 elif kind == COMMENT_START:
                     stop = self._comment_open(buf, pos, final)
                     if stop == -2:
@@ -255,10 +257,15 @@ class Tokenizer:
         if buf.startswith(b"<!--", pos):
             return COMMENT_START, pos, pos + 4, b""
         m = _TAG_NAMED.match(buf, pos)
-        if m is not None:
-            st.raw_ended = False
-            return self._tag(m, pos)
-        return self._tag_other(buf, pos, final)
+        if m is None:
+            return self._tag_other(buf, pos, final)
+        st.raw_ended = False
+        name = m.group(2).lower()  # as _tag does, inline: this runs per head tag
+        if m.group(1):
+            return END, pos, m.end(), name
+        if name in RESOURCE_NAMES and self.searching and self.hit_in(pos, m.end()):
+            return RESOURCE, pos, m.end(), name
+        return START, pos, m.end(), name
 
     def _tag_other(self, buf: bytes, pos: int, final: bool) -> Token:
         """At a '<' that is not a complete tag, before the body: a bogus comment or doctype, "</>", a

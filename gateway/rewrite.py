@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 
 from gateway.csp import nonces_for
@@ -35,7 +36,7 @@ from gateway.htmltokenizer import (
     END,
     EOF_BOGUS,
     EOF_RAW_END,
-    EOF_TAG,
+    INCOMPLETE,
     MARKUP,
     PLAINTEXT,
     RAW,
@@ -46,6 +47,7 @@ from gateway.htmltokenizer import (
     SCRIPT_DOUBLE,
     START,
     TEXT,
+    Token,
     Tokenizer,
 )
 from gateway.htmltokens import MAX_CARRY, NON_SPACE
@@ -56,7 +58,7 @@ __all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalis
 _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
 _PASSED = frozenset({TEXT, END, COMMENT_START, COMMENT_TEXT, COMMENT_END, MARKUP})  # as they are, after the body
-_PLACED = frozenset({TEXT, START, END, RESOURCE, RUN, EOF_BOGUS, EOF_RAW_END, EOF_TAG})  # Placement reads these
+_EDITED = frozenset({b"meta", b"script", b"iframe"})  # start tags _start_tag may change or read
 
 
 class HtmlRewriter:
@@ -114,60 +116,76 @@ class HtmlRewriter:
 
     def _scan(self, buf: bytes, final: bool) -> bytes:
         out: list[bytes] = []
-        st = self._state
-        for kind, start, end, name in self._tok.tokens(buf, final):
-            if st.tags and kind in _PLACED:
-                self._before_body(kind, start, end, name, buf, out)
-            elif kind in _PASSED:
+        tokens = self._tok.tokens(buf, final)
+        if self._place.pending:
+            self._before_body(tokens, buf, out)  # takes the tokens until the body starts
+        for kind, start, end, name in tokens:  # the rest: after the body starts
+            if kind in _PASSED:
                 out.append(buf[start:end])
             elif kind == START:
                 self._start_tag(name, buf[start:end], out)
             elif kind == RESOURCE:
                 out.append(self._holds.resource_tag(name, buf[start:end]))
-            elif kind == RAW_TEXT:
-                self._raw_text(buf[start:end], out)
-            elif kind == RAW_CLOSE:
-                self._raw_text(buf[start:end], out)
-                if self._held_tag is not None:
-                    self._release_inline_script(out)
+            elif kind == RAW_TEXT or kind == RAW_CLOSE:
+                self._raw(kind, buf[start:end], out)
         return b"".join(out)
 
-    def _before_body(self, kind: int, start: int, end: int, name: bytes, buf: bytes, out: list[bytes]) -> None:
-        """A token before the body starts: `Placement` sees every token the tree builder does, and
-        the injections go between tokens, never into one (gateway/inject.py says where)."""
+    def _before_body(self, tokens: Iterator[Token], buf: bytes, out: list[bytes]) -> None:
+        """Until the body starts: `Placement` sees every token the tree builder does, and the
+        injections go between tokens, never into one (gateway/inject.py says where). One loop,
+        no call per token: a head is a few dozen tokens, and this is most of its cost."""
         place = self._place
-        if kind == RUN:
-            if self._inert(start, end):
+        for kind, start, end, name in tokens:
+            if kind == START or kind == RESOURCE:
+                act = place.start_tag(name)
+                if act is not NOTHING:
+                    self._place_before(act, out)
+                if kind == RESOURCE:
+                    out.append(self._holds.resource_tag(name, buf[start:end]))
+                elif name in _EDITED:
+                    self._start_tag(name, buf[start:end], out)
+                else:
+                    out.append(buf[start:end])
+                if act is BODY_AFTER:
+                    out.append(self._inject_body())
+            elif kind == RUN:
+                if self._inert(start, end):
+                    out.append(buf[start:end])
+                else:
+                    self._run(buf, start, end, out)
+            elif kind == END:
+                act = place.end_tag(name)
+                if act is not NOTHING:
+                    self._place_before(act, out)
                 out.append(buf[start:end])
+            elif kind == TEXT:  # the first non-space character starts the body
+                m = NON_SPACE.search(buf, start, end)
+                if m is not None and place.text() is BODY_BEFORE:
+                    out.append(buf[start:m.start()])
+                    self._place_before(BODY_BEFORE, out)
+                    out.append(buf[m.start():end])
+                else:
+                    out.append(buf[start:end])
+            elif kind == RAW_TEXT or kind == RAW_CLOSE:
+                self._raw(kind, buf[start:end], out)
+            elif kind in _PASSED:
+                out.append(buf[start:end])
+            elif kind != INCOMPLETE:
+                self._at_eof(kind, buf[start:end], out)
+            if not place.pending:
+                self._state.tags = False  # the tokenizer goes on with the tokens that matter only
                 return
-            for token in self._tok.run_tokens(buf, start, end):  # a charset, a nonce or a URL in it
-                self._before_body(*token, buf, out)
-            return
-        if kind == TEXT:  # the first non-space character starts the body
-            m = NON_SPACE.search(buf, start, end)
-            if m is not None and place.text() is BODY_BEFORE:
-                out.append(buf[start:m.start()])
-                self._place_before(BODY_BEFORE, out)
-                out.append(buf[m.start():end])
+
+    def _run(self, buf: bytes, start: int, end: int, out: list[bytes]) -> None:
+        """A run of head tags with a charset, a nonce or a blocked URL in it, tag by tag. Nothing in
+        a run changes `Placement` (htmltokenizer.RUN): it is not asked."""
+        for kind, s, e, name in self._tok.run_tokens(buf, start, end):
+            if kind == START:
+                self._start_tag(name, buf[s:e], out)
+            elif kind == RESOURCE:
+                out.append(self._holds.resource_tag(name, buf[s:e]))
             else:
-                out.append(buf[start:end])
-        elif kind == END:
-            self._place_before(place.end_tag(name), out)
-            out.append(buf[start:end])
-        elif kind == START or kind == RESOURCE:
-            act = place.start_tag(name)
-            self._place_before(act, out)
-            if kind == RESOURCE:
-                out.append(self._holds.resource_tag(name, buf[start:end]))
-            else:
-                self._start_tag(name, buf[start:end], out)
-            if act is BODY_AFTER:
-                out.append(self._inject_body())
-        elif kind == MARKUP:  # in a run
-            out.append(buf[start:end])
-        else:
-            self._at_eof(kind, buf[start:end], out)
-        self._state.tags = place.pending
+                out.append(buf[s:e])
 
     def _at_eof(self, kind: int, rest: bytes, out: list[bytes]) -> None:
         """Before the body, the page ended inside a token: end it as EOF does, for finish() to
@@ -199,7 +217,8 @@ class HtmlRewriter:
                     or (self.plan.with_nonces is not None and low.find(b"nonce-", start, end) >= 0)
                     or self._tok.hit_in(start, end))
 
-    def _raw_text(self, text: bytes, out: list[bytes]) -> None:
+    def _raw(self, kind: int, text: bytes, out: list[bytes]) -> None:
+        """Raw text (RAW_TEXT), or its last part (RAW_CLOSE): a held inline script is judged then."""
         if self._held_tag is None:
             out.append(text)
             return
@@ -210,14 +229,12 @@ class HtmlRewriter:
             out.append(self._held_tag)
             out.extend(self._held_body)
             self._held_tag, self._held_body, self._held_len = None, [], 0
-
-    def _release_inline_script(self, out: list[bytes]) -> None:
-        assert self._held_tag is not None
-        body = b"".join(self._held_body)
-        tag = self._held_tag
-        self._held_tag, self._held_body, self._held_len = None, [], 0
-        out.append(self._holds.inline_script(tag, body))
-        out.append(body)
+        elif kind == RAW_CLOSE:
+            body = b"".join(self._held_body)
+            tag = self._held_tag
+            self._held_tag, self._held_body, self._held_len = None, [], 0
+            out.append(self._holds.inline_script(tag, body))
+            out.append(body)
 
     # --- tags ---------------------------------------------------------------------------
 
