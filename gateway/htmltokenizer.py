@@ -117,25 +117,29 @@ class TokenizerState:
 
 
 class Tokenizer:
-    def __init__(self, trackers: TrackerRules, *, exact: bool = False) -> None:
-        """trackers: what a resource tag is looked at for. exact: never take the walk's fast path;
-        the tokens are the same (the tests compare both); it is the reference, and slower."""
+    def __init__(self, trackers: TrackerRules, *, exact: bool = False,
+                 patterns: tuple[bytes, ...] | None = None) -> None:
+        """trackers: what a resource tag is looked at for; patterns: its operator substrings encoded,
+        when the caller has them already (a rewriter is built per page). exact: never take the
+        walk's fast path; the tokens are the same (the tests compare both); the reference, slower."""
         self.state = TokenizerState()
         self.exact = exact
         self.trackers = trackers
-        self.patterns = tuple(p.encode("latin-1") for p, _ in trackers.blocked)
+        self.patterns = tuple(p.encode("latin-1") for p, _ in trackers.blocked) if patterns is None else patterns
         self.searching = bool(trackers)  # anything to hold, so URLs in the page are looked for
         self.low = b""  # the current buffer lower-cased (ASCII only: offsets stay the same)
-        self._catalog_starts: list[int] = []
-        self._hits: list[int] = []
+
+    # set per buffer by tokens()
+    _catalog_starts: list[int]  # withheld catalog patterns' starts in it (one pass)
+    _hits: list[int]  # each operator pattern's next occurrence (see _next_hit)
 
     def tokens(self, buf: bytes, final: bool) -> Iterator[Token]:
         """The tokens of `buf` (the last buffer's carry, then new bytes) in order, covering it."""
         st = self.state
         n = len(buf)
         self.low = low = buf.lower()
-        self._hits = [-2] * len(self.patterns)  # see _next_hit
-        self._catalog_starts = self.trackers.catalog_starts(low)  # one pass for every catalog pattern
+        self._hits = [-2] * len(self.patterns)
+        self._catalog_starts = self.trackers.catalog_starts(low)
         st.carry = b""
         pos = 0
         if st.at_start and n:
@@ -150,37 +154,46 @@ class Tokenizer:
         walk_from = -1
         while pos < n:
             mode = st.mode
-            if mode == DATA:
-                if st.tags:
-                    tok = self._tag_step(buf, pos, final)
-                    if tok[0] == TEXT and buf[tok[1]] != 0x3C:  # text, not a '<' that is text
-                        yield tok
-                        pos = tok[2]
-                        if not st.tags:  # the caller saw the body start in it
-                            walk_from = NON_SPACE.search(buf, tok[1], pos).start()  # type: ignore[union-attr]
-                        continue
-                else:
-                    # The walk starts where the body started (see _skip_data); its guess that an
-                    # attribute hides a '<' reads the text before the token.
-                    end = self._skip_data(buf, low, pos if walk_from < 0 else walk_from, final)
-                    walk_from = -1
-                    if end > pos:
-                        yield TEXT, pos, end, b""
-                        pos = end
-                        if pos >= n:
-                            break
-                    tok = self._data_step(buf, pos, final)
-                kind = tok[0]
-                if kind == START:
-                    if tok[3] in _STATEFUL:
+            if mode == DATA and st.tags:
+                # Before the body, every tag: inline, as a head is a few dozen tokens and the calls
+                # per token would be a good part of its cost. The rest is in _tag_other.
+                run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
+                if run > pos:
+                    st.raw_ended = False
+                    yield RUN, pos, run, b""
+                    pos = run
+                    continue
+                lt = buf.find(b"<", pos)
+                if lt != pos:
+                    stop = n if lt < 0 else lt
+                    yield TEXT, pos, stop, b""
+                    if not st.tags:  # the caller saw the body start in it: see _skip_data
+                        walk_from = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
+                    pos = stop
+                    continue
+                m = _TAG_NAMED.match(buf, pos)
+                if m is not None:
+                    st.raw_ended = False
+                    tok = self._tag(m, pos)
+                    if tok[0] == START and tok[3] in _STATEFUL:
                         self._enter(tok[3])
-                elif kind == COMMENT_START:
-                    stop = self._comment_open(buf, pos, final)
-                    if stop == -2:
+                    yield tok
+                    pos = tok[2]
+                    continue
+                tok = self._tag_other(buf, pos, final)
+            elif mode == DATA:
+                # the walk starts where the body started: its guess that an attribute value hides
+                # a '<' reads the text before the token (an exact reading may differ; output may not)
+                end = self._skip_data(buf, low, pos if walk_from < 0 else walk_from, final)
+                walk_from = -1
+                if end > pos:
+                    yield TEXT, pos, end, b""
+                    pos = end
+                    if pos >= n:
                         break
-                    if stop >= 0:  # "<!-->" and "<!--->" are complete (empty) comments
-                        yield tok
-                        tok = COMMENT_END, pos + 4, stop, b""
+                tok = self._data_step(buf, pos, final)
+                if tok[0] == START and tok[3] in _STATEFUL:
+                    self._enter(tok[3])
             elif mode == COMMENT:
                 tok = self._comment_step(buf, pos, final)
             elif mode == RAW:
@@ -188,7 +201,14 @@ class Tokenizer:
             else:
                 tok = RAW_TEXT, pos, n, b""
             kind = tok[0]
-            if kind == INCOMPLETE:
+            if kind == COMMENT_START:
+                stop = self._comment_open(buf, pos, final)
+                if stop == -2:
+                    break
+                if stop >= 0:  # "<!-->" and "<!--->" are complete (empty) comments
+                    yield tok
+                    tok = COMMENT_END, pos + 4, stop, b""
+            elif kind == INCOMPLETE:
                 break
             yield tok
             pos = tok[2]
@@ -244,32 +264,11 @@ class Tokenizer:
             return RESOURCE, pos, end, name  # only a tag holding a blocked URL is parsed
         return START, pos, end, name
 
-    def _tag_step(self, buf: bytes, pos: int, final: bool) -> Token:
-        """Before the body: the next token from `pos`, tag by tag."""
-        st = self.state
-        run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
-        if run > pos:
-            st.raw_ended = False
-            return RUN, pos, run, b""
-        lt = buf.find(b"<", pos)
-        if lt != pos:
-            return TEXT, pos, len(buf) if lt < 0 else lt, b""
+    def _tag_other(self, buf: bytes, pos: int, final: bool) -> Token:
+        """At a '<' that is not a complete tag, before the body: a comment, a bogus comment or doctype,
+        "</>", a '<' that is text, or a token not finished yet (held back; at EOF, an EOF_ kind)."""
         if buf.startswith(b"<!--", pos):
             return COMMENT_START, pos, pos + 4, b""
-        m = _TAG_NAMED.match(buf, pos)
-        if m is None:
-            return self._tag_other(buf, pos, final)
-        st.raw_ended = False
-        name = m.group(2).lower()  # as _tag does, inline: this runs per head tag
-        if m.group(1):
-            return END, pos, m.end(), name
-        if name in RESOURCE_NAMES and self.searching and self.hit_in(pos, m.end()):
-            return RESOURCE, pos, m.end(), name
-        return START, pos, m.end(), name
-
-    def _tag_other(self, buf: bytes, pos: int, final: bool) -> Token:
-        """At a '<' that is not a complete tag, before the body: a bogus comment or doctype, "</>", a
-        '<' that is text, or a token not finished yet (held back; at EOF, one of the EOF_ kinds)."""
         n = len(buf)
         nxt = buf[pos + 1:pos + 2]
         after = buf[pos + 2:pos + 3]

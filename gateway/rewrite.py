@@ -68,7 +68,7 @@ class HtmlRewriter:
         self.plan = plan
         self.stats = RewriteStats()
         self._holds = Neutraliser(plan, self.stats)  # what is held, and how (gateway/neutralise.py)
-        self._tok = Tokenizer(self._holds.trackers, exact=exact)
+        self._tok = Tokenizer(self._holds.trackers, exact=exact, patterns=self._holds.patterns)
         self._state = self._tok.state  # the tokenizer's; `tags` is ours to set: until the body starts
         self._charset = plan.charset
         self._policies = plan.policies
