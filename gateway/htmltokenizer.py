@@ -26,12 +26,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gateway import scanner
-from gateway.htmltokens import DELIM, MAX_CARRY, NON_SPACE, TAG_REST
+from gateway.htmltokens import (
+    BOGUS,
+    BORING,
+    BORING_OR_RESOURCE,
+    COMMENT_CLOSE,
+    INERT_RUN,
+    INTERESTING,
+    MAX_CARRY,
+    NON_SPACE,
+    RAW_END,
+    RESOURCE_NAMES,
+    RESOURCE_TAG,
+    SCRIPT_TOKENS,
+    SPACES,
+    TAG_NAMED,
+)
 from gateway.trackers import TrackerRules, first_at_or_after
 
 # Token kinds. A token is (kind, start, end, name): buf[start:end], `name` lower-cased (tags only).
 TEXT = 0  # text; after the body also the ordinary tags in it. A '<' that starts nothing is TEXT.
-START = 1  # a start tag (after the body: only the special names, see _SPECIAL)
+START = 1  # a start tag (after the body: only the special names, see SPECIAL)
 END = 2  # an end tag (after the body: body, html, head)
 RESOURCE = 3  # a start tag of an element that fetches as the page parses, holding a blocked URL
 COMMENT_START = 4  # "<!--"
@@ -50,56 +65,8 @@ Token = tuple[int, int, int, bytes]
 DATA, COMMENT, RAW, PLAINTEXT = 0, 1, 2, 3  # TokenizerState.mode
 SCRIPT_DATA, SCRIPT_ESCAPED, SCRIPT_DOUBLE = 0, 1, 2  # TokenizerState.script
 
-_SPECIAL = rb"script|iframe|style|textarea|title|xmp|noembed|noframes|plaintext|body|meta"
-_END_SPECIAL = rb"body|html|head"
-RESOURCE_NAMES = frozenset({b"img", b"source", b"video", b"audio", b"embed", b"input", b"track", b"object",
-                            b"link"})
-_RESOURCE = b"|".join(sorted(RESOURCE_NAMES))
-RAW_END = {
-    name: re.compile(rb"</(?i:" + name + rb")(?=" + DELIM + rb")")
-    for name in (b"script", b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes", b"iframe")
-}
-
-
-def _boring(stop: bytes) -> re.Pattern[bytes]:
-    """Text and tags up to the next comment, end tag of `_END_SPECIAL`, or start tag named in `stop`."""
-    return re.compile(
-        rb"(?:[^<]++"
-        rb"|<(?=[^A-Za-z/!?])"
-        rb"|<(?!(?i:" + stop + rb")" + DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + TAG_REST +
-        rb"|</(?!(?i:" + _END_SPECIAL + rb")" + DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + TAG_REST +
-        rb"|<(?:\?|/(?![A-Za-z])|!(?!--))[^>]*+>"
-        rb")*+"
-    )
-
-
 _STATEFUL = frozenset({*RAW_END, b"plaintext"})  # start tags after which the state changes (_enter)
-_BORING = _boring(_SPECIAL)
-_RESOURCE_TAG = re.compile(rb"<((?i:" + _RESOURCE + rb"))(?=" + DELIM + rb")" + TAG_REST)
-# the exact slow path, stopping at resource tags too when there is something to look for in them
-_BORING_OR_RESOURCE = _boring(_SPECIAL + b"|" + _RESOURCE)
-_INTERESTING = re.compile(
-    rb"(<!--)"
-    rb"|<((?i:" + _SPECIAL + rb"))(?=" + DELIM + rb")" + TAG_REST +
-    rb"|</((?i:" + _END_SPECIAL + rb"))(?=" + DELIM + rb")" + TAG_REST
-)
-_COMMENT_END = re.compile(rb"--!?>")
-_SCRIPT_TOKENS = re.compile(rb"<!--|-->|</?(?i:script)(?=" + DELIM + rb")")
 _BOM = b"\xef\xbb\xbf"
-# Before the body: a run of whole tokens that change nothing for the tree builder there (spaces,
-# head tags that hold no text, end tags other than the ones Placement reads, doctypes and bogus
-# comments). RUN is one token, so a head costs a few regex matches, not one per tag.
-_INERT_RUN = re.compile(
-    rb"(?:[\t\n\f\r ]++"
-    rb"|<(?i:html|head|base|basefont|bgsound|link|meta)(?=" + DELIM + rb")" + TAG_REST +
-    rb"|</(?!(?i:head|body|html|br|template|noscript)" + DELIM + rb")[A-Za-z][^\t\n\f\r />]*+" + TAG_REST +
-    rb"|<(?:!(?!--)|\?|/(?![A-Za-z>]))[^>]*+>"
-    rb")*+"
-)
-_SPACES = re.compile(rb"[\t\n\f\r ]++")
-_BOGUS = re.compile(rb"<[^>]*+>")
-# A complete tag from its '<', with its end-tag slash and its name as groups (htmltokens.TAG_AT)
-_TAG_NAMED = re.compile(rb"<(/?)([A-Za-z][^\t\n\f\r />]*+)" + TAG_REST)
 
 
 @dataclass(slots=True)
@@ -157,7 +124,7 @@ class Tokenizer:
             if mode == DATA and st.tags:
                 # Before the body, every tag: inline, as a head is a few dozen tokens and the calls
                 # per token would be a good part of its cost. The rest is in _tag_other.
-                run = _INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
+                run = INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
                 if run > pos:
                     st.raw_ended = False
                     yield RUN, pos, run, b""
@@ -171,7 +138,7 @@ class Tokenizer:
                         walk_from = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
                     pos = stop
                     continue
-                m = _TAG_NAMED.match(buf, pos)
+                m = TAG_NAMED.match(buf, pos)
                 if m is not None:
                     st.raw_ended = False
                     tok = self._tag(m, pos)
@@ -223,13 +190,13 @@ class Tokenizer:
         None of them changes this tokenizer's state, so the caller may take a run whole or this way."""
         pos = start
         while pos < end:
-            m = _SPACES.match(buf, pos, end)
+            m = SPACES.match(buf, pos, end)
             if m is not None:
                 yield TEXT, pos, m.end(), b""
-            elif (m := _TAG_NAMED.match(buf, pos, end)) is not None:
+            elif (m := TAG_NAMED.match(buf, pos, end)) is not None:
                 yield self._tag(m, pos)
             else:
-                m = _BOGUS.match(buf, pos, end)
+                m = BOGUS.match(buf, pos, end)
                 assert m is not None, "not a run"
                 yield MARKUP, pos, m.end(), b""
             pos = m.end()
@@ -255,7 +222,7 @@ class Tokenizer:
             self.state.mode = PLAINTEXT
 
     def _tag(self, m: re.Match[bytes], pos: int) -> Token:
-        """A complete tag matched by _TAG_NAMED at `pos`."""
+        """A complete tag matched by TAG_NAMED at `pos`."""
         name = m.group(2).lower()
         end = m.end()
         if m.group(1):
@@ -290,10 +257,10 @@ class Tokenizer:
 
     def _data_step(self, buf: bytes, pos: int, final: bool) -> Token:
         """After the body, at the token `_skip_data` stopped at (or an unfinished one)."""
-        m = _INTERESTING.match(buf, pos)
+        m = INTERESTING.match(buf, pos)
         if m is None:
             if self.searching:
-                r = _RESOURCE_TAG.match(buf, pos)
+                r = RESOURCE_TAG.match(buf, pos)
                 if r is not None:
                     return RESOURCE, pos, r.end(), r.group(1).lower()
             if final or len(buf) - pos > MAX_CARRY:
@@ -323,7 +290,7 @@ class Tokenizer:
     def _comment_step(self, buf: bytes, pos: int, final: bool) -> Token:
         """Inside a comment: to its end (then out of it), or as far as this buffer allows."""
         st = self.state
-        m = _COMMENT_END.search(buf, pos)
+        m = COMMENT_CLOSE.search(buf, pos)
         if m is None:
             n = len(buf)
             cut = n if final else n - min(n - pos, 3)  # a split "--!>" must survive to the next buffer
@@ -358,7 +325,7 @@ class Tokenizer:
         p = pos
         state = self.state.script
         while True:
-            m = _SCRIPT_TOKENS.search(buf, p)
+            m = SCRIPT_TOKENS.search(buf, p)
             if m is None:
                 break
             token = m.group(0).lower()
@@ -394,11 +361,11 @@ class Tokenizer:
         Text and ordinary tags are skipped by `scanner.walk` (compiled, or its pure-Python twin;
         gateway/_scan_py.py says how that stays exact). What needs Python stays here: the blocked
         URL substrings, searched for from where the walk knows the data state goes on, and the
-        exact (slower) `_BORING` regex for a stretch where an attribute value hides a '<'. A
+        exact (slower) `BORING` regex for a stretch where an attribute value hides a '<'. A
         blocked URL inside a resource tag makes that tag the token.
         """
         if self.exact:
-            b = (_BORING_OR_RESOURCE if self.searching else _BORING).match(buf, pos)
+            b = (BORING_OR_RESOURCE if self.searching else BORING).match(buf, pos)
             return b.end() if b else pos
         n = len(buf)
         hit = self._next_hit(low, pos, n) if self.searching else -1
@@ -410,10 +377,10 @@ class Tokenizer:
             if kind == scanner.DONE:
                 return start
             if kind == scanner.SLOW:  # a '<' hidden in an attribute value: this stretch exactly
-                b = (_BORING_OR_RESOURCE if self.searching else _BORING).match(buf, pos)
+                b = (BORING_OR_RESOURCE if self.searching else BORING).match(buf, pos)
                 return b.end() if b else pos
             if kind == scanner.HIT:
-                if start >= 0 and (end < 0 or _RESOURCE_TAG.match(low, start, end)):
+                if start >= 0 and (end < 0 or RESOURCE_TAG.match(low, start, end)):
                     return start  # a resource tag to look at, or one not finished yet
                 # in text, or in a tag that fetches nothing; either way the data state goes on from
                 # there, so later hits never walk back over this stretch (hits in text are unbounded)

@@ -1,22 +1,17 @@
 """The streaming HTML rewriter: neutralise tracker tags, inject the banner, keep every other byte.
 
-A DOM round trip would re-serialise the site's page; instead this is a byte-level scanner with
-carry-over between chunks. It follows the HTML tokenizer where it matters for finding real
-tags: quoted attribute values, comments, bogus comments and raw-text elements (script, style,
-textarea, ...), so a `</body>` inside a comment, a script string or an attribute is not the end of
-the body, and a `<script>` in an attribute value is not a script.
-
-Most of the page is skipped by searching only for the tag names that matter (script, iframe,
-raw-text elements, meta, body, comments); see `_skip_data` for why that stays exact. Elements that
-fetch a URL as the page parses (pixels: img, source, link rel=preload, ...) are not candidates, since
-a page has hundreds; instead the blocked URL substrings themselves are searched for, and only a tag
-that contains one is looked at. The browser's preload scanner fetches those before any script can
-stop it, so this cannot be left to the guard script.
-Possessive quantifiers keep the patterns linear on hostile input.
-
-The seam: gateway/scanner.py finds the next token that matters in text and ordinary tags (compiled
-or its pure-Python twin); gateway/neutralise.py decides whether a tag is held and writes it held;
-this module drives both, follows the tokenizer's states and edits the page (inject: gateway.inject).
+A DOM round trip would re-serialise the site's page; instead the page is cut into tokens at byte
+level, with carry-over between chunks, and every byte is written back as it came except the tags
+this module edits. The find/decide seam:
+- gateway/htmltokenizer.py finds the tokens (it follows the HTML tokenizer's states, so a
+  `</body>` inside a comment, a script string or an attribute is not the end of the body, and a
+  `<script>` in an attribute value is not a script), and the resource tags (img, source, link
+  rel=preload, ...) holding a blocked URL: the browser's preload scanner fetches those before any
+  script can stop them, so this cannot be left to the guard script;
+- this module (the editor) decides per token: gateway/neutralise.py whether a tag is held and how it
+  is written, the page's <meta> charset and Content-Security-Policy (nonces for what we inject),
+  inline scripts held to their end to look inside, and before the body gateway/inject.py's
+  `Placement` says where the head config and the banner go.
 """
 
 from __future__ import annotations

@@ -23,13 +23,12 @@ from gateway.htmltokenizer import (
     RAW_CLOSE,
     RAW_TEXT,
     RESOURCE,
-    RESOURCE_NAMES,
     RUN,
     START,
     TEXT,
     Tokenizer,
 )
-from gateway.htmltokens import MAX_CARRY
+from gateway.htmltokens import MAX_CARRY, RESOURCE_NAMES
 from gateway.neutralise import RESOURCE_ATTRS
 from gateway.trackers import TrackerRules
 from tests.test_scanner import FRAGMENT, HOSTILE
