@@ -44,7 +44,8 @@ from gateway.htmltokens import (
 )
 from gateway.trackers import TrackerRules, first_at_or_after
 
-# Token kinds. A token is (kind, start, end, name): buf[start:end], `name` lower-cased (tags only).
+# Token kinds. A token is (kind, start, end, name): buf[start:end]; `name` is a tag's name lower-cased
+# (for RAW_CLOSE the element's), else b"".
 TEXT = 0  # text; after the body also the ordinary tags in it. A '<' that starts nothing is TEXT.
 START = 1  # a start tag (after the body: only the special names, see SPECIAL)
 END = 2  # an end tag (after the body: body, html, head)
@@ -101,7 +102,11 @@ class Tokenizer:
     _hits: list[int]  # each operator pattern's next occurrence (see _next_hit)
 
     def tokens(self, buf: bytes, final: bool) -> Iterator[Token]:
-        """The tokens of `buf` (the last buffer's carry, then new bytes) in order, covering it."""
+        """The tokens of `buf` (the last buffer's `state.carry`, then new bytes) in order, covering it;
+        INCOMPLETE last when a token is held back. Run it to its end before the next buffer (the
+        state, carry included, is updated as tokens are taken). Between two tokens the caller may
+        clear `state.tags` (the body started): the tokens after are the coarse ones. Cleared on a
+        TEXT token, the body started at its first non-space byte; the walk starts there."""
         st = self.state
         n = len(buf)
         self.low = low = buf.lower()
