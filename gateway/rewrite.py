@@ -31,7 +31,6 @@ from gateway.htmltokenizer import (
     END,
     EOF_BOGUS,
     EOF_RAW_END,
-    INCOMPLETE,
     MARKUP,
     PLAINTEXT,
     RAW,
@@ -165,7 +164,7 @@ class HtmlRewriter:
                 self._raw(kind, buf[start:end], out)
             elif kind in _PASSED:
                 out.append(buf[start:end])
-            elif kind != INCOMPLETE:
+            else:
                 self._at_eof(kind, buf[start:end], out)
             if not place.pending:
                 self._state.tags = False  # the tokenizer goes on with the tokens that matter only

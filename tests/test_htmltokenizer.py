@@ -18,7 +18,6 @@ from gateway.htmltokenizer import (
     EOF_BOGUS,
     EOF_RAW_END,
     EOF_TAG,
-    INCOMPLETE,
     MARKUP,
     RAW_CLOSE,
     RAW_TEXT,
@@ -40,7 +39,8 @@ Seen = tuple[int, bytes, bytes]  # kind, the token's bytes, name
 
 def tokenize(data: bytes, sizes: list[int] | None = None, *, tags: bool = False, exact: bool = False,
              rules: TrackerRules = RULES) -> list[Seen]:
-    """Feed `data` in chunks of `sizes` (cycled; None: whole), then EOF, as the rewriter does."""
+    """Feed `data` in chunks of `sizes` (cycled; None: whole), then EOF, as the rewriter does: the
+    tokens of each buffer, checked to cover it up to what is held back (`state.carry`)."""
     t = Tokenizer(rules, exact=exact)
     t.state.tags = tags
     chunks = [data] if not sizes else []
@@ -52,11 +52,10 @@ def tokenize(data: bytes, sizes: list[int] | None = None, *, tags: bool = False,
     for chunk, final in [(c, False) for c in chunks] + [(b"", True)]:
         buf = t.state.carry + chunk
         tokens = list(t.tokens(buf, final))
-        assert all(k != INCOMPLETE for k, _, _, _ in tokens[:-1]), "INCOMPLETE is always the last token"
         assert [s for _, s, _, _ in tokens] == [0, *[e for _, _, e, _ in tokens]][:len(tokens)], "contiguous"
-        assert not tokens or tokens[-1][2] == len(buf), "and cover the buffer"
-        seen += [(k, buf[s:e], name) for k, s, e, name in tokens if k != INCOMPLETE]
-        assert t.state.carry == (buf[tokens[-1][1]:] if tokens and tokens[-1][0] == INCOMPLETE else b"")
+        assert (tokens[-1][2] if tokens else 0) + len(t.state.carry) == len(buf), "and the carry is the rest"
+        assert not final or not t.state.carry
+        seen += [(k, buf[s:e], name) for k, s, e, name in tokens]
     return seen
 
 
