@@ -127,57 +127,64 @@ class Tokenizer:
         walk_from = -1
         while pos < n:
             mode = st.mode
-            if mode == DATA and st.tags:
-                # Before the body, every tag: inline, as a head is a few dozen tokens and the calls
-                # per token would be a good part of its cost. The rest is in _tag_other.
-                run = INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
-                if run > pos:
-                    st.raw_ended = False
-                    yield RUN, pos, run, b""
-                    pos = run
-                    continue
-                lt = buf.find(b"<", pos)
-                if lt != pos:
-                    stop = n if lt < 0 else lt
-                    yield TEXT, pos, stop, b""
-                    if not st.tags:  # the caller saw the body start in it: see _skip_data
-                        walk_from = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
-                    pos = stop
-                    continue
-                m = TAG_NAMED.match(buf, pos)
-                if m is not None:
-                    st.raw_ended = False
-                    tok = self._tag(m, pos)
-                    if tok[0] == START and tok[3] in _STATEFUL:
-                        self._enter(tok[3])
-                    yield tok
-                    pos = tok[2]
-                    continue
-                tok = self._tag_other(buf, pos, final)
-            elif mode == DATA:
-                # the walk starts where the body started: its guess that an attribute value hides
-                # a '<' reads the text before the token (an exact reading may differ; output may not)
-                end = self._skip_data(buf, low, pos if walk_from < 0 else walk_from, final)
-                walk_from = -1
-                if end > pos:
-                    yield TEXT, pos, end, b""
-                    pos = end
-                    if pos >= n:
-                        break
-                m = INTERESTING.match(buf, pos)  # what the walk stopped at (inline: once per chunk)
-                if m is None:
-                    if not final and n - pos <= MAX_CARRY and not (self.searching and RESOURCE_TAG.match(buf, pos)):
-                        break  # an unfinished tag: held back for the rest
-                    tok = self._data_other(buf, pos, final)
-                elif m.group(2):
-                    name = m.group(2).lower()
-                    if name in _STATEFUL:
-                        self._enter(name)
-                    tok = START, pos, m.end(), name
-                elif m.group(1):
-                    tok = COMMENT_START, pos, pos + 4, b""
+            if mode == DATA:
+                if st.tags:
+                    # Before the body, every tag: inline, as a head is a few dozen tokens and the calls
+                    # per token would be a good part of its cost. The rest is in _tag_other.
+                    run = INERT_RUN.match(buf, pos).end()  # type: ignore[union-attr]
+                    if run > pos:
+                        st.raw_ended = False
+                        yield RUN, pos, run, b""
+                        pos = run
+                        continue
+                    lt = buf.find(b"<", pos)
+                    if lt != pos:
+                        stop = n if lt < 0 else lt
+                        yield TEXT, pos, stop, b""
+                        if not st.tags:  # the caller saw the body start in it: see _skip_data
+                            walk_from = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
+                        pos = stop
+                        continue
+                    m = TAG_NAMED.match(buf, pos)
+                    if m is not None:  # as _tag, inline
+                        st.raw_ended = False
+                        name = m.group(2).lower()
+                        end = m.end()
+                        if m.group(1):
+                            yield END, pos, end, name
+                        elif name in RESOURCE_NAMES and self.searching and self.hit_in(pos, end):
+                            yield RESOURCE, pos, end, name
+                        else:
+                            if name in _STATEFUL:
+                                self._enter(name)
+                            yield START, pos, end, name
+                        pos = end
+                        continue
+                    tok = self._tag_other(buf, pos, final)
                 else:
-                    tok = END, pos, m.end(), m.group(3).lower()
+                    # the walk starts where the body started: its guess that an attribute value hides
+                    # a '<' reads the text before the token (an exact reading may differ; output may not)
+                    end = self._skip_data(buf, low, pos if walk_from < 0 else walk_from, final)
+                    walk_from = -1
+                    if end > pos:
+                        yield TEXT, pos, end, b""
+                        pos = end
+                        if pos >= n:
+                            break
+                    m = INTERESTING.match(buf, pos)  # what the walk stopped at (inline: once per chunk)
+                    if m is None:
+                        if not final and n - pos <= MAX_CARRY and not (self.searching and RESOURCE_TAG.match(buf, pos)):
+                            break  # an unfinished tag: held back for the rest
+                        tok = self._data_other(buf, pos, final)
+                    elif m.group(2):
+                        name = m.group(2).lower()
+                        if name in _STATEFUL:
+                            self._enter(name)
+                        tok = START, pos, m.end(), name
+                    elif m.group(1):
+                        tok = COMMENT_START, pos, pos + 4, b""
+                    else:
+                        tok = END, pos, m.end(), m.group(3).lower()
             elif mode == COMMENT:
                 tok = self._comment_step(buf, pos, final)
             elif mode == RAW:
