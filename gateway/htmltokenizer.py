@@ -47,19 +47,20 @@ from gateway.trackers import TrackerRules, first_at_or_after
 # Token kinds. A token is (kind, start, end, name): buf[start:end]; `name` is a tag's name lower-cased
 # (for RAW_CLOSE the element's), else b"".
 TEXT = 0  # text; after the body also the ordinary tags in it. A '<' that starts nothing is TEXT.
-START = 1  # a start tag (after the body: only the special names, see SPECIAL)
-END = 2  # an end tag (after the body: body, html, head)
-RESOURCE = 3  # a start tag of an element that fetches as the page parses, holding a blocked URL
-COMMENT_START = 4  # "<!--"
-COMMENT_TEXT = 5  # comment text, the comment goes on
-COMMENT_END = 6  # the rest of a comment, its "-->" included (just ">" or "->" for "<!-->", "<!--->")
-RAW_TEXT = 7  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
-RAW_CLOSE = 8  # the last text of a raw-text element: its end tag starts at `end`
-MARKUP = 9  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
+END = 1  # an end tag (after the body: body, html, head)
+COMMENT_START = 2  # "<!--"
+COMMENT_TEXT = 3  # comment text, the comment goes on
+COMMENT_END = 4  # the rest of a comment, its "-->" included (just ">" or "->" for "<!-->", "<!--->")
+MARKUP = 5  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
+START = 6  # a start tag (after the body: only the special names, see htmltokens.SPECIAL)
+RESOURCE = 7  # a start tag of an element that fetches as the page parses, holding a blocked URL
+RAW_TEXT = 8  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
+RAW_CLOSE = 9  # the last text of a raw-text element: its end tag starts at `end`
 RUN = 10  # before the body: a run of whole tokens that change nothing there (see `run_tokens`)
 EOF_TAG = 11  # before the body, at EOF: an unfinished tag, which the HTML tokenizer drops
 EOF_RAW_END = 12  # the same, the end tag of the raw-text element that just ended
 EOF_BOGUS = 13  # before the body, at EOF: an unfinished doctype or bogus comment
+PASSED = MARKUP  # after the body, the kinds up to this one are written as they are (one comparison)
 # Held back to the next buffer: not a token (yielding one cost 3% of a chunk); the rest of a
 # buffer after its last token is `TokenizerState.carry`. The steps return this kind to say so.
 INCOMPLETE = 14

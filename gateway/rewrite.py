@@ -25,13 +25,10 @@ from gateway.csp import nonces_for
 from gateway.decoding import normalise_charset
 from gateway.htmltokenizer import (
     COMMENT,
-    COMMENT_END,
-    COMMENT_START,
-    COMMENT_TEXT,
     END,
     EOF_BOGUS,
     EOF_RAW_END,
-    MARKUP,
+    PASSED,
     PLAINTEXT,
     RAW,
     RAW_CLOSE,
@@ -51,7 +48,6 @@ from gateway.neutralise import Neutraliser, RewritePlan, RewriteStats, attribute
 __all__ = ["MAX_CARRY", "HtmlRewriter", "RewritePlan", "RewriteStats", "normalise_charset"]
 _META_CHARSET = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 MAX_INLINE_SCRIPT = 512 * 1024  # inline script body we hold to check for tracker loaders
-_PASSED = frozenset({TEXT, END, COMMENT_START, COMMENT_TEXT, COMMENT_END, MARKUP})  # as they are, after the body
 _EDITED = frozenset({b"meta", b"script", b"iframe"})  # start tags _start_tag may change or read
 
 
@@ -114,7 +110,7 @@ class HtmlRewriter:
         if self._place.pending:
             self._before_body(tokens, buf, out)  # takes the tokens until the body starts
         for kind, start, end, name in tokens:  # the rest: after the body starts
-            if kind in _PASSED:
+            if kind <= PASSED:  # text, comments, end tags, markup
                 out.append(buf[start:end])
             elif kind == START:
                 self._start_tag(name, buf[start:end], out)
@@ -162,7 +158,7 @@ class HtmlRewriter:
                     out.append(buf[start:end])
             elif kind == RAW_TEXT or kind == RAW_CLOSE:
                 self._raw(kind, buf[start:end], out)
-            elif kind in _PASSED:
+            elif kind <= PASSED:  # comments, markup
                 out.append(buf[start:end])
             else:
                 self._at_eof(kind, buf[start:end], out)
