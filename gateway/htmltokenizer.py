@@ -46,24 +46,25 @@ from gateway.trackers import TrackerRules, first_at_or_after
 
 # Token kinds. A token is (kind, start, end, name): buf[start:end]; `name` is a tag's name lower-cased
 # (for RAW_CLOSE the element's), else b"".
-TEXT = 0  # text; after the body also the ordinary tags in it. A '<' that starts nothing is TEXT.
-END = 1  # an end tag (after the body: body, html, head)
-COMMENT_START = 2  # "<!--"
-COMMENT_TEXT = 3  # comment text, the comment goes on
-COMMENT_END = 4  # the rest of a comment, its "-->" included (just ">" or "->" for "<!-->", "<!--->")
-MARKUP = 5  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
-START = 6  # a start tag (after the body: only the special names, see htmltokens.SPECIAL)
-RESOURCE = 7  # a start tag of an element that fetches as the page parses, holding a blocked URL
-RAW_TEXT = 8  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
-RAW_CLOSE = 9  # the last text of a raw-text element: its end tag starts at `end`
-RUN = 10  # before the body: a run of whole tokens that change nothing there (see `run_tokens`)
-EOF_TAG = 11  # before the body, at EOF: an unfinished tag, which the HTML tokenizer drops
-EOF_RAW_END = 12  # the same, the end tag of the raw-text element that just ended
-EOF_BOGUS = 13  # before the body, at EOF: an unfinished doctype or bogus comment
+TEXT = 0  # text; after the body also the ordinary tags in it
+LT = 1  # a '<' that starts no token (or starts one never finished): text
+END = 2  # an end tag (after the body: body, html, head)
+COMMENT_START = 3  # "<!--"
+COMMENT_TEXT = 4  # comment text, the comment goes on
+COMMENT_END = 5  # the rest of a comment, its "-->" included (just ">" or "->" for "<!-->", "<!--->")
+MARKUP = 6  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
+START = 7  # a start tag (after the body: only the special names, see htmltokens.SPECIAL)
+RESOURCE = 8  # a start tag of an element that fetches as the page parses, holding a blocked URL
+RAW_TEXT = 9  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
+RAW_CLOSE = 10  # the last text of a raw-text element: its end tag starts at `end`
+RUN = 11  # before the body: a run of whole tokens that change nothing there (see `run_tokens`)
+EOF_TAG = 12  # before the body, at EOF: an unfinished tag, which the HTML tokenizer drops
+EOF_RAW_END = 13  # the same, the end tag of the raw-text element that just ended
+EOF_BOGUS = 14  # before the body, at EOF: an unfinished doctype or bogus comment
 PASSED = MARKUP  # after the body, the kinds up to this one are written as they are (one comparison)
 # Held back to the next buffer: not a token (yielding one cost 3% of a chunk); the rest of a
 # buffer after its last token is `TokenizerState.carry`. The steps return this kind to say so.
-INCOMPLETE = 14
+INCOMPLETE = 15
 Token = tuple[int, int, int, bytes]
 
 DATA, COMMENT, RAW, PLAINTEXT = 0, 1, 2, 3  # TokenizerState.mode
@@ -109,7 +110,10 @@ class Tokenizer:
         up to what is held back (the new `state.carry`). Run it to its end before the next buffer (the
         state, carry included, is updated as tokens are taken). Between two tokens the caller may
         clear `state.tags` (the body started): the tokens after are the coarse ones. Cleared on a
-        TEXT token, the body started at its first non-space byte; the walk starts there."""
+        TEXT token, the caller takes that token only to its first non-space byte, where the body
+        starts: the tokens after start there. (The walk's guess that an attribute value hides a
+        '<' reads the text before a tag, so where it starts shows in the output; it always started
+        there.)"""
         st = self.state
         n = len(buf)
         self.low = low = buf.lower()
@@ -125,7 +129,6 @@ class Tokenizer:
             if buf.startswith(_BOM):  # the decoder's, not text (the banner before it: quirks mode)
                 yield MARKUP, 0, 3, b""
                 pos = 3
-        walk_from = -1
         while pos < n:
             mode = st.mode
             if mode == DATA:
@@ -142,9 +145,10 @@ class Tokenizer:
                     if lt != pos:
                         stop = n if lt < 0 else lt
                         yield TEXT, pos, stop, b""
-                        if not st.tags:  # the caller saw the body start in it: see _skip_data
-                            walk_from = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
-                        pos = stop
+                        if st.tags:
+                            pos = stop
+                        else:  # the caller took it to its first non-space byte: the body starts there
+                            pos = NON_SPACE.search(buf, pos, stop).start()  # type: ignore[union-attr]
                         continue
                     m = TAG_NAMED.match(buf, pos)
                     if m is not None:  # as _tag, inline
@@ -163,10 +167,7 @@ class Tokenizer:
                         continue
                     tok = self._tag_other(buf, pos, final)
                 else:
-                    # the walk starts where the body started: its guess that an attribute value hides
-                    # a '<' reads the text before the token (an exact reading may differ; output may not)
-                    end = self._skip_data(buf, low, pos if walk_from < 0 else walk_from, final)
-                    walk_from = -1
+                    end = self._skip_data(buf, low, pos, final)
                     if end > pos:
                         yield TEXT, pos, end, b""
                         pos = end
@@ -277,7 +278,7 @@ class Tokenizer:
                 return kind, pos, n, b""
         elif nxt == b"/" and after == b">":  # "</>" is no token at all
             return MARKUP, pos, pos + 3, b""
-        return TEXT, pos, pos + 1, b""  # a '<' that is text (or a hostile tag longer than we hold)
+        return LT, pos, pos + 1, b""  # a '<' that is text (or a hostile tag longer than we hold)
 
     def _data_other(self, buf: bytes, pos: int, final: bool) -> Token:
         """After the body, at a '<' the walk stopped at that is no token that matters and is not held
@@ -286,7 +287,7 @@ class Tokenizer:
             r = RESOURCE_TAG.match(buf, pos)
             if r is not None:
                 return RESOURCE, pos, r.end(), r.group(1).lower()
-        return TEXT, pos, pos + 1, b""  # EOF inside a tag, or a hostile tag longer than we hold
+        return LT, pos, pos + 1, b""  # EOF inside a tag, or a hostile tag longer than we hold
 
     def _comment_open(self, buf: bytes, pos: int, final: bool) -> int:
         """At a "<!--": the end of "<!-->" or "<!--->" (complete, empty comments), -1 when a comment

@@ -28,6 +28,7 @@ from gateway.htmltokenizer import (
     END,
     EOF_BOGUS,
     EOF_RAW_END,
+    LT,
     PASSED,
     PLAINTEXT,
     RAW,
@@ -151,13 +152,16 @@ class HtmlRewriter:
             elif kind == TEXT:  # the first non-space character starts the body
                 m = NON_SPACE.search(buf, start, end)
                 if m is not None and place.text() is BODY_BEFORE:
-                    out.append(buf[start:m.start()])
+                    out.append(buf[start:m.start()])  # the rest comes again, after the body started
                     self._place_before(BODY_BEFORE, out)
-                    out.append(buf[m.start():end])
                 else:
                     out.append(buf[start:end])
             elif kind == RAW_TEXT or kind == RAW_CLOSE:
                 self._raw(kind, buf[start:end], out)
+            elif kind == LT:  # a '<' that is text: it starts the body
+                if place.text() is BODY_BEFORE:
+                    self._place_before(BODY_BEFORE, out)
+                out.append(b"<")
             elif kind <= PASSED:  # comments, markup
                 out.append(buf[start:end])
             else:
