@@ -178,13 +178,13 @@ class Tokenizer:
                         if not final and n - pos <= MAX_CARRY and not (self.searching and RESOURCE_TAG.match(buf, pos)):
                             break  # an unfinished tag: held back for the rest
                         tok = self._data_other(buf, pos, final)
+                    elif m.group(1):
+                        tok = COMMENT_START, pos, pos + 4, b""
                     elif m.group(2):
                         name = m.group(2).lower()
                         if name in _STATEFUL:
                             self._enter(name)
                         tok = START, pos, m.end(), name
-                    elif m.group(1):
-                        tok = COMMENT_START, pos, pos + 4, b""
                     else:
                         tok = END, pos, m.end(), m.group(3).lower()
             elif mode == COMMENT:
@@ -198,9 +198,13 @@ class Tokenizer:
                 stop = self._comment_open(buf, pos, final)
                 if stop == -2:
                     break
-                if stop >= 0:  # "<!-->" and "<!--->" are complete (empty) comments
-                    yield tok
-                    tok = COMMENT_END, pos + 4, stop, b""
+                yield tok
+                if stop < 0:  # the comment goes on past this buffer
+                    st.mode = COMMENT
+                    st.comment_tail = b""
+                    pos += 4
+                    continue
+                tok = COMMENT_END, pos + 4, stop, b""  # a whole comment: one pass round the loop
             elif kind == INCOMPLETE:
                 break
             yield tok
@@ -290,8 +294,9 @@ class Tokenizer:
         return LT, pos, pos + 1, b""  # EOF inside a tag, or a hostile tag longer than we hold
 
     def _comment_open(self, buf: bytes, pos: int, final: bool) -> int:
-        """At a "<!--": the end of "<!-->" or "<!--->" (complete, empty comments), -1 when a comment
-        starts (the state is now COMMENT), -2 when the next buffer must say which."""
+        """At a "<!--": where the comment ends when that is in `buf` ("<!-->" and "<!--->" are
+        complete, empty comments), -1 when it goes on past `buf`, -2 when the next buffer must say
+        whether it is "<!-->"."""
         p = pos + 4
         if buf.startswith(b">", p):
             return p + 1
@@ -299,9 +304,8 @@ class Tokenizer:
             return p + 2
         if len(buf) - p < 2 and not final:
             return -2
-        self.state.mode = COMMENT
-        self.state.comment_tail = b""
-        return -1
+        m = COMMENT_CLOSE.search(buf, p)
+        return m.end() if m is not None else -1
 
     def _comment_step(self, buf: bytes, pos: int, final: bool) -> Token:
         """Inside a comment: to its end (then out of it), or as far as this buffer allows."""
