@@ -178,8 +178,19 @@ class Tokenizer:
                         if not final and n - pos <= MAX_CARRY and not (self.searching and RESOURCE_TAG.match(buf, pos)):
                             break  # an unfinished tag: held back for the rest
                         tok = self._data_other(buf, pos, final)
-                    elif m.group(1):
-                        tok = COMMENT_START, pos, pos + 4, b""
+                    elif m.group(1):  # as below for COMMENT_START, inline: pages have many comments
+                        stop = self._comment_open(buf, pos, final)
+                        if stop == -2:
+                            break
+                        yield COMMENT_START, pos, pos + 4, b""
+                        if stop < 0:
+                            st.mode = COMMENT
+                            st.comment_tail = b""
+                            pos += 4
+                        else:
+                            yield COMMENT_END, pos + 4, stop, b""
+                            pos = stop
+                        continue
                     elif m.group(2):
                         name = m.group(2).lower()
                         if name in _STATEFUL:
