@@ -49,22 +49,23 @@ from gateway.trackers import TrackerRules, first_at_or_after
 TEXT = 0  # text; after the body also the ordinary tags in it
 LT = 1  # a '<' that starts no token (or starts one never finished): text
 END = 2  # an end tag (after the body: body, html, head)
-COMMENT_START = 3  # "<!--"
-COMMENT_TEXT = 4  # comment text, the comment goes on
-COMMENT_END = 5  # the rest of a comment, its "-->" included (just ">" or "->" for "<!-->", "<!--->")
-MARKUP = 6  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
-START = 7  # a start tag (after the body: only the special names, see htmltokens.SPECIAL)
-RESOURCE = 8  # a start tag of an element that fetches as the page parses, holding a blocked URL
-RAW_TEXT = 9  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
-RAW_CLOSE = 10  # the last text of a raw-text element: its end tag starts at `end`
-RUN = 11  # before the body: a run of whole tokens that change nothing there (see `run_tokens`)
-EOF_TAG = 12  # before the body, at EOF: an unfinished tag, which the HTML tokenizer drops
-EOF_RAW_END = 13  # the same, the end tag of the raw-text element that just ended
-EOF_BOGUS = 14  # before the body, at EOF: an unfinished doctype or bogus comment
+WHOLE_COMMENT = 3  # a comment from its "<!--" to its end, "<!-->" and "<!--->" included
+COMMENT_START = 4  # "<!--" of a comment that goes on past the buffer
+COMMENT_TEXT = 5  # comment text, the comment goes on
+COMMENT_END = 6  # the rest of a comment, its "-->" included
+MARKUP = 7  # changes nothing: a byte order mark, a doctype, a bogus comment, "</>"
+START = 8  # a start tag (after the body: only the special names, see htmltokens.SPECIAL)
+RESOURCE = 9  # a start tag of an element that fetches as the page parses, holding a blocked URL
+RAW_TEXT = 10  # text of a raw-text element (or of <plaintext>, to the end), the element goes on
+RAW_CLOSE = 11  # the last text of a raw-text element: its end tag starts at `end`
+RUN = 12  # before the body: a run of whole tokens that change nothing there (see `run_tokens`)
+EOF_TAG = 13  # before the body, at EOF: an unfinished tag, which the HTML tokenizer drops
+EOF_RAW_END = 14  # the same, the end tag of the raw-text element that just ended
+EOF_BOGUS = 15  # before the body, at EOF: an unfinished doctype or bogus comment
 PASSED = MARKUP  # after the body, the kinds up to this one are written as they are (one comparison)
 # Held back to the next buffer: not a token (yielding one cost 3% of a chunk); the rest of a
 # buffer after its last token is `TokenizerState.carry`. The steps return this kind to say so.
-INCOMPLETE = 15
+INCOMPLETE = 16
 Token = tuple[int, int, int, bytes]
 
 DATA, COMMENT, RAW, PLAINTEXT = 0, 1, 2, 3  # TokenizerState.mode
@@ -182,13 +183,13 @@ class Tokenizer:
                         stop = self._comment_open(buf, pos, final)
                         if stop == -2:
                             break
-                        yield COMMENT_START, pos, pos + 4, b""
                         if stop < 0:
+                            yield COMMENT_START, pos, pos + 4, b""
                             st.mode = COMMENT
                             st.comment_tail = b""
                             pos += 4
                         else:
-                            yield COMMENT_END, pos + 4, stop, b""
+                            yield WHOLE_COMMENT, pos, stop, b""
                             pos = stop
                         continue
                     elif m.group(2):
@@ -209,13 +210,13 @@ class Tokenizer:
                 stop = self._comment_open(buf, pos, final)
                 if stop == -2:
                     break
-                yield tok
                 if stop < 0:  # the comment goes on past this buffer
+                    yield tok
                     st.mode = COMMENT
                     st.comment_tail = b""
                     pos += 4
                     continue
-                tok = COMMENT_END, pos + 4, stop, b""  # a whole comment: one pass round the loop
+                tok = WHOLE_COMMENT, pos, stop, b""
             elif kind == INCOMPLETE:
                 break
             yield tok

@@ -26,6 +26,7 @@ from gateway.htmltokenizer import (
     RUN,
     START,
     TEXT,
+    WHOLE_COMMENT,
     Tokenizer,
 )
 from gateway.htmltokens import MAX_CARRY, RESOURCE_NAMES
@@ -62,14 +63,15 @@ def tokenize(data: bytes, sizes: list[int] | None = None, *, tags: bool = False,
 
 def merged(seen: list[Seen]) -> list[Seen]:
     """Chunking cuts text, runs, comments and raw text where it likes: join those pieces (a '<'
-    held back at a chunk's end may come as text of its own after the body: join that too)."""
+    held back at a chunk's end may come as text of its own after the body: join that too; a
+    comment cut by chunks is a WHOLE_COMMENT again once joined)."""
     out: list[Seen] = []
-    joins = {(TEXT, TEXT), (RUN, RUN), (COMMENT_TEXT, COMMENT_TEXT), (COMMENT_TEXT, COMMENT_END),
-             (RAW_TEXT, RAW_TEXT), (RAW_TEXT, RAW_CLOSE)}
+    joins = {(TEXT, TEXT), (RUN, RUN), (COMMENT_START, COMMENT_TEXT), (COMMENT_START, COMMENT_END),
+             (COMMENT_TEXT, COMMENT_TEXT), (COMMENT_TEXT, COMMENT_END), (RAW_TEXT, RAW_TEXT), (RAW_TEXT, RAW_CLOSE)}
     for kind, raw, name in seen:
         kind = TEXT if kind == LT else kind
         if out and (out[-1][0], kind) in joins:
-            out[-1] = (kind, out[-1][1] + raw, name)
+            out[-1] = (WHOLE_COMMENT if kind == COMMENT_END else kind, out[-1][1] + raw, name)
         else:
             out.append((kind, raw, name))
     return out
@@ -78,13 +80,16 @@ def merged(seen: list[Seen]) -> list[Seen]:
 def test_comments_in_every_form() -> None:
     doc = b"<p>a<!-- x </body> --><!--><!---><!-- y --!>b"
     assert tokenize(doc) == [
-        (TEXT, b"<p>a", b""), (COMMENT_START, b"<!--", b""), (COMMENT_END, b" x </body> -->", b""),
-        (COMMENT_START, b"<!--", b""), (COMMENT_END, b">", b""), (COMMENT_START, b"<!--", b""),
-        (COMMENT_END, b"->", b""), (COMMENT_START, b"<!--", b""), (COMMENT_END, b" y --!>", b""), (TEXT, b"b", b""),
+        (TEXT, b"<p>a", b""), (WHOLE_COMMENT, b"<!-- x </body> -->", b""), (WHOLE_COMMENT, b"<!-->", b""),
+        (WHOLE_COMMENT, b"<!--->", b""), (WHOLE_COMMENT, b"<!-- y --!>", b""), (TEXT, b"b", b""),
     ]
+    # across buffers: its start, text and end
+    cut = tokenize(doc[:22], [8])
+    assert [k for k, _, _ in cut] == [TEXT, COMMENT_START, COMMENT_TEXT, COMMENT_END]
+    assert merged(cut) == tokenize(doc[:22])
     # unterminated: the comment runs to EOF
     for sizes in (None, [1], [3]):
-        assert merged(tokenize(b"<!-- x -", sizes)) == [(COMMENT_START, b"<!--", b""), (COMMENT_TEXT, b" x -", b"")]
+        assert merged(tokenize(b"<!-- x -", sizes)) == [(COMMENT_TEXT, b"<!-- x -", b"")]
 
 
 def test_raw_text_and_the_end_tag_after_it() -> None:
