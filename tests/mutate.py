@@ -75,8 +75,7 @@ TARGETS: dict[str, Target] = {
     # the rewriter); then where the banner goes and what an inline script's hold keeps (rewrite.py)
     "neutralise": Target("gateway/neutralise.py", ("tests/test_rewrite.py", "tests/test_placeholder.py")),
     "rewrite": Target("gateway/rewrite.py", ("tests/test_rewrite.py",),
-                      _methods("HtmlRewriter", "_release_inline_script", "_raw_text", "_end_tag", "_inject_head",
-                               "_inject_body")),
+                      _methods("HtmlRewriter", "_raw", "_inject_head", "_inject_body")),
     "chain": Target("gateway/ledger/chain.py", ("tests/ledger/test_chain.py",)),
     # the request head sent to the site (the hop-by-hop and rebuilt tables are applied there); it
     # reaches the site as HTTP/1.1 bytes (proxy) or as an ASGI scope (ConsentMiddleware), and whether
