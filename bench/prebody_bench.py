@@ -1,5 +1,5 @@
 """HtmlRewriter in process with the catalog on: µs per page for the proxy bench's 12 KB page (whole
-and in 1 KB chunks) and for its head alone (everything before the body, where `BeforeBody` walks
+and in 1 KB chunks) and for its head alone (everything before the body, where the rewriter takes the tokenizer's tokens
 token by token). With --against DIR, a second checkout (e.g. `git archive main | tar -x -C DIR`,
 with the built gateway/_speedups*.so copied in) runs in its own process, batches interleaved with
 this one's, and the ratios this / against are printed. The machine is shared: quote ratios.

@@ -1,7 +1,7 @@
 """The pure-Python twin of gateway/_speedups.c: the reference the compiled walk must match byte
 for byte, and the fallback on a machine without a compiler. gateway.scanner picks one.
 
-`walk` is the search part of HtmlRewriter._skip_data: from a position in the data state, skip
+`walk` is the search part of htmltokenizer.Tokenizer._skip_data: from a position in the data state, skip
 text and ordinary tags up to the next token that matters, searching only for the names that
 matter (`_CANDIDATE`). A name found inside an ordinary tag (in an attribute) is not a token; the
 enclosing tag is found from the nearest '<' before it, which is exact unless an attribute value
