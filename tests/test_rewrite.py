@@ -542,16 +542,7 @@ class TestCatalog:
         assert report.stats.held == enforce.stats.held and report.stats.neutralised == {}
 
     def test_one_catalog_pass_per_buffer(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from gateway.catalog.matcher import UrlMatcher
-
-        calls: list[int] = []
-        original = UrlMatcher.hits
-
-        def counting(self: UrlMatcher[object], data: bytes | str, *, lowered: bool = False) -> list[tuple[int, str]]:
-            calls.append(len(data))
-            return original(self, data, lowered=lowered)
-
-        monkeypatch.setattr(UrlMatcher, "hits", counting)
+        calls = self._count_passes(monkeypatch)
         page = b"<html><body>" + b"<div class=c><img src=/i.png><p>text</p></div>" * 3000 + b"</body></html>"
         r = HtmlRewriter(catalog_plan())
         r.feed(page)
